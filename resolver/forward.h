@@ -1,0 +1,22 @@
+/* Names outside every zone -> upstream resolvers, and their replies back. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct config;
+struct forward;
+
+/* reply: what to send the client (the client's ID and question case restored; SERVFAIL when
+ * every upstream failed). NULL: cancelled at shutdown, send nothing. Valid during the call. */
+typedef void (*forward_cb)(void *arg, const uint8_t *reply, size_t len);
+
+/* Upstreams from cfg->upstream, else /etc/resolv.conf minus cfg->listen. 0 or negative errno. */
+int forward_new(uv_loop_t *loop, const struct config *cfg, struct forward **out);
+/* Forwards a client's query. max_reply: the client's limit (its UDP size, or 65535 on TCP); a
+ * larger upstream answer is truncated with TC. cb runs exactly once, never inside this call.
+ * <0 (cap on queries in flight reached, bad query): cb will not run, the caller answers. */
+int forward_query(struct forward *f, const uint8_t *query, size_t len, size_t max_reply,
+		  forward_cb cb, void *arg);
+/* Cancels everything in flight (callbacks run with NULL), frees in the last close callback. */
+void forward_close(struct forward *f);

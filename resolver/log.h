@@ -1,0 +1,17 @@
+/* One line per event, key=value, to stderr. */
+#pragma once
+#include <stdbool.h>
+
+enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+void log_set_level(enum log_level l);
+bool log_enabled(enum log_level l);
+/* "error"|"warn"|"info"|"debug" -> *out; -EINVAL otherwise. */
+int log_parse_level(const char *s, enum log_level *out);
+
+void log_msg(enum log_level l, const char *subsys, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_err(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_warn(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_info(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_debug(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,38 @@
+/* One DNS message in, one reply out, over a snapshot: the hot path. Sans-I/O. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct snapshot;
+
+enum query_status {
+	QUERY_DROP = -1,   /* not a query we answer (QR set, too short, garbage): send nothing */
+	QUERY_ANSWER = 0,  /* out holds the reply */
+	QUERY_OUTSIDE = 1, /* name in no zone: out holds REFUSED; forward instead when allowed */
+	QUERY_FETCH = 2,   /* service known but not fetched yet: out holds SERVFAIL; fetch_* say
+			      which service; after the fetch, answer again from the new snapshot */
+};
+
+/* Per query: inputs set by the caller, outputs set by query_answer. */
+struct query_info {
+	/* in */
+	bool tcp;             /* TCP: no size limit but 65535, never TC for size */
+	uint32_t client_hash; /* hash of the client address, for SNAPSHOT_ORDER_CLIENT */
+	uint64_t random;      /* fresh random bits for this query (weighted order) */
+	int64_t now_ms;       /* Unix ms, for ages shown in _info */
+	/* out: valid when the status is not QUERY_DROP */
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t rcode;          /* rcode of the reply in out (low 4 bits; BADVERS is 16) */
+	uint16_t client_udp;    /* the client's UDP payload size: 512, or its EDNS size capped */
+	bool edns;              /* the query had an OPT record */
+	const char *fetch_namespace; /* QUERY_FETCH: borrowed from the snapshot */
+	const char *fetch_group;
+	const char *fetch_service;
+};
+
+/* Answers the message in[0..len). out_cap should be 65535 for TCP; for UDP the reply is sized to
+ * the client's limit by query_answer itself. Returns an enum query_status. */
+int query_answer(const struct snapshot *snap, struct query_info *qi, const uint8_t *in, size_t len,
+		 uint8_t *out, size_t out_cap, size_t *out_len);
