@@ -76,5 +76,5 @@ void nacos_strv_free(char **v, size_t n)
 }
 bool nacos_instance_usable(const struct nacos_service *s, const struct nacos_instance *i)
 {
-	return false;
+	return i->enabled && i->weight > 0 && (i->healthy || s->protect_threshold);
 }

@@ -1,0 +1,149 @@
+"""Shared fixtures: start the real nacos-dns binary on a free loopback port and query it."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import dns.message
+import dns.query
+import pytest
+
+BINARY = os.environ.get("NACOS_DNS") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "resolver", "nacos-dns")
+SOURCE_ROOT = os.environ.get("NACOS_DNS_SOURCE_ROOT") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def free_port(kind=socket.SOCK_DGRAM, host="127.0.0.1"):
+    """A port free for both UDP and TCP on host."""
+    for _ in range(100):
+        u = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((host, 0))
+        port = u.getsockname()[1]
+        t = socket.socket(u.family, socket.SOCK_STREAM)
+        try:
+            t.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+class NacosDns:
+    """One nacos-dns process. Its stderr goes to a file; start() waits for the "ready" line."""
+
+    def __init__(self, args, workdir, host="127.0.0.1", port=None):
+        self.host = host
+        self.port = port or free_port(host=host)
+        self.args = [BINARY, "--listen", f"{host}:{self.port}" if ":" not in host
+                     else f"[{host}]:{self.port}"] + list(args)
+        self.log_path = os.path.join(workdir, f"nacos-dns-{self.port}.log")
+        self.proc = None
+
+    def start(self, timeout=10.0, wait_ready=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
+        if wait_ready:
+            self.wait_log('msg="ready', timeout)
+        return self
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, needle, timeout=10.0, count=1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log_text().count(needle) >= count:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"nacos-dns exited {self.proc.returncode}:\n{self.log_text()}")
+            time.sleep(0.02)
+        raise AssertionError(f"no {needle!r} in log after {timeout}s:\n{self.log_text()}")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM; returns the exit code (the caller asserts on it)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("nacos-dns did not exit on SIGTERM:\n" + self.log_text())
+        finally:
+            self.log.close()
+
+    def query(self, name, rdtype="A", tcp=False, timeout=3.0, **kw):
+        q = dns.message.make_query(name, rdtype, **kw)
+        return self.send(q, tcp=tcp, timeout=timeout)
+
+    def send(self, q, tcp=False, timeout=3.0):
+        if tcp:
+            return dns.query.tcp(q, self.host, port=self.port, timeout=timeout)
+        return dns.query.udp(q, self.host, port=self.port, timeout=timeout, ignore_trailing=True)
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory(prefix="nacos-dns-test-") as d:
+        yield d
+
+
+@pytest.fixture
+def nacos_dns(workdir):
+    """Factory: nacos_dns(args...) starts a server; every server is stopped (and must exit 0)."""
+    started = []
+
+    def start(*args, **kw):
+        wait_ready = kw.pop("wait_ready", True)
+        srv = NacosDns(args, workdir, **kw)
+        started.append(srv)
+        return srv.start(wait_ready=wait_ready)
+
+    yield start
+    for srv in started:
+        rc = srv.stop()
+        assert rc == 0, f"nacos-dns exited {rc}:\n{srv.log_text()}"
+
+
+def write_registry(workdir, namespaces, name="registry.json"):
+    """Writes a snapshot file {"namespaces": {...}} and returns its path."""
+    import json
+    path = os.path.join(workdir, name)
+    with open(path, "w") as f:
+        json.dump({"namespaces": namespaces}, f)
+    return path
+
+
+def service_info(name, hosts, group="DEFAULT_GROUP", **extra):
+    """A ServiceInfo as Nacos 2.x's /nacos/v1/ns/instance/list returns it."""
+    full_hosts = []
+    for h in hosts:
+        h = dict(h)
+        h.setdefault("port", 8080)
+        h.setdefault("weight", 1.0)
+        h.setdefault("healthy", True)
+        h.setdefault("enabled", True)
+        h.setdefault("ephemeral", True)
+        h.setdefault("clusterName", "DEFAULT")
+        h.setdefault("metadata", {})
+        h.setdefault("serviceName", f"{group}@@{name}")
+        h.setdefault("instanceId",
+                     f"{h['ip']}#{h['port']}#{h['clusterName']}#{group}@@{name}")
+        full_hosts.append(h)
+    info = {"name": f"{group}@@{name}", "groupName": group, "clusters": "", "cacheMillis": 10000,
+            "hosts": full_hosts, "lastRefTime": int(time.time() * 1000), "checksum": "",
+            "allIPs": False, "reachProtectionThreshold": False, "valid": True}
+    info.update(extra)
+    return info
