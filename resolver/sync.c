@@ -12,6 +12,9 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 {
 	return -ENOSYS;
 }
+void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service)
+{
+}
 bool sync_ready(const struct sync *s)
 {
 	return false;

@@ -16,5 +16,7 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, st
  * inside this call. <0: cb will not run. */
 int sync_track(struct sync *s, const char *namespace_id, const char *group, const char *service,
 	       sync_fetch_cb cb, void *arg);
+/* A query was answered from this service: it stays tracked (cheap; called per answer). */
+void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service);
 bool sync_ready(const struct sync *s); /* first catalog sync or cache load done */
 void sync_close(struct sync *s);

@@ -10,7 +10,7 @@ enum query_status {
 	QUERY_DROP = -1,   /* not a query we answer (QR set, too short, garbage): send nothing */
 	QUERY_ANSWER = 0,  /* out holds the reply */
 	QUERY_OUTSIDE = 1, /* name in no zone: out holds REFUSED; forward instead when allowed */
-	QUERY_FETCH = 2,   /* service known but not fetched yet: out holds SERVFAIL; fetch_* say
+	QUERY_FETCH = 2,   /* service known but not fetched yet: out holds SERVFAIL; service_* say
 			      which service; after the fetch, answer again from the new snapshot */
 };
 
@@ -27,9 +27,12 @@ struct query_info {
 	uint8_t rcode;          /* rcode of the reply in out (low 4 bits; BADVERS is 16) */
 	uint16_t client_udp;    /* the client's UDP payload size: 512, or its EDNS size capped */
 	bool edns;              /* the query had an OPT record */
-	const char *fetch_namespace; /* QUERY_FETCH: borrowed from the snapshot */
-	const char *fetch_group;
-	const char *fetch_service;
+	/* The Nacos service the question named (its own name or a name below it), borrowed from
+	 * the snapshot; NULL when it named none. Set for QUERY_ANSWER (so the sync can see which
+	 * services are in use) and for QUERY_FETCH (the service to fetch). */
+	const char *service_namespace;
+	const char *service_group;
+	const char *service_name;
 };
 
 /* Answers the message in[0..len). out_cap should be 65535 for TCP; for UDP the reply is sized to

@@ -147,3 +147,4 @@ def service_info(name, hosts, group="DEFAULT_GROUP", **extra):
             "allIPs": False, "reachProtectionThreshold": False, "valid": True}
     info.update(extra)
     return info
+from fake_nacos_fixture import *  # noqa: F401,F403  (fake_nacos fixture)

@@ -1,0 +1,1 @@
+"""pytest fixture for the fake Nacos server (tests/fake_nacos)."""
