@@ -1,13 +1,979 @@
-/* STUB: replaced by the real implementation. */
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "acl.h"
+#include "config.h"
+#include "forward.h"
+#include "log.h"
+#include "query.h"
+#include "registry.h"
+#include "sync.h"
+
+#define SERVER_UDP_RBUF       65536
+#define SERVER_MSG_MAX        65535
+#define SERVER_DNS_HDR        12
+#define SERVER_TCP_INFLIGHT   64           /* forwarded/fetching queries per connection */
+#define SERVER_TCP_WQ_MAX     (256 * 1024) /* queued reply bytes before we stop reading */
+#define SERVER_TCP_BACKLOG    1024         /* listen(2) backlog */
+#define SERVER_CAP_LOG_MS     1000         /* at most one "connection limit" line per second */
+#define SERVER_RCODE_SERVFAIL 2
+
+/* Per address: the UDP socket and the TCP listener, with the state of its query path, so that
+ * one listener can become one SO_REUSEPORT socket per worker loop. */
+struct listener {
+	struct server *s;
+	uv_udp_t udp;
+	uv_tcp_t tcp;
+	int udp_fd, tcp_fd; /* until uv owns them */
+	bool udp_init, tcp_init;
+	uint64_t rng[2]; /* xorshift128+ */
+	struct server_stats stats;
+	char name[CONFIG_ADDR_LEN];
+	uint8_t rbuf[SERVER_UDP_RBUF]; /* UDP receive and TCP read buffer, valid during a callback
+					*/
+	uint8_t out[SERVER_MSG_MAX];   /* reply being built, valid during a callback */
+};
+
+/* One TCP client. References: one while its handles are open, one per pending query. */
+struct tcp_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct listener *l;
+	struct tcp_conn *prev, *next; /* open connections of the server */
+	struct sockaddr_storage peer;
+	unsigned refs;
+	int open_handles;
+	unsigned inflight; /* forwarded or fetching queries */
+	unsigned writes;   /* uv_write requests queued */
+	size_t write_bytes;
+	bool closing, listed, reading, eof;
+	bool processing; /* inside tcp_process: a nested drain must not touch in[] */
+	uint8_t *in; /* bytes read but not processed: a partial frame, or a backlog while paused */
+	size_t in_len, in_cap;
+};
+
+struct tcp_write {
+	uv_write_t req;
+	struct tcp_conn *c;
+	size_t len;
+	uint8_t wire[];
+};
+
+struct udp_send {
+	uv_udp_send_t req;
+	struct listener *l;
+	size_t len;
+	uint8_t wire[];
+};
+
+/* A query waiting for the forwarder or the sync; holds a server and a connection reference. */
+struct server_pending {
+	struct listener *l;
+	struct tcp_conn *c; /* NULL for UDP */
+	struct sockaddr_storage peer;
+	bool ra;
+	size_t len;
+	uint8_t query[]; /* fetch: the query, to answer again from the new snapshot */
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct server_env env;
+	unsigned tcp_idle_ms;
+	unsigned tcp_max_conns;
+	struct listener **listeners;
+	size_t n_listeners;
+	struct tcp_conn *conns;
+	size_t n_conns;
+	unsigned refs; /* owner + open handles + connections + pending queries */
+	bool closing;
+	uint64_t cap_log_ms;
+	unsigned long long cap_suppressed;
+};
+
+static void tcp_conn_close(struct tcp_conn *c);
+static void tcp_after_drain(struct tcp_conn *c);
+static void tcp_on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);
+
+/* ---- small helpers ---- */
+
+static uint64_t server_rand(uint64_t st[2])
+{
+	uint64_t x = st[0], y = st[1];
+	st[0] = y;
+	x ^= x << 23;
+	st[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+	return st[1] + y;
+}
+
+static void server_seed(uint64_t st[2])
+{
+	if (getrandom(st, sizeof(uint64_t) * 2, GRND_NONBLOCK) != (ssize_t)(sizeof(uint64_t) * 2)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		st[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+		st[1] = (uint64_t)ts.tv_sec ^ (uintptr_t)st;
+	}
+	if (st[0] == 0 && st[1] == 0)
+		st[1] = 1;
+}
+
+static int64_t server_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a over the client's address (not its port), so a client keeps its hash across queries. */
+static uint32_t server_addr_hash(const struct sockaddr *sa)
+{
+	const uint8_t *p;
+	size_t n;
+	uint32_t h = 2166136261u;
+
+	if (sa->sa_family == AF_INET6) {
+		p = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		n = 16;
+	} else {
+		p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		n = 4;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static size_t server_sa_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static void server_unref(struct server *s)
+{
+	if (--s->refs > 0)
+		return;
+	for (size_t i = 0; i < s->n_listeners; i++)
+		free(s->listeners[i]);
+	free(s->listeners);
+	free(s);
+}
+
+static void server_on_handle_close(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	server_unref(l->s);
+}
+
+/* ---- replies ---- */
+
+static void server_count_reply(struct listener *l, const uint8_t *wire, size_t len)
+{
+	if (len >= 4)
+		l->stats.rcode[wire[3] & 0x0f]++;
+}
+
+static void udp_on_send(uv_udp_send_t *req, int status)
+{
+	struct udp_send *u = req->data;
+	if (status < 0)
+		u->l->stats.send_errors++;
+	free(u);
+}
+
+static void udp_send(struct listener *l, const struct sockaddr *peer, const uint8_t *wire,
+		     size_t len)
+{
+	uv_buf_t buf = uv_buf_init((char *)wire, (unsigned)len);
+	int rc = uv_udp_try_send(&l->udp, &buf, 1, peer);
+
+	if (rc >= 0) {
+		server_count_reply(l, wire, len);
+		return;
+	}
+	if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
+		l->stats.send_errors++;
+		return;
+	}
+	struct udp_send *u = malloc(sizeof(*u) + len);
+	if (!u) {
+		l->stats.send_errors++;
+		return;
+	}
+	u->req.data = u;
+	u->l = l;
+	u->len = len;
+	memcpy(u->wire, wire, len);
+	buf = uv_buf_init((char *)u->wire, (unsigned)len);
+	if (uv_udp_send(&u->req, &l->udp, &buf, 1, peer, udp_on_send) < 0) {
+		l->stats.send_errors++;
+		free(u);
+		return;
+	}
+	server_count_reply(l, wire, len);
+}
+
+static bool tcp_paused(const struct tcp_conn *c)
+{
+	return c->inflight >= SERVER_TCP_INFLIGHT || c->write_bytes >= SERVER_TCP_WQ_MAX;
+}
+
+static void tcp_on_write(uv_write_t *req, int status)
+{
+	struct tcp_write *w = req->data;
+	struct tcp_conn *c = w->c;
+
+	c->writes--;
+	c->write_bytes -= w->len;
+	free(w);
+	if (status < 0) {
+		tcp_conn_close(c);
+		return;
+	}
+	tcp_after_drain(c);
+}
+
+/* Queues bytes [2-byte length, wire][skip..] with an owned buffer. */
+static int tcp_queue(struct tcp_conn *c, const uint8_t hdr[2], const uint8_t *wire, size_t len,
+		     size_t skip)
+{
+	size_t total = 2 + len - skip;
+	struct tcp_write *w = malloc(sizeof(*w) + total);
+
+	if (!w)
+		return -ENOMEM;
+	if (skip < 2) {
+		memcpy(w->wire, hdr + skip, 2 - skip);
+		memcpy(w->wire + 2 - skip, wire, len);
+	} else {
+		memcpy(w->wire, wire + (skip - 2), total);
+	}
+	w->req.data = w;
+	w->c = c;
+	w->len = total;
+	uv_buf_t buf = uv_buf_init((char *)w->wire, (unsigned)total);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, tcp_on_write) < 0) {
+		free(w);
+		return -EIO;
+	}
+	c->writes++;
+	c->write_bytes += total;
+	return 0;
+}
+
+/* Writes now when nothing is queued (no copy), else queues behind the earlier replies. */
+static void tcp_send(struct tcp_conn *c, const uint8_t *wire, size_t len)
+{
+	uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+	int done = 0;
+
+	if (c->closing)
+		return;
+	if (c->writes == 0) {
+		uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, 2),
+				    uv_buf_init((char *)wire, (unsigned)len)};
+		done = uv_try_write((uv_stream_t *)&c->tcp, bufs, 2);
+		if (done == UV_EAGAIN || done == UV_ENOSYS)
+			done = 0;
+		if (done < 0) {
+			tcp_conn_close(c);
+			return;
+		}
+	}
+	server_count_reply(c->l, wire, len);
+	if ((size_t)done < 2 + len && tcp_queue(c, hdr, wire, len, (size_t)done) < 0)
+		tcp_conn_close(c);
+}
+
+static void server_send(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
+			const uint8_t *wire, size_t len)
+{
+	if (c)
+		tcp_send(c, wire, len);
+	else
+		udp_send(l, peer, wire, len);
+}
+
+/* ---- the query path ---- */
+
+static void server_query_init(struct listener *l, struct query_info *qi,
+			      const struct sockaddr *peer, bool tcp)
+{
+	memset(qi, 0, sizeof(*qi));
+	qi->tcp = tcp;
+	qi->client_hash = server_addr_hash(peer);
+	qi->random = server_rand(l->rng);
+	qi->now_ms = server_now_ms();
+}
+
+static struct server_pending *server_pending_new(struct listener *l, struct tcp_conn *c,
+						 const struct sockaddr *peer, bool ra,
+						 const uint8_t *query, size_t len)
+{
+	struct server_pending *p = malloc(sizeof(*p) + len);
+
+	if (!p)
+		return NULL;
+	p->l = l;
+	p->c = c;
+	memset(&p->peer, 0, sizeof(p->peer));
+	memcpy(&p->peer, peer, server_sa_len(peer));
+	p->ra = ra;
+	p->len = len;
+	if (len)
+		memcpy(p->query, query, len);
+	l->s->refs++;
+	if (c) {
+		c->refs++;
+		c->inflight++;
+	}
+	return p;
+}
+
+static void tcp_conn_unref(struct tcp_conn *c);
+
+static void server_pending_free(struct server_pending *p)
+{
+	struct server *s = p->l->s;
+	struct tcp_conn *c = p->c;
+
+	free(p);
+	if (c) {
+		c->inflight--;
+		tcp_after_drain(c);
+		tcp_conn_unref(c);
+	}
+	server_unref(s);
+}
+
+/* Whether the pending query's client can still be answered. */
+static bool server_pending_live(const struct server_pending *p)
+{
+	return !p->l->s->closing && !(p->c && p->c->closing);
+}
+
+static void server_on_forward(void *arg, const uint8_t *reply, size_t len)
+{
+	struct server_pending *p = arg;
+	struct listener *l = p->l;
+
+	if (reply && len >= SERVER_DNS_HDR && len <= sizeof(l->out) && server_pending_live(p)) {
+		memcpy(l->out, reply, len);
+		if (p->ra)
+			l->out[3] |= 0x80;
+		server_send(l, p->c, (const struct sockaddr *)&p->peer, l->out, len);
+	}
+	server_pending_free(p);
+}
+
+static void server_patch_rcode(uint8_t *wire, size_t len, uint8_t rcode)
+{
+	if (len >= 4)
+		wire[3] = (uint8_t)((wire[3] & 0xf0) | rcode);
+}
+
+/* Outside every zone: forward when this client may recurse, else the REFUSED in out. */
+static void server_handle_outside(struct listener *l, struct tcp_conn *c,
+				  const struct sockaddr *peer, bool ra, const struct query_info *qi,
+				  const uint8_t *in, size_t len, size_t out_len)
+{
+	struct server *s = l->s;
+
+	if (ra && (in[2] & 0x01)) {
+		size_t max_reply = c ? SERVER_MSG_MAX : qi->client_udp;
+		struct server_pending *p = server_pending_new(l, c, peer, ra, NULL, 0);
+		if (p &&
+		    forward_query(s->env.forward, in, len, max_reply, server_on_forward, p) == 0) {
+			l->stats.forwarded++;
+			return;
+		}
+		if (p)
+			server_pending_free(p);
+		server_patch_rcode(l->out, out_len, SERVER_RCODE_SERVFAIL);
+	}
+	server_send(l, c, peer, l->out, out_len);
+}
+
+static void server_on_fetched(void *arg)
+{
+	struct server_pending *p = arg;
+	struct listener *l = p->l;
+	const struct sockaddr *peer = (const struct sockaddr *)&p->peer;
+	struct query_info qi;
+	size_t out_len = 0;
+
+	if (server_pending_live(p)) {
+		server_query_init(l, &qi, peer, p->c != NULL);
+		int st = query_answer(registry_get(l->s->env.registry), &qi, p->query, p->len,
+				      l->out, sizeof(l->out), &out_len);
+		/* Still not fetched (timeout, Nacos down): out holds the SERVFAIL. */
+		if (st != QUERY_DROP) {
+			if (p->ra)
+				l->out[3] |= 0x80;
+			server_send(l, p->c, peer, l->out, out_len);
+		}
+	}
+	server_pending_free(p);
+}
+
+/* A catalog service not fetched yet: answer once the sync has it, else the SERVFAIL in out. */
+static void server_handle_fetch(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
+				bool ra, const struct query_info *qi, const uint8_t *in, size_t len,
+				size_t out_len)
+{
+	struct server *s = l->s;
+
+	if (s->env.sync && qi->service_name) {
+		struct server_pending *p = server_pending_new(l, c, peer, ra, in, len);
+		if (p && sync_track(s->env.sync, qi->service_namespace, qi->service_group,
+				    qi->service_name, server_on_fetched, p) == 0) {
+			l->stats.fetched++;
+			return;
+		}
+		if (p)
+			server_pending_free(p);
+	}
+	server_send(l, c, peer, l->out, out_len);
+}
+
+/* One DNS message from a client (c == NULL: UDP). */
+static void server_handle_query(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
+				const uint8_t *in, size_t len)
+{
+	struct server *s = l->s;
+	struct query_info qi;
+	size_t out_len = 0;
+
+	server_query_init(l, &qi, peer, c != NULL);
+	int st = query_answer(registry_get(s->env.registry), &qi, in, len, l->out, sizeof(l->out),
+			      &out_len);
+	if (st == QUERY_DROP || out_len < SERVER_DNS_HDR || out_len > sizeof(l->out)) {
+		l->stats.dropped++;
+		return;
+	}
+	bool ra = s->env.forward && acl_match(s->env.allow_recursion, peer);
+	if (ra)
+		l->out[3] |= 0x80;
+	if (st == QUERY_OUTSIDE) {
+		server_handle_outside(l, c, peer, ra, &qi, in, len, out_len);
+		return;
+	}
+	if (st == QUERY_FETCH) {
+		server_handle_fetch(l, c, peer, ra, &qi, in, len, out_len);
+		return;
+	}
+	if (qi.service_name && s->env.sync)
+		sync_touch(s->env.sync, qi.service_namespace, qi.service_group, qi.service_name);
+	server_send(l, c, peer, l->out, out_len);
+}
+
+/* ---- UDP ---- */
+
+static void udp_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct listener *l = h->data;
+	*buf = uv_buf_init((char *)l->rbuf, sizeof(l->rbuf));
+}
+
+static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *peer,
+			unsigned flags)
+{
+	struct listener *l = h->data;
+
+	if (l->s->closing || n < 0 || !peer)
+		return; /* n == 0 && !peer: nothing more to read */
+	l->stats.udp_queries++;
+	if ((flags & UV_UDP_PARTIAL) || n < SERVER_DNS_HDR) {
+		l->stats.malformed++;
+		return;
+	}
+	server_handle_query(l, NULL, peer, (const uint8_t *)buf->base, (size_t)n);
+}
+
+/* ---- TCP connections ---- */
+
+static void tcp_conn_free(struct tcp_conn *c)
+{
+	struct server *s = c->l->s;
+	free(c->in);
+	free(c);
+	server_unref(s);
+}
+
+static void tcp_conn_unref(struct tcp_conn *c)
+{
+	if (--c->refs == 0)
+		tcp_conn_free(c);
+}
+
+static void tcp_on_close(uv_handle_t *h)
+{
+	struct tcp_conn *c = h->data;
+	if (--c->open_handles == 0)
+		tcp_conn_unref(c);
+}
+
+static void tcp_conn_close(struct tcp_conn *c)
+{
+	struct server *s = c->l->s;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->listed) {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			s->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		s->n_conns--;
+		c->listed = false;
+	}
+	uv_close((uv_handle_t *)&c->tcp, tcp_on_close);
+	uv_close((uv_handle_t *)&c->timer, tcp_on_close);
+}
+
+static void tcp_on_idle(uv_timer_t *t)
+{
+	struct tcp_conn *c = t->data;
+	c->l->stats.tcp_idle_closed++;
+	tcp_conn_close(c);
+}
+
+/* The idle clock runs only while nothing is owed to the client. */
+static void tcp_arm_idle(struct tcp_conn *c)
+{
+	if (c->closing)
+		return;
+	if (c->inflight == 0 && c->writes == 0)
+		uv_timer_start(&c->timer, tcp_on_idle, c->l->s->tcp_idle_ms, 0);
+	else
+		uv_timer_stop(&c->timer);
+}
+
+/* A frame that starts at p: its total size, or 0 while its length prefix is incomplete. */
+static size_t tcp_frame_size(const uint8_t *p, size_t n)
+{
+	return n < 2 ? 0 : 2 + ((size_t)p[0] << 8 | p[1]);
+}
+
+/* Answers the complete frames at p. Returns the bytes consumed: it stops at a partial frame,
+ * while paused, or when the connection closes. */
+static size_t tcp_process(struct tcp_conn *c, const uint8_t *p, size_t n)
+{
+	size_t used = 0, fs;
+
+	c->processing = true;
+	while (!c->closing && !tcp_paused(c) && (fs = tcp_frame_size(p + used, n - used)) > 0) {
+		if (fs < 2 + SERVER_DNS_HDR) {
+			c->l->stats.malformed++;
+			tcp_conn_close(c);
+			break;
+		}
+		if (fs > n - used)
+			break;
+		c->l->stats.tcp_queries++;
+		server_handle_query(c->l, c, (const struct sockaddr *)&c->peer, p + used + 2,
+				    fs - 2);
+		used += fs;
+		tcp_arm_idle(c);
+	}
+	c->processing = false;
+	return used;
+}
+
+static int tcp_keep(struct tcp_conn *c, const uint8_t *p, size_t n)
+{
+	if (n == 0 || c->closing)
+		return 0;
+	if (c->in_len + n > c->in_cap) {
+		size_t cap = c->in_len + n;
+		uint8_t *in = realloc(c->in, cap);
+		if (!in)
+			return -ENOMEM;
+		c->in = in;
+		c->in_cap = cap;
+	}
+	memcpy(c->in + c->in_len, p, n);
+	c->in_len += n;
+	return 0;
+}
+
+/* Processes the kept bytes, and lets go of the buffer once it is empty (idle clients are cheap). */
+static void tcp_process_kept(struct tcp_conn *c)
+{
+	size_t used = tcp_process(c, c->in, c->in_len);
+
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= used;
+	if (c->in_len == 0) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+}
+
+static void tcp_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct tcp_conn *c = h->data;
+	*buf = uv_buf_init((char *)c->l->rbuf, sizeof(c->l->rbuf));
+}
+
+static void tcp_update_reading(struct tcp_conn *c)
+{
+	bool want = !c->closing && !c->eof && !tcp_paused(c);
+
+	if (want == c->reading)
+		return;
+	if (want && uv_read_start((uv_stream_t *)&c->tcp, tcp_on_alloc, tcp_on_read) < 0) {
+		tcp_conn_close(c);
+		return;
+	}
+	if (!want)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	c->reading = want;
+}
+
+/* Half-closed by the client: close once every reply owed is written. */
+static void tcp_maybe_finish(struct tcp_conn *c)
+{
+	if (c->eof && !c->closing && c->inflight == 0 && c->writes == 0)
+		tcp_conn_close(c);
+}
+
+static void tcp_on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
+{
+	struct tcp_conn *c = h->data;
+	const uint8_t *p = (const uint8_t *)buf->base;
+	int rc = 0;
+
+	if (n == UV_EOF) {
+		c->eof = true;
+		tcp_update_reading(c);
+		tcp_maybe_finish(c);
+		return;
+	}
+	if (n < 0) {
+		tcp_conn_close(c);
+		return;
+	}
+	if (c->in_len == 0) {
+		size_t used = tcp_process(c, p, (size_t)n);
+		rc = tcp_keep(c, p + used, (size_t)n - used);
+	} else if ((rc = tcp_keep(c, p, (size_t)n)) == 0) {
+		tcp_process_kept(c);
+	}
+	if (rc < 0)
+		tcp_conn_close(c);
+	tcp_update_reading(c);
+}
+
+/* A reply was written or a pending query ended: maybe resume reading and the backlog. */
+static void tcp_after_drain(struct tcp_conn *c)
+{
+	if (c->closing)
+		return;
+	if (!c->processing && !tcp_paused(c) && c->in_len > 0)
+		tcp_process_kept(c);
+	tcp_update_reading(c);
+	tcp_arm_idle(c);
+	tcp_maybe_finish(c);
+}
+
+static struct tcp_conn *tcp_conn_new(struct listener *l)
+{
+	struct server *s = l->s;
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->l = l;
+	if (uv_tcp_init(s->loop, &c->tcp) < 0) {
+		free(c);
+		return NULL;
+	}
+	uv_timer_init(s->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	c->refs = 1;
+	c->open_handles = 2;
+	s->refs++;
+	return c;
+}
+
+static void tcp_conn_list(struct tcp_conn *c)
+{
+	struct server *s = c->l->s;
+
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	c->listed = true;
+	s->n_conns++;
+}
+
+static void server_log_cap(struct server *s, struct listener *l)
+{
+	uint64_t now = uv_now(s->loop);
+
+	s->cap_suppressed++;
+	if (s->cap_log_ms != 0 && now - s->cap_log_ms < SERVER_CAP_LOG_MS)
+		return;
+	log_debug("server", "tcp connection limit %u reached on %s: closed %llu connection(s)",
+		  s->tcp_max_conns, l->name, s->cap_suppressed);
+	s->cap_log_ms = now ? now : 1;
+	s->cap_suppressed = 0;
+}
+
+static void tcp_on_connection(uv_stream_t *h, int status)
+{
+	struct listener *l = h->data;
+	struct server *s = l->s;
+	struct tcp_conn *c;
+	int len = sizeof(struct sockaddr_storage);
+
+	if (status < 0 || s->closing || !(c = tcp_conn_new(l)))
+		return;
+	if (uv_accept(h, (uv_stream_t *)&c->tcp) < 0 ||
+	    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len) < 0) {
+		tcp_conn_close(c);
+		return;
+	}
+	if (s->n_conns >= s->tcp_max_conns) {
+		l->stats.tcp_rejected++;
+		server_log_cap(s, l);
+		tcp_conn_close(c);
+		return;
+	}
+	l->stats.tcp_accepted++;
+	tcp_conn_list(c);
+	tcp_update_reading(c);
+	tcp_arm_idle(c);
+}
+
+/* ---- setup and teardown ---- */
+
+/* "A.B.C.D:PORT" or "[v6]:PORT". */
+static int server_parse_addr(const char *s, struct sockaddr_storage *ss)
+{
+	char host[CONFIG_ADDR_LEN];
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+	char *end;
+
+	if (!colon || colon == s)
+		return -EINVAL;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && (hl < 2 || s[hl - 1] != ']'))
+		return -EINVAL;
+	if (s[0] == '[')
+		s++, hl -= 2;
+	if (hl >= sizeof(host) || colon[1] < '0' || colon[1] > '9')
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (*end || port > 65535)
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0 && !strchr(host, ':'))
+		return 0;
+	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0 && strchr(host, ':'))
+		return 0;
+	return -EINVAL;
+}
+
+/* A bound socket of type (and listening, for TCP). fd, or a negative errno. */
+static int server_socket(const struct sockaddr *sa, int type)
+{
+	int one = 1, fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if ((sa->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    (type == SOCK_STREAM &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+	    bind(fd, sa, (socklen_t)server_sa_len(sa)) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, SERVER_TCP_BACKLOG) < 0)) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Parses and binds one listen address; nothing touches the loop yet. */
+static int listener_bind(struct listener *l, const char *addr)
+{
+	struct sockaddr_storage ss;
+	int fd;
+
+	snprintf(l->name, sizeof(l->name), "%s", addr);
+	if (server_parse_addr(addr, &ss) < 0) {
+		log_err("server", "listen %s: not ADDR:PORT or [ADDR]:PORT", addr);
+		return -EINVAL;
+	}
+	if ((fd = server_socket((const struct sockaddr *)&ss, SOCK_DGRAM)) < 0) {
+		log_err("server", "bind %s/udp failed: %s", addr, strerror(-fd));
+		return fd;
+	}
+	l->udp_fd = fd;
+	if ((fd = server_socket((const struct sockaddr *)&ss, SOCK_STREAM)) < 0) {
+		log_err("server", "bind %s/tcp failed: %s", addr, strerror(-fd));
+		return fd;
+	}
+	l->tcp_fd = fd;
+	return 0;
+}
+
+/* Hands the bound sockets to the loop and starts serving. */
+static int listener_start(struct server *s, struct listener *l)
+{
+	int rc;
+
+	if ((rc = uv_udp_init(s->loop, &l->udp)) < 0)
+		return rc;
+	l->udp.data = l;
+	l->udp_init = true;
+	s->refs++;
+	if ((rc = uv_udp_open(&l->udp, l->udp_fd)) < 0)
+		return rc;
+	l->udp_fd = -1;
+	if ((rc = uv_tcp_init(s->loop, &l->tcp)) < 0)
+		return rc;
+	l->tcp.data = l;
+	l->tcp_init = true;
+	s->refs++;
+	if ((rc = uv_tcp_open(&l->tcp, l->tcp_fd)) < 0)
+		return rc;
+	l->tcp_fd = -1;
+	if ((rc = uv_listen((uv_stream_t *)&l->tcp, SERVER_TCP_BACKLOG, tcp_on_connection)) < 0)
+		return rc;
+	return uv_udp_recv_start(&l->udp, udp_on_alloc, udp_on_recv);
+}
+
+static struct server *server_alloc(uv_loop_t *loop, const struct config *cfg,
+				   const struct server_env *env)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->env = *env;
+	s->tcp_idle_ms = cfg->tcp_idle_timeout_ms;
+	s->tcp_max_conns = cfg->tcp_max_connections;
+	s->refs = 1;
+	s->listeners = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*s->listeners));
+	if (!s->listeners) {
+		free(s);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		struct listener *l = calloc(1, sizeof(*l));
+		if (!l) {
+			server_unref(s);
+			return NULL;
+		}
+		l->s = s;
+		l->udp_fd = l->tcp_fd = -1;
+		server_seed(l->rng);
+		s->listeners[s->n_listeners++] = l;
+	}
+	return s;
+}
+
+static void server_close_fds(struct server *s)
+{
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		struct listener *l = s->listeners[i];
+		if (l->udp_fd >= 0)
+			close(l->udp_fd);
+		if (l->tcp_fd >= 0)
+			close(l->tcp_fd);
+		l->udp_fd = l->tcp_fd = -1;
+	}
+}
 
 int server_new(uv_loop_t *loop, const struct config *cfg, const struct server_env *env,
 	       struct server **out)
 {
-	return -ENOSYS;
+	struct server *s = server_alloc(loop, cfg, env);
+	int rc = 0;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
+		rc = listener_bind(s->listeners[i], cfg->listen[i]);
+	if (rc < 0) {
+		server_close_fds(s);
+		server_unref(s);
+		return rc;
+	}
+	for (size_t i = 0; i < s->n_listeners && rc == 0; i++) {
+		if ((rc = listener_start(s, s->listeners[i])) < 0)
+			log_err("server", "listen %s failed: %s", s->listeners[i]->name,
+				uv_strerror(rc));
+	}
+	if (rc < 0) {
+		server_close(s); /* the handles opened so far close when the loop runs */
+		return rc;
+	}
+	*out = s;
+	return 0;
 }
+
 void server_close(struct server *s)
 {
+	if (!s || s->closing)
+		return;
+	s->closing = true;
+	server_close_fds(s);
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		struct listener *l = s->listeners[i];
+		if (l->udp_init)
+			uv_close((uv_handle_t *)&l->udp, server_on_handle_close);
+		if (l->tcp_init)
+			uv_close((uv_handle_t *)&l->tcp, server_on_handle_close);
+	}
+	while (s->conns)
+		tcp_conn_close(s->conns);
+	server_unref(s);
+}
+
+void server_get_stats(const struct server *s, struct server_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		const struct server_stats *st = &s->listeners[i]->stats;
+		out->udp_queries += st->udp_queries;
+		out->tcp_queries += st->tcp_queries;
+		out->dropped += st->dropped;
+		out->malformed += st->malformed;
+		out->forwarded += st->forwarded;
+		out->fetched += st->fetched;
+		out->send_errors += st->send_errors;
+		out->tcp_accepted += st->tcp_accepted;
+		out->tcp_rejected += st->tcp_rejected;
+		out->tcp_idle_closed += st->tcp_idle_closed;
+		for (size_t r = 0; r < 16; r++)
+			out->rcode[r] += st->rcode[r];
+	}
+	out->tcp_open = s->n_conns;
 }
