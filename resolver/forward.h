@@ -20,3 +20,18 @@ int forward_query(struct forward *f, const uint8_t *query, size_t len, size_t ma
 		  forward_cb cb, void *arg);
 /* Cancels everything in flight (callbacks run with NULL), frees in the last close callback. */
 void forward_close(struct forward *f);
+
+/* Counters since forward_new, for metrics. */
+struct forward_stats {
+	uint64_t queries;     /* accepted by forward_query */
+	uint64_t rejected;    /* refused by forward_query: cap reached, bad query, no upstream */
+	uint64_t answered;    /* an upstream's reply went to the client */
+	uint64_t servfail;    /* every upstream failed or the budget ran out */
+	uint64_t dropped;     /* replies ignored: other address, ID or question, malformed */
+	uint64_t timeouts;    /* attempts that got no reply in time */
+	uint64_t tcp_retries; /* truncated UDP replies retried over TCP */
+	uint64_t inflight;    /* now */
+};
+void forward_stats_get(const struct forward *f, struct forward_stats *out);
+/* How many upstreams are in use (after skipping our own listen addresses). */
+size_t forward_upstream_count(const struct forward *f);
