@@ -1,22 +1,1018 @@
-/* STUB: replaced by the real implementation. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "build_config.h"
+
+/*
+ * Every setting is one row of config_keys: the same name is the INI key and the flag, and the
+ * row says how to parse it, where it lives in struct config and what --help says.
+ */
+enum config_kind {
+	CK_STR,       /* char[size], optionally checked/normalised by check */
+	CK_SECRET,    /* like CK_STR, never shown */
+	CK_UINT,      /* uint16_t or 32-bit unsigned, min..max */
+	CK_DUR,       /* milliseconds, min..max; "5", "5s", "500ms", "2m" */
+	CK_LIST,      /* char[CONFIG_MAX_LIST][CONFIG_ADDR_LEN] + size_t count at off2 */
+	CK_ENUM,      /* index into choices, stored as int, bool or the text itself */
+	CK_ZONE,      /* the single default zone's name */
+	CK_NAMESPACE, /* the single default zone's namespace */
+	CK_PASSFILE,  /* reads the password from a file */
+};
+
+struct config_key;
+/* Validates (and may normalise) val in place. 0, or -EINVAL with why filled. */
+typedef int (*config_check_cb)(const struct config_key *k, char *val, size_t size, char *why,
+			       size_t why_len);
+
+struct config_key {
+	const char *name;
+	enum config_kind kind;
+	size_t off, size; /* the field in struct config */
+	size_t off2;      /* CK_LIST: its count */
+	unsigned long min, max;
+	const char *const *choices;
+	config_check_cb check;
+	const char *arg;
+	const char *help;
+};
+
+/* One source of settings (environment, one file, the flags). A list key named in a layer
+ * replaces the list the layers before it built. */
+struct config_layer {
+	unsigned lists_seen; /* bit per config_keys index */
+	bool is_flags;
+	bool zone_sections;  /* file: a [zone] section was seen */
+	bool zone_collapsed; /* flags: --zone/--namespace cut the zone list down to one */
+	bool has_password;   /* file: holds a password */
+	char default_ns[128];
+	char why[192];
+};
+
+#define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
+#define DUR_MAX  2147483647UL
+#define TTL_MAX  2147483647UL
+
+static const char *const order_names[] = {"weighted", "client", NULL};
+static const char *const truncate_names[] = {"tc", "subset", NULL};
+static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const api_names[] = {"auto", "v1", "v3", NULL};
+static const char *const track_names[] = {"queried", "all", NULL};
+
+static int check_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_upstream(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_cidr(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_nacos(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_hostname(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_readable(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_groups(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+
+static const struct config_key config_keys[] = {
+	{"listen", CK_LIST, FIELD(listen), offsetof(struct config, n_listen), 0, 0, NULL,
+	 check_listen, "ADDR:PORT", "address to serve DNS on, \"[v6]:PORT\" for IPv6 (repeatable)"},
+	{"nacos", CK_STR, FIELD(nacos), 0, 0, 0, NULL, check_nacos, "SOURCE[,SOURCE...]",
+	 "registry source: file:PATH, or http(s)://host:port of each Nacos server"},
+	{"namespace", CK_NAMESPACE, 0, 0, 0, 0, 0, NULL, NULL, "ID",
+	 "Nacos namespace of the zone (with --zone: replaces the file's zones)"},
+	{"zone", CK_ZONE, 0, 0, 0, 0, 0, NULL, NULL, "NAME",
+	 "zone to serve (replaces the file's [zone] sections)"},
+	{"ttl", CK_UINT, FIELD(ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC", "TTL of answers"},
+	{"negative-ttl", CK_UINT, FIELD(negative_ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC",
+	 "TTL of negative answers (SOA minimum)"},
+	{"edns-buffer", CK_UINT, FIELD(edns_buffer), 0, 512, 4096, NULL, NULL, "BYTES",
+	 "cap on the client's EDNS UDP size"},
+	{"order", CK_ENUM, FIELD(order), 0, 0, 0, order_names, NULL, "weighted|client",
+	 "A/AAAA order: weighted random, or weighted by a hash of the client"},
+	{"truncate", CK_ENUM, FIELD(overflow), 0, 0, 0, truncate_names, NULL, "tc|subset",
+	 "answer too big for UDP: set TC, or send a weighted subset that fits"},
+	{"hostname", CK_STR, FIELD(hostname), 0, 0, 0, NULL, check_hostname, "NAME",
+	 "name in hostname.bind, id.server and the SOA"},
+	{"tcp-idle-timeout", CK_DUR, FIELD(tcp_idle_timeout_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
+	 "close idle TCP connections after this long"},
+	{"tcp-max-connections", CK_UINT, FIELD(tcp_max_connections), 0, 1, 1000000, NULL, NULL, "N",
+	 "cap on open TCP connections"},
+	{"threads", CK_UINT, FIELD(threads), 0, 1, 256, NULL, NULL, "N", "worker threads"},
+	{"log-level", CK_ENUM, FIELD(log_level), 0, 0, 0, level_names, NULL,
+	 "error|warn|info|debug", "least severe level logged"},
+	{"upstream", CK_LIST, FIELD(upstream), offsetof(struct config, n_upstream), 0, 0, NULL,
+	 check_upstream, "ADDR[:PORT]",
+	 "resolver for names outside the zones (repeatable; none: /etc/resolv.conf)"},
+	{"allow-recursion", CK_LIST, FIELD(allow_recursion),
+	 offsetof(struct config, n_allow_recursion), 0, 0, NULL, check_cidr, "CIDR",
+	 "clients whose queries outside the zones are forwarded (repeatable)"},
+	{"forward-timeout", CK_DUR, FIELD(forward_timeout_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
+	 "time budget of one forwarded query"},
+	{"forward-max-inflight", CK_UINT, FIELD(forward_max_inflight), 0, 1, 1000000, NULL, NULL,
+	 "N", "cap on forwarded queries in flight"},
+	{"nacos-api", CK_ENUM, FIELD(nacos_api), 0, 0, 0, api_names, NULL, "auto|v1|v3",
+	 "Nacos HTTP API to speak"},
+	{"nacos-ca", CK_STR, FIELD(nacos_ca), 0, 0, 0, NULL, check_readable, "FILE",
+	 "CA bundle for https Nacos servers"},
+	{"username", CK_STR, FIELD(username), 0, 0, 0, NULL, NULL, "NAME", "Nacos user"},
+	{"password", CK_SECRET, FIELD(password), 0, 0, 0, NULL, NULL, "PASSWORD",
+	 "Nacos password (prefer password-file)"},
+	{"password-file", CK_PASSFILE, FIELD(password_file), 0, 0, 0, NULL, NULL, "FILE",
+	 "file holding the Nacos password"},
+	{"groups", CK_STR, FIELD(groups), 0, 0, 0, NULL, check_groups, "GROUP[,GROUP...]",
+	 "Nacos groups served"},
+	{"catalog-interval", CK_DUR, FIELD(catalog_interval_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
+	 "period of the service catalog refresh"},
+	{"poll-interval", CK_DUR, FIELD(poll_interval_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
+	 "period of the instance list refresh of tracked services"},
+	{"fetch-wait", CK_DUR, FIELD(fetch_wait_ms), 0, 0, DUR_MAX, NULL, NULL, "DUR",
+	 "how long a first query waits for its service's fetch"},
+	{"track", CK_ENUM, FIELD(track_all), 0, 0, 0, track_names, NULL, "queried|all",
+	 "services kept fresh: those queried, or all"},
+	{"cache-file", CK_STR, FIELD(cache_file), 0, 0, 0, NULL, NULL, "FILE",
+	 "where the registry is kept across restarts"},
+};
+
+#define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static const struct config_key *config_key_find(const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+static int why_set(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int why_set(char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int copy_str(char *dst, size_t size, const char *v, char *why, size_t n)
+{
+	size_t len = strlen(v);
+	if (len >= size)
+		return why_set(why, n, "too long (at most %zu bytes)", size - 1);
+	memcpy(dst, v, len + 1);
+	return 0;
+}
+
+/* ---- value checks ---- */
+
+static int parse_port(const char *s, unsigned *port)
+{
+	char *end;
+	unsigned long p;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	p = strtoul(s, &end, 10);
+	if (errno || *end || p < 1 || p > 65535)
+		return -EINVAL;
+	*port = (unsigned)p;
+	return 0;
+}
+
+/* "A.B.C.D:PORT" or "[v6]:PORT" (port required unless default_port is nonzero, then also a
+ * bare address). Writes the canonical "ADDR:PORT" / "[v6]:PORT" form into out. */
+static int parse_hostport(const char *v, unsigned default_port, char *out, size_t out_len,
+			  char *why, size_t n)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	unsigned char buf[16];
+	const char *port_s = NULL;
+	unsigned port = default_port;
+	bool v6;
+	size_t hl;
+
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+		if (!close)
+			return why_set(why, n, "missing ']' in \"%s\"", v);
+		hl = (size_t)(close - v - 1);
+		if (close[1] == ':')
+			port_s = close + 2;
+		else if (close[1])
+			return why_set(why, n, "expects [v6]:PORT, got \"%s\"", v);
+		v6 = true;
+		v++;
+	} else if (strchr(v, ':') && strchr(v, ':') == strrchr(v, ':')) {
+		hl = (size_t)(strchr(v, ':') - v);
+		port_s = v + hl + 1;
+		v6 = false;
+	} else {
+		hl = strlen(v);
+		v6 = strchr(v, ':') != NULL; /* a bare IPv6 address */
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return why_set(why, n, "bad address \"%.*s\"", (int)hl, v);
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
+		return why_set(why, n, "bad IPv%d address \"%s\"", v6 ? 6 : 4, host);
+	if (port_s && parse_port(port_s, &port) < 0)
+		return why_set(why, n, "bad port \"%s\" (1..65535)", port_s);
+	if (!port)
+		return why_set(why, n, "expects ADDR:PORT or [v6]:PORT, got \"%s\"", host);
+	snprintf(out, out_len, v6 ? "[%s]:%u" : "%s:%u", host, port);
+	return 0;
+}
+
+static int check_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	return parse_hostport(v, 0, v, size, why, n);
+}
+
+static int check_upstream(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	return parse_hostport(v, 53, v, size, why, n);
+}
+
+static int check_cidr(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	unsigned char buf[16];
+	const char *slash = strchr(v, '/');
+	size_t hl = slash ? (size_t)(slash - v) : strlen(v);
+	bool v6 = memchr(v, ':', hl) != NULL;
+	unsigned long bits = v6 ? 128 : 32;
+
+	if (hl == 0 || hl >= sizeof(host))
+		return why_set(why, n, "bad CIDR \"%s\"", v);
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
+		return why_set(why, n, "bad address in CIDR \"%s\"", v);
+	if (slash) {
+		char *end;
+		unsigned long len;
+		errno = 0;
+		len = strtoul(slash + 1, &end, 10);
+		if (!isdigit((unsigned char)slash[1]) || errno || *end || len > bits)
+			return why_set(why, n, "bad prefix length in \"%s\" (0..%lu)", v, bits);
+	}
+	return 0;
+}
+
+/* A DNS name in presentation form: labels of 1..63 letters, digits, '-' or '_'. */
+static int check_dns_name(const char *v, char *why, size_t n)
+{
+	size_t len = strlen(v), label = 0;
+	if (len == 0 || strcmp(v, ".") == 0)
+		return why_set(why, n, "empty name");
+	if (len > 254 || (len == 254 && v[253] != '.'))
+		return why_set(why, n, "name too long");
+	for (const char *p = v; *p; p++) {
+		if (*p == '.') {
+			if (label == 0)
+				return why_set(why, n, "empty label in \"%s\"", v);
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return why_set(why, n, "bad character '%c' in \"%s\"", *p, v);
+		if (++label > 63)
+			return why_set(why, n, "label longer than 63 in \"%s\"", v);
+	}
+	return 0;
+}
+
+/* A zone name, normalised to lowercase with a trailing dot. */
+static int zone_name_set(char *dst, size_t size, const char *v, char *why, size_t n)
+{
+	size_t len = strlen(v);
+	if (check_dns_name(v, why, n) < 0)
+		return -EINVAL;
+	if (len + 2 > size)
+		return why_set(why, n, "name too long");
+	for (size_t i = 0; i < len; i++)
+		dst[i] = (char)tolower((unsigned char)v[i]);
+	if (dst[len - 1] != '.')
+		dst[len++] = '.';
+	dst[len] = '\0';
+	return 0;
+}
+
+static int check_hostname(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	return check_dns_name(v, why, n);
+}
+
+static int check_readable(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	if (*v && access(v, R_OK) < 0)
+		return why_set(why, n, "cannot read %s: %s", v, strerror(errno));
+	return 0;
+}
+
+static int check_groups(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	const char *p = v;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		if (len == 0)
+			return why_set(why, n, "empty group name");
+		if (memchr(p, ' ', len) || (strstr(p, "@@") && strstr(p, "@@") < p + len))
+			return why_set(why, n, "bad group name \"%.*s\"", (int)len, p);
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
+/* One http(s)://host:port[/...] source. */
+static int check_nacos_url(const char *s, size_t len, char *why, size_t n)
+{
+	size_t scheme = strncmp(s, "http://", 7) == 0 ? 7 : strncmp(s, "https://", 8) == 0 ? 8 : 0;
+	const char *host = s + scheme, *end = s + len, *colon;
+	const char *hend = memchr(host, '/', (size_t)(end - host));
+	char port[8];
+	unsigned p;
+
+	if (!scheme)
+		return why_set(why, n, "\"%.*s\": expects file:PATH or http(s)://host:port",
+			       (int)len, s);
+	hend = hend ? hend : end;
+	colon = host[0] == '[' ? memchr(host, ']', (size_t)(hend - host)) : host;
+	colon = colon ? memchr(colon, ':', (size_t)(hend - colon)) : NULL;
+	if (!colon || colon == host || (size_t)(hend - colon - 1) >= sizeof(port))
+		return why_set(why, n, "\"%.*s\": expects http(s)://host:port", (int)len, s);
+	memcpy(port, colon + 1, (size_t)(hend - colon - 1));
+	port[hend - colon - 1] = '\0';
+	if (parse_port(port, &p) < 0)
+		return why_set(why, n, "\"%.*s\": bad port (1..65535)", (int)len, s);
+	return 0;
+}
+
+static int check_nacos(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	if (strncmp(v, "file:", 5) == 0) {
+		if (!v[5])
+			return why_set(why, n, "file: needs a path");
+		if (strchr(v, ','))
+			return why_set(why, n, "a file: source cannot be combined with others");
+		return 0;
+	}
+	for (const char *p = v;;) {
+		size_t len = strcspn(p, ",");
+		if (check_nacos_url(p, len, why, n) < 0)
+			return -EINVAL;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
+/* ---- setting one key ---- */
+
+static int parse_ulong(const char *v, unsigned long *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(v, &end, 10);
+	return errno || *end ? -EINVAL : 0;
+}
+
+static int set_uint(struct config *c, const struct config_key *k, const char *v, char *why,
+		    size_t n)
+{
+	unsigned long x;
+	if (parse_ulong(v, &x) < 0 || x < k->min || x > k->max)
+		return why_set(why, n, "expects an integer in %lu..%lu, got \"%s\"", k->min, k->max,
+			       v);
+	if (k->size == sizeof(uint16_t)) {
+		uint16_t u = (uint16_t)x;
+		memcpy((char *)c + k->off, &u, sizeof(u));
+	} else {
+		uint32_t u = (uint32_t)x;
+		memcpy((char *)c + k->off, &u, sizeof(u));
+	}
+	return 0;
+}
+
+/* "250ms", "5s", "2m", or bare seconds -> milliseconds. */
+static int set_duration(struct config *c, const struct config_key *k, const char *v, char *why,
+			size_t n)
+{
+	char *end;
+	unsigned long long x, mult = 1000;
+	errno = 0;
+	x = isdigit((unsigned char)*v) ? strtoull(v, &end, 10) : 0;
+	if (!isdigit((unsigned char)*v) || errno)
+		return why_set(why, n, "expects a duration such as 500ms, 5s or 2m, got \"%s\"", v);
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (*end && strcmp(end, "s") != 0)
+		return why_set(why, n, "expects a duration such as 500ms, 5s or 2m, got \"%s\"", v);
+	if (x > k->max / mult || x * mult < k->min)
+		return why_set(why, n, "duration out of range (%lums..%lums): \"%s\"", k->min,
+			       k->max, v);
+	uint32_t ms = (uint32_t)(x * mult);
+	memcpy((char *)c + k->off, &ms, sizeof(ms));
+	return 0;
+}
+
+static int set_enum(struct config *c, const struct config_key *k, const char *v, char *why,
+		    size_t n)
+{
+	char *field = (char *)c + k->off;
+	for (int i = 0; k->choices[i]; i++) {
+		if (strcmp(k->choices[i], v) != 0)
+			continue;
+		if (k->size == sizeof(bool)) /* track -> track_all */
+			*(bool *)(void *)field = i != 0;
+		else if (k->size == sizeof(int)) /* enums */
+			memcpy(field, &i, sizeof(i));
+		else /* kept as text: nacos_api */
+			snprintf(field, k->size, "%s", v);
+		return 0;
+	}
+	return why_set(why, n, "expects %s, got \"%s\"", k->arg, v);
+}
+
+static int set_string(struct config *c, const struct config_key *k, const char *v, char *why,
+		      size_t n)
+{
+	char buf[CONFIG_PATH_LEN];
+	if (copy_str(buf, k->size, v, why, n) < 0)
+		return -EINVAL;
+	if (k->check && k->check(k, buf, k->size, why, n) < 0)
+		return -EINVAL;
+	memcpy((char *)c + k->off, buf, strlen(buf) + 1);
+	return 0;
+}
+
+static int set_list(struct config *c, const struct config_key *k, const char *v,
+		    struct config_layer *l, char *why, size_t n)
+{
+	char(*items)[CONFIG_ADDR_LEN] = (void *)((char *)c + k->off);
+	size_t *count = (size_t *)(void *)((char *)c + k->off2);
+	unsigned bit = 1u << (k - config_keys);
+	char buf[CONFIG_ADDR_LEN] = {0};
+
+	if (copy_str(buf, sizeof(buf), v, why, n) < 0 || k->check(k, buf, sizeof(buf), why, n) < 0)
+		return -EINVAL;
+	if (!(l->lists_seen & bit)) {
+		l->lists_seen |= bit;
+		*count = 0;
+	}
+	if (*count >= CONFIG_MAX_LIST)
+		return why_set(why, n, "too many entries (at most %d)", CONFIG_MAX_LIST);
+	memcpy(items[(*count)++], buf, sizeof(buf));
+	return 0;
+}
+
+static void warn_if_readable(const char *path, const char *what)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+		log_warn("config", "%s holds %s and is readable by group or others (chmod 600)",
+			 path, what);
+}
+
+static int set_password_file(struct config *c, const struct config_key *k, const char *v, char *why,
+			     size_t n)
+{
+	char buf[sizeof(c->password) + 1];
+	size_t len;
+	FILE *f = fopen(v, "r");
+	if (!f)
+		return why_set(why, n, "cannot open %s: %s", v, strerror(errno));
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len >= sizeof(c->password) || memchr(buf, '\0', len))
+		return why_set(why, n, "%s: password too long or not text", v);
+	if (copy_str(c->password_file, sizeof(c->password_file), v, why, n) < 0)
+		return -EINVAL;
+	memcpy(c->password, buf, len);
+	c->password[len] = '\0';
+	warn_if_readable(v, "a password");
+	return 0;
+}
+
+/* --zone/--namespace on the command line: the zone list becomes its first zone alone. */
+static void zone_collapse(struct config *c, struct config_layer *l)
+{
+	if (l->is_flags && !l->zone_collapsed) {
+		l->zone_collapsed = true;
+		c->n_zones = 1;
+	}
+}
+
+static int set_zone_key(struct config *c, const struct config_key *k, const char *v,
+			struct config_layer *l, char *why, size_t n)
+{
+	struct config_zone *z = &c->zones[0];
+	if (l->zone_sections)
+		return why_set(why, n, "cannot be combined with [zone NAME] sections");
+	zone_collapse(c, l);
+	if (k->kind == CK_ZONE)
+		return zone_name_set(z->name, sizeof(z->name), v, why, n);
+	if (!*v)
+		return why_set(why, n, "empty namespace");
+	return copy_str(z->namespace_id, sizeof(z->namespace_id), v, why, n);
+}
+
+static int config_set(struct config *c, const char *key, const char *v, struct config_layer *l)
+{
+	const struct config_key *k = config_key_find(key);
+	char *why = l->why;
+	size_t n = sizeof(l->why);
+
+	if (!k)
+		return why_set(why, n, "unknown key");
+	switch (k->kind) {
+	case CK_STR:
+	case CK_SECRET:
+		if (k->kind == CK_SECRET)
+			l->has_password = true;
+		return set_string(c, k, v, why, n);
+	case CK_UINT:
+		return set_uint(c, k, v, why, n);
+	case CK_DUR:
+		return set_duration(c, k, v, why, n);
+	case CK_LIST:
+		return set_list(c, k, v, l, why, n);
+	case CK_ENUM:
+		return set_enum(c, k, v, why, n);
+	case CK_ZONE:
+	case CK_NAMESPACE:
+		return set_zone_key(c, k, v, l, why, n);
+	case CK_PASSFILE:
+		return set_password_file(c, k, v, why, n);
+	}
+	return -EINVAL;
+}
+
+/* ---- defaults and environment ---- */
 
 void config_defaults(struct config *c)
 {
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char why[64];
+
 	memset(c, 0, sizeof(*c));
+	snprintf(c->listen[0], sizeof(c->listen[0]), "127.0.0.1:53");
+	c->n_listen = 1;
+	snprintf(c->zones[0].name, sizeof(c->zones[0].name), "svc.");
+	snprintf(c->zones[0].namespace_id, sizeof(c->zones[0].namespace_id), "public");
+	c->n_zones = 1;
+	c->ttl = 5;
+	c->negative_ttl = 5;
+	c->edns_buffer = 1232;
+	c->order = SNAPSHOT_ORDER_WEIGHTED;
+	c->overflow = SNAPSHOT_OVERFLOW_TC;
+	if (gethostname(c->hostname, sizeof(c->hostname) - 1) < 0 ||
+	    check_dns_name(c->hostname, why, sizeof(why)) < 0)
+		snprintf(c->hostname, sizeof(c->hostname), "localhost");
+	c->tcp_idle_timeout_ms = 10000;
+	c->tcp_max_connections = 1000;
+	c->threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
+	c->log_level = LOG_LEVEL_INFO;
+	snprintf(c->allow_recursion[0], CONFIG_ADDR_LEN, "127.0.0.0/8");
+	snprintf(c->allow_recursion[1], CONFIG_ADDR_LEN, "::1/128");
+	c->n_allow_recursion = 2;
+	c->forward_timeout_ms = 2000;
+	c->forward_max_inflight = 1000;
+	snprintf(c->nacos_api, sizeof(c->nacos_api), "auto");
+	snprintf(c->groups, sizeof(c->groups), "DEFAULT_GROUP");
+	c->catalog_interval_ms = 30000;
+	c->poll_interval_ms = 5000;
+	c->fetch_wait_ms = 1000;
 }
-int config_from_args(struct config *c, int argc, char **argv)
+
+/* NACOS_SERVER_ADDR: "host:port,host:port"; a source without a scheme gets "http://", as the
+ * Nacos SDKs do. */
+static int env_server_addr(struct config *c, const char *v, struct config_layer *l)
 {
-	config_defaults(c);
+	char buf[CONFIG_PATH_LEN];
+	size_t o = 0;
+
+	for (const char *p = v;;) {
+		size_t len = strcspn(p, ",");
+		bool bare = !strstr(p, "://") || strstr(p, "://") > p + len;
+		bare = bare && strncmp(p, "file:", 5) != 0;
+		int w = snprintf(buf + o, sizeof(buf) - o, "%s%s%.*s", o ? "," : "",
+				 bare ? "http://" : "", (int)len, p);
+		if (w < 0 || (size_t)w >= sizeof(buf) - o)
+			return why_set(l->why, sizeof(l->why), "too long");
+		o += (size_t)w;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	return config_set(c, "nacos", buf, l);
+}
+
+static int config_apply_env(struct config *c)
+{
+	static const struct {
+		const char *env, *key;
+	} vars[] = {{"NACOS_SERVER_ADDR", "nacos"},
+		    {"NACOS_NAMESPACE", "namespace"},
+		    {"NACOS_USERNAME", "username"},
+		    {"NACOS_PASSWORD", "password"}};
+	struct config_layer l = {0};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i].env);
+		int rc;
+		if (!v || !*v)
+			continue;
+		if (i == 0)
+			rc = env_server_addr(c, v, &l);
+		else
+			rc = config_set(c, vars[i].key, v, &l);
+		if (rc < 0) {
+			fprintf(stderr, "%s: %s\n", vars[i].env, l.why);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
+
+/* ---- the INI file ---- */
+
+struct config_file {
+	struct config *cfg;
+	struct config_layer layer;
+	FILE *fp;
+	int line;
+	int err_line; /* first error: line, key and why */
+	char err_key[320];
+	char err_why[sizeof(((struct config_layer *)0)->why)];
+};
+
+/* Records the first error; returns 0, what inih's handler returns to flag one. */
+static int file_error(struct config_file *f, const char *key, const char *why)
+{
+	if (f->err_line)
+		return 0;
+	f->err_line = f->line;
+	snprintf(f->err_key, sizeof(f->err_key), "%s", key);
+	snprintf(f->err_why, sizeof(f->err_why), "%s", why);
+	return 0;
+}
+
+/* "[server]" or "[zone NAME]"; a zone section adds a zone (the first one clears the list). */
+static int file_section(struct config_file *f, const char *sect)
+{
+	struct config *c = f->cfg;
+	struct config_layer *l = &f->layer;
+	char name[256];
+
+	if (strcmp(sect, "server") == 0)
+		return 1;
+	if (strncmp(sect, "zone", 4) != 0 || !isspace((unsigned char)sect[4]))
+		return file_error(f, sect, "unknown section (expects [server] or [zone NAME])");
+	if (zone_name_set(name, sizeof(name), sect + 5 + strspn(sect + 5, " \t"), l->why,
+			  sizeof(l->why)) < 0)
+		return file_error(f, "zone", l->why);
+	if (!l->zone_sections) {
+		l->zone_sections = true;
+		snprintf(l->default_ns, sizeof(l->default_ns), "%s", c->zones[0].namespace_id);
+		c->n_zones = 0;
+	}
+	for (size_t i = 0; i < c->n_zones; i++)
+		if (strcmp(c->zones[i].name, name) == 0)
+			return file_error(f, "zone", "zone defined twice");
+	if (c->n_zones >= CONFIG_MAX_LIST)
+		return file_error(f, "zone", "too many zones");
+	memcpy(c->zones[c->n_zones].name, name, sizeof(name));
+	memcpy(c->zones[c->n_zones].namespace_id, l->default_ns, sizeof(l->default_ns));
+	c->n_zones++;
+	return 1;
+}
+
+/* Reads lines for inih, counting them (inih tells its handler no line number) and noting
+ * sections as they start, so that an empty [zone NAME] still defines its zone. */
+static char *file_reader(char *str, int num, void *stream)
+{
+	struct config_file *f = stream;
+	size_t len;
+	char *p;
+
+	if (f->err_line || !fgets(str, num, f->fp))
+		return NULL;
+	f->line++;
+	if (f->line == 1 && strncmp(str, "\xEF\xBB\xBF", 3) == 0)
+		memmove(str, str + 3, strlen(str + 3) + 1); /* inih skips the BOM too */
+	len = strlen(str);
+	if (len + 1 == (size_t)num && str[len - 1] != '\n' && !feof(f->fp)) {
+		file_error(f, "line", "too long");
+		return NULL;
+	}
+	p = str + strspn(str, " \t");
+	if (*p == '[') {
+		char sect[300];
+		size_t sl = strcspn(p + 1, "]");
+		if (p[1 + sl] == ']' && sl < sizeof(sect)) {
+			memcpy(sect, p + 1, sl);
+			sect[sl] = '\0';
+			file_section(f, sect);
+		}
+	}
+	return str;
+}
+
+static int file_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct config_file *f = user;
+	if (f->err_line)
+		return 0;
+	if (strncmp(section, "zone", 4) == 0 && isspace((unsigned char)section[4])) {
+		struct config_zone *z = &f->cfg->zones[f->cfg->n_zones - 1];
+		if (strcmp(name, "namespace") != 0)
+			return file_error(f, name, "unknown key in a [zone] section");
+		if (!*value)
+			return file_error(f, name, "empty namespace");
+		if (copy_str(z->namespace_id, sizeof(z->namespace_id), value, f->layer.why,
+			     sizeof(f->layer.why)) < 0)
+			return file_error(f, name, f->layer.why);
+		return 1;
+	}
+	if (config_set(f->cfg, name, value, &f->layer) < 0)
+		return file_error(f, name, f->layer.why);
+	return 1;
+}
+
 int config_load_file(struct config *c, const char *path)
 {
+	struct config_file f = {.fp = fopen(path, "r")};
+	bool ok = false;
+	int rc;
+
+	if (!f.fp) {
+		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
+		return -EINVAL;
+	}
+	if (!(f.cfg = malloc(sizeof(*f.cfg)))) {
+		fclose(f.fp);
+		return -ENOMEM;
+	}
+	*f.cfg = *c;
+	rc = ini_parse_stream(file_reader, &f, file_handler, &f);
+	fclose(f.fp);
+	if (f.err_line)
+		fprintf(stderr, "%s:%d: %s: %s\n", path, f.err_line, f.err_key, f.err_why);
+	else if (rc != 0)
+		fprintf(stderr, "%s:%d: syntax error (expects key = value or [section])\n", path,
+			rc);
+	else if (copy_str(f.cfg->config_file, sizeof(f.cfg->config_file), path, f.layer.why,
+			  sizeof(f.layer.why)) < 0)
+		fprintf(stderr, "%s: path %s\n", path, f.layer.why);
+	else {
+		if (f.layer.has_password)
+			warn_if_readable(path, "a password");
+		*c = *f.cfg;
+		ok = true;
+	}
+	free(f.cfg);
+	return ok ? 0 : -EINVAL;
+}
+
+/* ---- the command line ---- */
+
+static void show_value(const struct config *c, const struct config_key *k, char *buf, size_t n)
+{
+	const char *field = (const char *)c + k->off;
+	uint32_t u = 0;
+	int e = 0;
+
+	buf[0] = '\0';
+	switch (k->kind) {
+	case CK_STR:
+		snprintf(buf, n, "%s", *field ? field : "none");
+		break;
+	case CK_SECRET:
+	case CK_PASSFILE:
+		snprintf(buf, n, "none");
+		break;
+	case CK_UINT:
+		if (k->size == sizeof(uint16_t)) {
+			uint16_t s;
+			memcpy(&s, field, sizeof(s));
+			u = s;
+		} else {
+			memcpy(&u, field, sizeof(u));
+		}
+		snprintf(buf, n, "%u", u);
+		break;
+	case CK_DUR:
+		memcpy(&u, field, sizeof(u));
+		snprintf(buf, n, u % 1000 ? "%ums" : "%us", u % 1000 ? u : u / 1000);
+		break;
+	case CK_LIST: {
+		size_t count, o = 0;
+		memcpy(&count, (const char *)c + k->off2, sizeof(count));
+		for (size_t i = 0; i < count && o < n; i++)
+			o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? "," : "",
+					      field + i * CONFIG_ADDR_LEN);
+		if (!count)
+			snprintf(buf, n, "none");
+		break;
+	}
+	case CK_ENUM:
+		if (k->size == sizeof(bool))
+			e = *(const bool *)(const void *)field;
+		else if (k->size == sizeof(int))
+			memcpy(&e, field, sizeof(e));
+		snprintf(buf, n, "%s", k->size > sizeof(int) ? field : k->choices[e]);
+		break;
+	case CK_ZONE:
+		snprintf(buf, n, "%s", c->zones[0].name);
+		break;
+	case CK_NAMESPACE:
+		snprintf(buf, n, "%s", c->zones[0].namespace_id);
+		break;
+	}
+}
+
+int config_get(const struct config *c, const char *key, char *buf, size_t len)
+{
+	const struct config_key *k = config_key_find(key);
+	if (!k)
+		return -ENOENT;
+	show_value(c, k, buf, len);
 	return 0;
 }
+
+static void config_print_help(const char *prog)
+{
+	struct config d;
+	char val[CONFIG_MAX_LIST * CONFIG_ADDR_LEN];
+
+	config_defaults(&d);
+	printf("Usage: %s [OPTION...]\n"
+	       "DNS server for the services registered in Nacos.\n\n"
+	       "  -c, --config FILE                    read settings from an INI file (same key "
+	       "names)\n"
+	       "      --check-config FILE              validate FILE and exit 0, or 2 on an error\n"
+	       "  -h, --help                           show this help and exit\n"
+	       "  -V, --version                        show the version and exit\n",
+	       prog);
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		char flag[64];
+		show_value(&d, k, val, sizeof(val));
+		snprintf(flag, sizeof(flag), "%s--%s %s", k == config_keys ? "-l, " : "    ",
+			 k->name, k->arg);
+		printf("  %-36s %s (default: %s)\n", flag, k->help, val);
+	}
+	printf("\nDurations take ms, s or m (bare numbers are seconds). Environment: "
+	       "NACOS_SERVER_ADDR, NACOS_NAMESPACE, NACOS_USERNAME, NACOS_PASSWORD.\n");
+}
+
+/* argv[*i] as a flag: its key (without dashes) and value, advancing *i past the value.
+ * 0, or -EINVAL after printing "--flag: problem". Flags without a value get *value NULL. */
+static int flag_next(int argc, char **argv, int *i, char *key, size_t key_len, const char **value)
+{
+	const char *a = argv[*i], *eq;
+	static const struct {
+		const char *s, *l;
+	} shorts[] = {{"-c", "config"}, {"-l", "listen"}, {"-h", "help"}, {"-V", "version"}};
+	bool takes_value;
+
+	*value = NULL;
+	for (size_t s = 0; s < sizeof(shorts) / sizeof(shorts[0]); s++) {
+		if (strncmp(a, shorts[s].s, 2) == 0 && a[1] &&
+		    (a[2] == '\0' || a[1] == 'c' || a[1] == 'l')) {
+			snprintf(key, key_len, "%s", shorts[s].l);
+			if (a[2])
+				*value = a + 2;
+			goto found;
+		}
+	}
+	if (strncmp(a, "--", 2) != 0 || !a[2]) {
+		fprintf(stderr, "%s: unexpected argument (see --help)\n", a);
+		return -EINVAL;
+	}
+	eq = strchr(a, '=');
+	snprintf(key, key_len, "%.*s", (int)(eq ? (size_t)(eq - a - 2) : strlen(a + 2)), a + 2);
+	*value = eq ? eq + 1 : NULL;
+found:
+	takes_value = strcmp(key, "help") != 0 && strcmp(key, "version") != 0;
+	if (takes_value && !config_key_find(key) && strcmp(key, "config") != 0 &&
+	    strcmp(key, "check-config") != 0) {
+		fprintf(stderr, "--%s: unknown flag (see --help)\n", key);
+		return -EINVAL;
+	}
+	if (!takes_value && *value) {
+		fprintf(stderr, "--%s: takes no value\n", key);
+		return -EINVAL;
+	}
+	if (takes_value && !*value) {
+		if (*i + 1 >= argc) {
+			fprintf(stderr, "--%s: missing value\n", key);
+			return -EINVAL;
+		}
+		*value = argv[++*i];
+	}
+	return 0;
+}
+
+/* First pass: -h, -V, the config file and flag syntax. Returns 1 (help/version printed), 2 on
+ * a bad flag, else 0 with *file set (NULL: none) and *check true for --check-config. */
+static int flags_scan(int argc, char **argv, const char **file, bool *check)
+{
+	char key[64];
+	const char *v;
+	*file = NULL;
+	*check = false;
+	for (int i = 1; i < argc; i++) {
+		if (flag_next(argc, argv, &i, key, sizeof(key), &v) < 0)
+			return 2;
+		if (strcmp(key, "help") == 0) {
+			config_print_help(argv[0]);
+			return 1;
+		}
+		if (strcmp(key, "version") == 0) {
+			printf("nacos-dns %s\n", NACOS_DNS_VERSION);
+			return 1;
+		}
+		if (strcmp(key, "config") == 0 && !*check)
+			*file = v;
+		if (strcmp(key, "check-config") == 0) {
+			*file = v;
+			*check = true;
+		}
+	}
+	return 0;
+}
+
+static int flags_apply(struct config *c, int argc, char **argv)
+{
+	struct config_layer l = {.is_flags = true};
+	char key[64];
+	const char *v;
+	for (int i = 1; i < argc; i++) {
+		if (flag_next(argc, argv, &i, key, sizeof(key), &v) < 0)
+			return -EINVAL;
+		if (strcmp(key, "config") == 0 || strcmp(key, "check-config") == 0)
+			continue;
+		if (config_set(c, key, v, &l) < 0) {
+			fprintf(stderr, "--%s: %s\n", key, l.why);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int config_from_args(struct config *c, int argc, char **argv)
+{
+	struct config *tmp;
+	const char *file;
+	bool check;
+	int rc = flags_scan(argc, argv, &file, &check);
+
+	if (rc)
+		return rc;
+	if (!(tmp = malloc(sizeof(*tmp)))) {
+		fprintf(stderr, "config: out of memory\n");
+		return 2;
+	}
+	config_defaults(tmp);
+	if (config_apply_env(tmp) < 0 || (file && config_load_file(tmp, file) < 0) ||
+	    flags_apply(tmp, argc, argv) < 0) {
+		free(tmp);
+		return 2;
+	}
+	*c = *tmp;
+	free(tmp);
+	if (check)
+		printf("%s: ok\n", file);
+	return check ? 3 : 0;
+}
+
 void config_snapshot(const struct config *c, struct snapshot_config *out)
 {
 	snapshot_config_defaults(out);
+	out->n_zones = c->n_zones < SNAPSHOT_MAX_ZONES ? c->n_zones : SNAPSHOT_MAX_ZONES;
+	for (size_t i = 0; i < out->n_zones; i++) {
+		out->zones[i].name = c->zones[i].name;
+		out->zones[i].namespace_id = c->zones[i].namespace_id;
+	}
+	out->ttl = c->ttl;
+	out->negative_ttl = c->negative_ttl;
+	out->udp_max = c->edns_buffer;
+	out->order = c->order;
+	out->overflow = c->overflow;
+	out->hostname = c->hostname;
+	out->version = "nacos-dns " NACOS_DNS_VERSION;
 }

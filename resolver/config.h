@@ -8,12 +8,12 @@
 #include "snapshot.h"
 
 #define CONFIG_MAX_LIST 16
-#define CONFIG_ADDR_LEN 64  /* "ADDR:PORT", "[v6]:PORT", "CIDR" */
+#define CONFIG_ADDR_LEN 64 /* "ADDR:PORT", "[v6]:PORT", "CIDR" */
 #define CONFIG_PATH_LEN 1024
-#define CONFIG_STR_LEN 256
+#define CONFIG_STR_LEN  256
 
 struct config_zone {
-	char name[256];     /* "svc." */
+	char name[256]; /* "svc." */
 	char namespace_id[128];
 };
 
@@ -25,9 +25,9 @@ struct config {
 	size_t n_listen;
 	struct config_zone zones[CONFIG_MAX_LIST]; /* default one: "svc." -> "public" */
 	size_t n_zones;
-	uint32_t ttl;          /* default 5 */
-	uint32_t negative_ttl; /* default 5 */
-	uint16_t edns_buffer;  /* UDP size cap, 512..4096, default 1232 */
+	uint32_t ttl;                    /* default 5 */
+	uint32_t negative_ttl;           /* default 5 */
+	uint16_t edns_buffer;            /* UDP size cap, 512..4096, default 1232 */
 	enum snapshot_order order;       /* order = weighted | client */
 	enum snapshot_overflow overflow; /* truncate = tc | subset */
 	char hostname[CONFIG_STR_LEN];   /* default gethostname() */
@@ -41,20 +41,21 @@ struct config {
 	size_t n_upstream;
 	char allow_recursion[CONFIG_MAX_LIST][CONFIG_ADDR_LEN]; /* default 127.0.0.0/8, ::1/128 */
 	size_t n_allow_recursion;
-	unsigned forward_timeout_ms;  /* whole budget per query; default 2000 */
+	unsigned forward_timeout_ms;   /* whole budget per query; default 2000 */
 	unsigned forward_max_inflight; /* default 1000 */
 
 	/* Nacos */
-	char nacos[CONFIG_PATH_LEN];  /* SOURCE[,SOURCE...]: file:PATH or http(s)://host:port */
-	char nacos_api[8];            /* auto | v1 | v3; default auto */
+	char nacos[CONFIG_PATH_LEN]; /* SOURCE[,SOURCE...]: file:PATH or http(s)://host:port */
+	char nacos_api[8];           /* auto | v1 | v3; default auto */
 	char nacos_ca[CONFIG_PATH_LEN];
 	char username[CONFIG_STR_LEN];
-	char password[CONFIG_STR_LEN]; /* from password, password-file or NACOS_PASSWORD */
-	char groups[CONFIG_PATH_LEN];  /* comma list; default DEFAULT_GROUP */
-	unsigned catalog_interval_ms; /* default 30000 */
-	unsigned poll_interval_ms;    /* default 5000 */
-	unsigned fetch_wait_ms;       /* first query waits this long for a fetch; default 1000 */
-	bool track_all;               /* track = all | queried; default queried */
+	char password[CONFIG_STR_LEN];       /* from password, password-file or NACOS_PASSWORD */
+	char password_file[CONFIG_PATH_LEN]; /* "" when the password came from elsewhere */
+	char groups[CONFIG_PATH_LEN];        /* comma list; default DEFAULT_GROUP */
+	unsigned catalog_interval_ms;        /* default 30000 */
+	unsigned poll_interval_ms;           /* default 5000 */
+	unsigned fetch_wait_ms; /* first query waits this long for a fetch; default 1000 */
+	bool track_all;         /* track = all | queried; default queried */
 	char cache_file[CONFIG_PATH_LEN];
 };
 
@@ -72,6 +73,10 @@ int config_from_args(struct config *c, int argc, char **argv);
 /* Reads an INI file over *c: all or nothing (on error *c is unchanged). 0, or -EINVAL after
  * printing "path:line: key: problem" to stderr. */
 int config_load_file(struct config *c, const char *path);
+
+/* key's value in c as text, the way --help shows defaults ("5s", "a,b", "none"); secrets read
+ * "none". 0, or -ENOENT for an unknown key. */
+int config_get(const struct config *c, const char *key, char *buf, size_t len);
 
 /* The snapshot settings of c (borrowing c's strings). */
 void config_snapshot(const struct config *c, struct snapshot_config *out);

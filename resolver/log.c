@@ -33,7 +33,8 @@ int log_parse_level(const char *s, enum log_level *out)
 
 /* The message is quoted, and quotes, backslashes and control bytes in it are escaped, so a
  * name taken from a packet or from Nacos can never forge a second log line or key. */
-static void log_vwrite(enum log_level l, const char *subsys, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_vwrite(enum log_level l, const char *subsys,
+							     const char *fmt, va_list ap)
 {
 	char msg[1024], line[2300], ts[32];
 	struct timespec now;

@@ -1,24 +1,1531 @@
-/* STUB: replaced by the real implementation. */
 #include "sync.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "build_config.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "nacos.h"
+#include "nacosapi.h"
+#include "registry.h"
+#include "snapshot.h"
+#include "syncpolicy.h"
+
+#define SYNC_PUBLISH_DELAY_MS 100  /* changes within this window share one snapshot */
+#define SYNC_CACHE_PERIOD_MS  1000 /* cache file written at most this often */
+#define SYNC_MISS_PERIOD_MS   5000 /* catalog re-list on a miss at most this often */
+#define SYNC_MAX_PAGES        200  /* 100,000 names per group */
+#define SYNC_HOLD_MS          30000
+
+struct sync_waiter {
+	uv_timer_t timer;
+	struct sync *s;
+	struct sync_entry *e; /* NULL once run */
+	sync_fetch_cb cb;
+	void *arg;
+	struct sync_waiter *next;
+};
+
+/* A tracked service: polled while it is queried (or always with track = all). */
+struct sync_entry {
+	struct sync_entry *hnext;
+	uint32_t hash;
+	char *ns, *group, *name;
+	struct nacos_service *svc; /* last good copy (owned); NULL: never fetched */
+	int64_t last_used_ms, next_poll_ms;
+	bool inflight; /* a call holds this entry */
+	bool doomed;   /* untracked while in flight: freed when the call ends */
+	bool failing;  /* the last fetch failed (logged once per change) */
+	bool held;     /* the last answer was held back by the guard */
+	struct sync_waiter *waiters;
+};
+
+/* The service names of one group of one zone's namespace. */
+struct sync_catalog {
+	char *ns, *group;
+	char **names;
+	size_t n;
+	bool valid; /* listed successfully at least once */
+	bool inflight, failing;
+	char **acc; /* the listing being paged in */
+	size_t n_acc, first_total;
+};
+
+struct sync_server {
+	char url[256];
+	enum nacosapi_version api;      /* instance lists and login */
+	enum nacosapi_version list_api; /* catalog: v1 service/list, or the v3 admin list */
+	unsigned failures;
+	int64_t retry_at_ms;
+	char *token;
+	int64_t token_refresh_ms;
+	bool login_inflight;
+	bool login_failing;          /* logged once per change */
+	struct sync_call *auth_wait; /* calls waiting for a token */
+};
+
+enum sync_call_kind { SYNC_CALL_INSTANCES, SYNC_CALL_CATALOG, SYNC_CALL_LOGIN };
+
+struct sync_call {
+	struct sync *s;
+	enum sync_call_kind kind;
+	struct sync_entry *e;     /* INSTANCES */
+	struct sync_catalog *cat; /* CATALOG */
+	unsigned page;            /* CATALOG, from 1 */
+	size_t server;
+	uint32_t tried; /* bit per server */
+	bool auth_retried;
+	bool urgent;            /* a query waits: ask even a server that is backing off */
+	struct sync_call *next; /* on a server's auth_wait */
+};
+
+struct sync {
+	uv_loop_t *loop;
+	struct config cfg;
+	struct snapshot_config snapcfg;
+	struct registry *reg;
+	struct http *http;
+	struct sync_server servers[NACOSAPI_MAX_SERVERS];
+	size_t n_servers, rr;
+	bool pinned;
+	struct sync_entry **buckets;
+	size_t n_buckets, n_entries;
+	struct sync_catalog *cats;
+	size_t n_cats;
+	size_t total_instances;
+	struct syncpolicy_guard guard;
+	uv_timer_t tick, catalog_timer, publish_timer, cache_timer;
+	int64_t last_miss_ms, last_cache_ms;
+	size_t last_skipped;
+	int cache_rc; /* result of the last cache write, to log changes only */
+	bool ready, dirty_cache, cache_inflight, closing;
+	int open_handles;
+	uint64_t rnd;
+	struct sync_stats stats;
+};
+
+static void sync_call_send(struct sync_call *c);
+static void sync_schedule_publish(struct sync *s);
+static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent);
+static void sync_publish_now(struct sync *s);
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static int64_t sync_now(struct sync *s)
+{
+	return (int64_t)uv_now(s->loop);
+}
+
+static int64_t sync_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t sync_rand(struct sync *s)
+{
+	s->rnd ^= s->rnd << 13;
+	s->rnd ^= s->rnd >> 7;
+	s->rnd ^= s->rnd << 17;
+	return (uint32_t)(s->rnd >> 16);
+}
+
+static uint32_t sync_hash(const char *ns, const char *group, const char *name)
+{
+	uint32_t h = 2166136261u;
+	const char *parts[3] = {ns, group, name};
+	for (int i = 0; i < 3; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+			h = (h ^ *p) * 16777619u;
+		h = (h ^ 0xff) * 16777619u; /* separator */
+	}
+	return h;
+}
+
+/* ---- tracked entries --------------------------------------------------------------------- */
+
+static struct sync_entry *sync_entry_find(struct sync *s, const char *ns, const char *group,
+					  const char *name)
+{
+	uint32_t h = sync_hash(ns, group, name);
+	for (struct sync_entry *e = s->buckets[h & (s->n_buckets - 1)]; e; e = e->hnext)
+		if (e->hash == h && strcmp(e->name, name) == 0 && strcmp(e->group, group) == 0 &&
+		    strcmp(e->ns, ns) == 0)
+			return e;
+	return NULL;
+}
+
+static void sync_grow(struct sync *s)
+{
+	size_t n = s->n_buckets * 2;
+	struct sync_entry **b = calloc(n, sizeof(*b));
+	if (!b)
+		return; /* longer chains, still correct */
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct sync_entry *e, *next;
+		for (e = s->buckets[i]; e; e = next) {
+			next = e->hnext;
+			e->hnext = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+		}
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->n_buckets = n;
+}
+
+static struct sync_entry *sync_entry_add(struct sync *s, const char *ns, const char *group,
+					 const char *name)
+{
+	struct sync_entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->ns = strdup(ns);
+	e->group = strdup(group);
+	e->name = strdup(name);
+	if (!e->ns || !e->group || !e->name) {
+		free(e->ns);
+		free(e->group);
+		free(e->name);
+		free(e);
+		return NULL;
+	}
+	if (s->n_entries >= s->n_buckets)
+		sync_grow(s);
+	e->hash = sync_hash(ns, group, name);
+	e->last_used_ms = sync_now(s);
+	e->hnext = s->buckets[e->hash & (s->n_buckets - 1)];
+	s->buckets[e->hash & (s->n_buckets - 1)] = e;
+	s->n_entries++;
+	return e;
+}
+
+static void sync_entry_free(struct sync_entry *e)
+{
+	nacos_service_free(e->svc);
+	free(e->ns);
+	free(e->group);
+	free(e->name);
+	free(e);
+}
+
+static void sync_waiters_run(struct sync_entry *e);
+
+/* Stops tracking e: its data goes (the catalog, if it lists e, makes it pending again). */
+static void sync_entry_remove(struct sync *s, struct sync_entry *e)
+{
+	struct sync_entry **p = &s->buckets[e->hash & (s->n_buckets - 1)];
+	while (*p != e)
+		p = &(*p)->hnext;
+	*p = e->hnext;
+	s->n_entries--;
+	if (e->svc)
+		s->total_instances -= e->svc->n_instances;
+	sync_waiters_run(e);
+	if (e->inflight) {
+		e->doomed = true; /* the call frees it */
+		nacos_service_free(e->svc);
+		e->svc = NULL;
+		return;
+	}
+	sync_entry_free(e);
+}
+
+/* ---- waiters: the first query of a service waits for its fetch ---------------------------- */
+
+static void sync_handle_closed(struct sync *s);
+
+static void sync_waiter_on_close(uv_handle_t *h)
+{
+	struct sync_waiter *w = h->data;
+	struct sync *s = w->s;
+	free(w);
+	sync_handle_closed(s);
+}
+
+static void sync_waiter_fire(struct sync_waiter *w)
+{
+	uv_timer_stop(&w->timer);
+	w->cb(w->arg);
+	uv_close((uv_handle_t *)&w->timer, sync_waiter_on_close);
+}
+
+static void sync_waiters_run(struct sync_entry *e)
+{
+	struct sync_waiter *w;
+	while ((w = e->waiters)) {
+		e->waiters = w->next;
+		w->e = NULL;
+		sync_waiter_fire(w);
+	}
+}
+
+static void on_waiter_timeout(uv_timer_t *t)
+{
+	struct sync_waiter *w = t->data;
+	if (w->e) {
+		struct sync_waiter **p = &w->e->waiters;
+		while (*p != w)
+			p = &(*p)->next;
+		*p = w->next;
+		w->e = NULL;
+	}
+	sync_waiter_fire(w);
+}
+
+static int sync_waiter_add(struct sync *s, struct sync_entry *e, sync_fetch_cb cb, void *arg)
+{
+	struct sync_waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	uv_timer_init(s->loop, &w->timer);
+	s->open_handles++;
+	w->timer.data = w;
+	w->s = s;
+	w->e = e;
+	w->cb = cb;
+	w->arg = arg;
+	w->next = e->waiters;
+	e->waiters = w;
+	uv_timer_start(&w->timer, on_waiter_timeout, s->cfg.fetch_wait_ms, 0);
+	return 0;
+}
+
+/* ---- servers ----------------------------------------------------------------------------- */
+
+/* The next server to ask, spreading calls and skipping servers in backoff while others are
+ * not; SIZE_MAX when every server was tried. */
+static size_t sync_pick_server(struct sync *s, uint32_t tried)
+{
+	int64_t now = sync_now(s);
+	size_t best = SIZE_MAX;
+	for (size_t i = 0; i < s->n_servers; i++) {
+		size_t idx = (s->rr + i) % s->n_servers;
+		if (tried & (1u << idx))
+			continue;
+		if (s->servers[idx].retry_at_ms <= now) {
+			s->rr = idx + 1;
+			return idx;
+		}
+		if (best == SIZE_MAX || s->servers[idx].retry_at_ms < s->servers[best].retry_at_ms)
+			best = idx;
+	}
+	return best;
+}
+
+static void sync_server_failed(struct sync *s, struct sync_server *srv, const char *why)
+{
+	srv->failures++;
+	srv->retry_at_ms = sync_now(s) + syncpolicy_backoff_ms(srv->failures, sync_rand(s));
+	if (srv->failures == 1)
+		log_warn("nacos", "server %s failing: %s; backing off", srv->url, why);
+}
+
+static void sync_server_ok(struct sync_server *srv)
+{
+	if (srv->failures)
+		log_info("nacos", "server %s answers again after %u failures", srv->url,
+			 srv->failures);
+	srv->failures = 0;
+	srv->retry_at_ms = 0;
+}
+
+/* 404/410: the server lacks the API version just used. true: retry with the other one. */
+static bool sync_switch_api(struct sync *s, struct sync_call *c, struct sync_server *srv, long st)
+{
+	if (c->kind == SYNC_CALL_CATALOG) {
+		if (srv->list_api == NACOSAPI_V3)
+			return false;
+		srv->list_api = NACOSAPI_V3;
+	} else if (s->pinned || srv->api == NACOSAPI_V3) {
+		return false;
+	}
+	if (!s->pinned && srv->api != NACOSAPI_V3) {
+		srv->api = NACOSAPI_V3;
+		log_info("nacos", "server %s has no v1 API (HTTP %ld): using the v3 client API",
+			 srv->url, st);
+	}
+	return true;
+}
+
+/* ---- calls: one logical request, failed over across servers ------------------------------- */
+
+static struct sync_call *sync_call_new(struct sync *s, enum sync_call_kind kind)
+{
+	struct sync_call *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->s = s;
+		c->kind = kind;
+	}
+	return c;
+}
+
+static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *why);
+static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why);
+static void sync_login_finish(struct sync *s, size_t server, const char *why);
+static void sync_call_succeeded(struct sync_call *c, const char *body, size_t len);
+
+/* The call ends without an answer (why: logged by the handler once per state change). */
+static void sync_call_failed(struct sync_call *c, const char *why)
+{
+	struct sync *s = c->s;
+	if (c->kind == SYNC_CALL_INSTANCES)
+		sync_fetch_failed(s, c->e, why);
+	else if (c->kind == SYNC_CALL_CATALOG)
+		sync_catalog_failed(s, c->cat, why);
+	else
+		sync_login_finish(s, c->server, why);
+	free(c);
+}
+
+/* Sends c to a server not tried yet; why: what to report when none is left. */
+static void sync_call_start(struct sync_call *c, const char *why)
+{
+	size_t idx = sync_pick_server(c->s, c->tried);
+	if (idx == SIZE_MAX) {
+		sync_call_failed(c, why);
+		return;
+	}
+	if (c->s->servers[idx].retry_at_ms > sync_now(c->s) && !c->urgent) {
+		sync_call_failed(c, c->tried ? why : "every Nacos server is backing off");
+		return;
+	}
+	c->server = idx;
+	c->tried |= 1u << idx;
+	c->auth_retried = false;
+	sync_call_send(c);
+}
+
+static void sync_catalog_drop_acc(struct sync_catalog *cat)
+{
+	nacos_strv_free(cat->acc, cat->n_acc);
+	cat->acc = NULL;
+	cat->n_acc = 0;
+	cat->first_total = 0;
+}
+
+/* The server failed this call: the next server, or give up. Logins stay on their server. */
+static void sync_call_retry(struct sync_call *c, const char *why)
+{
+	if (c->kind == SYNC_CALL_LOGIN || c->s->closing) {
+		sync_call_failed(c, why);
+		return;
+	}
+	if (c->kind == SYNC_CALL_CATALOG && c->page > 1) {
+		c->page = 1; /* the pages of one listing come from one server */
+		sync_catalog_drop_acc(c->cat);
+	}
+	sync_call_start(c, why);
+}
+
+static char *sync_clusters(const struct sync_entry *e)
+{
+	size_t cap = 8;
+	const struct nacos_service *svc = e->svc;
+	for (size_t i = 0; svc && i < svc->n_instances; i++)
+		cap += strlen(svc->instances[i].cluster) + 1;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	strcpy(out, "DEFAULT");
+	for (size_t i = 0; svc && i < svc->n_instances; i++) {
+		const char *cl = svc->instances[i].cluster;
+		size_t n = strlen(cl);
+		bool seen = false;
+		for (const char *p = out; *p && !seen;
+		     p += strcspn(p, ",") + (p[strcspn(p, ",")] != 0))
+			seen = strncmp(p, cl, n) == 0 && (p[n] == ',' || p[n] == '\0');
+		if (!seen)
+			strcat(strcat(out, ","), cl);
+	}
+	return out;
+}
+
+static char *sync_call_url(struct sync_call *c, struct sync_server *srv)
+{
+	const char *tok = srv->token && srv->token[0] ? srv->token : NULL;
+	if (c->kind == SYNC_CALL_LOGIN)
+		return nacosapi_login_url(srv->url,
+					  srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1);
+	if (c->kind == SYNC_CALL_CATALOG)
+		return nacosapi_service_list_url(srv->url, srv->list_api, c->cat->ns, c->cat->group,
+						 c->page, NACOSAPI_PAGE_SIZE, tok);
+	if (srv->api == NACOSAPI_V3) {
+		char *clusters = sync_clusters(c->e);
+		char *url = clusters ? nacosapi_instance_list_url(srv->url, NACOSAPI_V3, c->e->ns,
+								  c->e->group, c->e->name, clusters,
+								  NULL)
+				     : NULL;
+		free(clusters);
+		return url;
+	}
+	return nacosapi_instance_list_url(srv->url, NACOSAPI_V1, c->e->ns, c->e->group, c->e->name,
+					  NULL, tok);
+}
+
+static void on_call_done(void *arg, const struct http_response *resp);
+
+static bool sync_needs_login(struct sync *s, const struct sync_call *c,
+			     const struct sync_server *srv)
+{
+	if (c->kind == SYNC_CALL_LOGIN || !s->cfg.username[0])
+		return false;
+	return !srv->token || sync_now(s) >= srv->token_refresh_ms;
+}
+
+static void sync_login_start(struct sync *s, size_t server);
+
+static void sync_call_send(struct sync_call *c)
+{
+	struct sync *s = c->s;
+	struct sync_server *srv = &s->servers[c->server];
+	if (sync_needs_login(s, c, srv)) {
+		c->next = srv->auth_wait;
+		srv->auth_wait = c;
+		if (!srv->login_inflight)
+			sync_login_start(s, c->server);
+		return;
+	}
+	char *url = sync_call_url(c, srv);
+	char *form = c->kind == SYNC_CALL_LOGIN
+			     ? nacosapi_login_form(s->cfg.username, s->cfg.password)
+			     : NULL;
+	char *header = srv->token && srv->token[0] && c->kind != SYNC_CALL_LOGIN
+			       ? nacosapi_token_header(srv->token)
+			       : NULL;
+	struct http_request req = {.url = url, .form = form, .header = header};
+	int rc = url && (form || c->kind != SYNC_CALL_LOGIN)
+			 ? http_submit(s->http, &req, on_call_done, c)
+			 : -ENOMEM;
+	free(url);
+	if (form)
+		explicit_bzero(form, strlen(form));
+	free(form);
+	free(header);
+	if (rc < 0)
+		sync_call_failed(c, strerror(-rc));
+	else
+		s->stats.requests++;
+}
+
+static void sync_call_cancel(struct sync_call *c)
+{
+	struct sync *s = c->s;
+	if (c->kind == SYNC_CALL_INSTANCES) {
+		c->e->inflight = false;
+		if (c->e->doomed)
+			sync_entry_free(c->e);
+	} else if (c->kind == SYNC_CALL_CATALOG) {
+		c->cat->inflight = false;
+		sync_catalog_drop_acc(c->cat);
+	} else {
+		struct sync_server *srv = &s->servers[c->server];
+		struct sync_call *w;
+		srv->login_inflight = false;
+		while ((w = srv->auth_wait)) {
+			srv->auth_wait = w->next;
+			sync_call_cancel(w);
+		}
+	}
+	free(c);
+}
+
+static void sync_describe(char *buf, size_t cap, const struct http_response *resp)
+{
+	if (resp->error) {
+		snprintf(buf, cap, "%s", resp->reason[0] ? resp->reason : strerror(-resp->error));
+		return;
+	}
+	int n = (int)(resp->len < 160 ? resp->len : 160);
+	snprintf(buf, cap, "HTTP %ld: %.*s", resp->status, n, resp->body);
+	for (char *p = buf; *p; p++)
+		if (*p == '\n' || *p == '\r' || *p == '"')
+			*p = ' ';
+}
+
+static void on_call_done(void *arg, const struct http_response *resp)
+{
+	struct sync_call *c = arg;
+	struct sync *s = c->s;
+	struct sync_server *srv = &s->servers[c->server];
+	char why[256];
+	if (resp->error == -ECANCELED || s->closing) {
+		sync_call_cancel(c);
+		return;
+	}
+	sync_describe(why, sizeof(why), resp);
+	if (resp->error || nacosapi_server_error(resp->status)) {
+		sync_server_failed(s, srv, why);
+		sync_call_retry(c, why);
+	} else if (nacosapi_api_missing(resp->status) && sync_switch_api(s, c, srv, resp->status)) {
+		sync_call_send(c);
+	} else if (c->kind != SYNC_CALL_LOGIN && s->cfg.username[0] && !c->auth_retried &&
+		   nacosapi_auth_failed(resp->status, resp->body)) {
+		c->auth_retried = true; /* log in again, then retry once */
+		free(srv->token);
+		srv->token = NULL;
+		sync_call_send(c);
+	} else if (resp->status != 200) {
+		sync_call_failed(c, why);
+	} else {
+		sync_server_ok(srv);
+		sync_call_succeeded(c, resp->body, resp->len);
+	}
+}
+
+/* ---- login ------------------------------------------------------------------------------- */
+
+static void sync_login_start(struct sync *s, size_t server)
+{
+	struct sync_call *c = sync_call_new(s, SYNC_CALL_LOGIN);
+	struct sync_server *srv = &s->servers[server];
+	if (!c) {
+		sync_login_finish(s, server, "out of memory");
+		return;
+	}
+	srv->login_inflight = true;
+	c->server = server;
+	c->tried = 1u << server;
+	s->stats.logins++;
+	sync_call_send(c);
+}
+
+/* A login ended: why == NULL on success. The calls waiting for it go on, or fail over. */
+static void sync_login_finish(struct sync *s, size_t server, const char *why)
+{
+	struct sync_server *srv = &s->servers[server];
+	struct sync_call *list = srv->auth_wait, *c;
+	srv->login_inflight = false;
+	srv->auth_wait = NULL;
+	if (why && !srv->login_failing)
+		log_warn("nacos", "login as %s at %s failed: %s", s->cfg.username, srv->url, why);
+	srv->login_failing = why != NULL;
+	while ((c = list)) {
+		list = c->next;
+		if (why)
+			sync_call_retry(c, why);
+		else
+			sync_call_send(c);
+	}
+}
+
+static void sync_login_done(struct sync *s, size_t server, const char *body, size_t len)
+{
+	struct sync_server *srv = &s->servers[server];
+	char *token = NULL;
+	int64_t ttl = 0;
+	if (nacos_parse_login(body, len, NULL, &token, &ttl) < 0) {
+		sync_login_finish(s, server, "malformed login answer");
+		return;
+	}
+	free(srv->token);
+	srv->token = token;
+	srv->token_refresh_ms = syncpolicy_token_refresh_at(sync_now(s), ttl);
+	log_debug("nacos", "logged in at %s as %s, token valid %llds", srv->url, s->cfg.username,
+		  (long long)ttl);
+	sync_login_finish(s, server, NULL);
+}
+
+/* ---- instance lists ---------------------------------------------------------------------- */
+
+static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent)
+{
+	struct sync_call *c = sync_call_new(s, SYNC_CALL_INSTANCES);
+	e->next_poll_ms = sync_now(s) + syncpolicy_jitter_ms(s->cfg.poll_interval_ms, sync_rand(s));
+	if (!c)
+		return;
+	e->inflight = true;
+	c->e = e;
+	c->urgent = urgent;
+	sync_call_start(c, "no Nacos server to ask");
+}
+
+/* Ends a call on e; false when e was untracked meanwhile (and is now freed). */
+static bool sync_entry_settle(struct sync_entry *e)
+{
+	e->inflight = false;
+	if (!e->doomed)
+		return true;
+	sync_entry_free(e);
+	return false;
+}
+
+static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *why)
+{
+	if (!sync_entry_settle(e))
+		return;
+	s->stats.fetch_failed++;
+	if (!e->failing)
+		log_warn("nacos", "fetching %s/%s/%s failed: %s; %s", e->ns, e->group, e->name, why,
+			 e->svc ? "serving the last good copy" : "no data yet");
+	e->failing = true;
+	if (e->svc && !e->svc->origin.stale) {
+		e->svc->origin.stale = true;
+		sync_schedule_publish(s);
+	}
+	sync_waiters_run(e);
+}
+
+static void sync_origin_set(struct nacos_service *svc, const struct sync_server *srv)
+{
+	free(svc->origin.server);
+	free(svc->origin.api);
+	svc->origin.server = strdup(srv->url);
+	svc->origin.api =
+		strdup(nacosapi_version_name(srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1));
+	svc->origin.fetched_ms = sync_wall_ms();
+	svc->origin.stale = false;
+}
+
+/* The answer names the service as Nacos spells it; keep the name the entry was asked by. */
+static void sync_name_set(struct nacos_service *svc, const struct sync_entry *e)
+{
+	char *g, *n;
+	if (strcmp(svc->group, e->group) == 0 && strcmp(svc->name, e->name) == 0)
+		return;
+	if (!(g = strdup(e->group)) || !(n = strdup(e->name))) {
+		free(g);
+		return;
+	}
+	free(svc->group);
+	free(svc->name);
+	svc->group = g;
+	svc->name = n;
+}
+
+/* Applies a fresh answer for e (svc taken). true when the snapshot must change. */
+static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_service *svc)
+{
+	enum syncpolicy_change ch = syncpolicy_compare(e->svc, svc);
+	size_t old_n = e->svc ? e->svc->n_instances : 0;
+	bool started = false;
+	if (ch == SYNCPOLICY_SAME) {
+		bool was_stale = e->svc->origin.stale;
+		struct nacos_origin o = e->svc->origin;
+		e->svc->origin = svc->origin; /* keep the old copy, refresh where it came from */
+		svc->origin = o;
+		nacos_service_free(svc);
+		e->held = false;
+		return was_stale;
+	}
+	if (old_n > svc->n_instances &&
+	    !syncpolicy_guard_allow(&s->guard, sync_now(s), s->total_instances,
+				    old_n - svc->n_instances, &started)) {
+		if (started)
+			log_warn("nacos",
+				 "answers would remove over half of all %zu instances at "
+				 "once: holding removals back for %ds unless Nacos recovers",
+				 s->total_instances, SYNC_HOLD_MS / 1000);
+		s->stats.held_back++;
+		e->held = true;
+		nacos_service_free(svc);
+		bool was_stale = e->svc->origin.stale;
+		e->svc->origin.stale = true;
+		return !was_stale;
+	}
+	s->total_instances = s->total_instances - old_n + svc->n_instances;
+	nacos_service_free(e->svc);
+	e->svc = svc;
+	e->held = false;
+	return true;
+}
+
+static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct sync_server *srv,
+			    const char *body, size_t len)
+{
+	struct nacos_service *svc = NULL;
+	struct nacos_diag d = {0};
+	int rc = srv->api == NACOSAPI_V3
+			 ? nacos_parse_v3_instances(body, len, e->group, e->name, &d, &svc)
+			 : nacos_parse_instance_list(body, len, e->group, &d, &svc);
+	if (rc < 0) {
+		sync_fetch_failed(s, e, rc == -ENOMEM ? "out of memory" : "malformed answer");
+		return;
+	}
+	if (!sync_entry_settle(e)) {
+		nacos_service_free(svc);
+		return;
+	}
+	s->stats.fetch_ok++;
+	if (e->failing)
+		log_info("nacos", "fetching %s/%s/%s works again", e->ns, e->group, e->name);
+	e->failing = false;
+	sync_name_set(svc, e);
+	sync_origin_set(svc, srv);
+	if (sync_apply(s, e, svc))
+		sync_schedule_publish(s);
+	if (e->waiters) {
+		sync_publish_now(s);
+		sync_waiters_run(e);
+	}
+}
+
+/* ---- catalog ----------------------------------------------------------------------------- */
+
+static struct sync_catalog *sync_catalog_find(struct sync *s, const char *ns, const char *group)
+{
+	for (size_t i = 0; i < s->n_cats; i++)
+		if (strcmp(s->cats[i].ns, ns) == 0 && strcmp(s->cats[i].group, group) == 0)
+			return &s->cats[i];
+	return NULL;
+}
+
+static void sync_catalog_list(struct sync *s, struct sync_catalog *cat)
+{
+	struct sync_call *c = sync_call_new(s, SYNC_CALL_CATALOG);
+	if (!c)
+		return;
+	cat->inflight = true;
+	c->cat = cat;
+	c->page = 1;
+	sync_call_start(c, "no Nacos server to ask");
+}
+
+static void sync_catalog_round(struct sync *s)
+{
+	for (size_t i = 0; i < s->n_cats; i++)
+		if (!s->cats[i].inflight)
+			sync_catalog_list(s, &s->cats[i]);
+}
+
+static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why)
+{
+	cat->inflight = false;
+	sync_catalog_drop_acc(cat);
+	s->stats.catalog_failed++;
+	if (!cat->failing)
+		log_warn("nacos", "listing services of %s/%s failed: %s; keeping %zu known names",
+			 cat->ns, cat->group, why, cat->n);
+	cat->failing = true;
+}
+
+static int sync_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted, without duplicates (pages of a changing set may repeat names). */
+static void sync_names_normalise(char **v, size_t *n)
+{
+	size_t k = 0;
+	qsort(v, *n, sizeof(*v), sync_strcmp);
+	for (size_t i = 0; i < *n; i++) {
+		if (k && strcmp(v[k - 1], v[i]) == 0)
+			free(v[i]);
+		else
+			v[k++] = v[i];
+	}
+	*n = k;
+}
+
+/* Instances of the names of old missing from fresh (both sorted); NULL names are skipped. */
+static size_t sync_catalog_loss(struct sync *s, struct sync_catalog *cat, char **fresh, size_t n,
+				size_t *gone)
+{
+	size_t lost = 0, j = 0;
+	*gone = 0;
+	for (size_t i = 0; i < cat->n; i++) {
+		while (j < n && strcmp(fresh[j], cat->names[i]) < 0)
+			j++;
+		if (j < n && strcmp(fresh[j], cat->names[i]) == 0)
+			continue;
+		struct sync_entry *e = sync_entry_find(s, cat->ns, cat->group, cat->names[i]);
+		lost += e && e->svc ? e->svc->n_instances : 0;
+		(*gone)++;
+	}
+	return lost;
+}
+
+/* Names of old missing from fresh (both sorted) leave the catalog with their data, all or
+ * none: a listing that would take most instances away is held back whole. true: changed. */
+static bool sync_catalog_diff(struct sync *s, struct sync_catalog *cat, char **fresh, size_t n)
+{
+	size_t gone, lost = sync_catalog_loss(s, cat, fresh, n, &gone);
+	bool started = false;
+	if (gone == 0)
+		return cat->n != n || !cat->valid;
+	if (lost &&
+	    !syncpolicy_guard_allow(&s->guard, sync_now(s), s->total_instances, lost, &started)) {
+		s->stats.held_back++;
+		if (started)
+			log_warn("nacos",
+				 "the catalog of %s/%s would remove %zu of all %zu instances "
+				 "at once: holding it back",
+				 cat->ns, cat->group, lost, s->total_instances);
+		return false; /* the caller keeps the old names too */
+	}
+	for (size_t i = 0, j = 0; i < cat->n; i++) {
+		while (j < n && strcmp(fresh[j], cat->names[i]) < 0)
+			j++;
+		if (j < n && strcmp(fresh[j], cat->names[i]) == 0)
+			continue;
+		struct sync_entry *e = sync_entry_find(s, cat->ns, cat->group, cat->names[i]);
+		log_info("nacos", "service %s/%s/%s left the catalog", cat->ns, cat->group,
+			 cat->names[i]);
+		if (e)
+			sync_entry_remove(s, e);
+	}
+	return true;
+}
+
+static void sync_catalog_track_all(struct sync *s, struct sync_catalog *cat)
+{
+	for (size_t i = 0; i < cat->n; i++) {
+		if (sync_entry_find(s, cat->ns, cat->group, cat->names[i]))
+			continue;
+		struct sync_entry *e = sync_entry_add(s, cat->ns, cat->group, cat->names[i]);
+		if (e)
+			e->next_poll_ms = 0; /* fetched on the next tick */
+	}
+}
+
+/* fresh plus every old name (for a listing that cannot be trusted to remove any). */
+static void sync_catalog_union(struct sync_catalog *cat, char ***fresh, size_t *n)
+{
+	char **v = realloc(*fresh, (*n + cat->n + 1) * sizeof(*v));
+	if (!v)
+		return;
+	for (size_t i = 0; i < cat->n; i++)
+		if ((v[*n] = strdup(cat->names[i])))
+			(*n)++;
+	*fresh = v;
+	sync_names_normalise(*fresh, n);
+}
+
+static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t last_total)
+{
+	char **fresh = cat->acc;
+	size_t n = cat->n_acc, old_n = cat->n;
+	bool moved = last_total != cat->first_total || n < last_total;
+	cat->acc = NULL;
+	cat->n_acc = 0;
+	cat->inflight = false;
+	sync_names_normalise(fresh, &n);
+	if (moved && cat->valid) /* the set changed while paging: add, remove nothing */
+		sync_catalog_union(cat, &fresh, &n);
+	bool changed = sync_catalog_diff(s, cat, fresh, n);
+	if (!changed && cat->valid) /* held back, or the same names */
+		sync_catalog_union(cat, &fresh, &n);
+	changed = changed || n != old_n;
+	nacos_strv_free(cat->names, cat->n);
+	cat->names = fresh;
+	cat->n = n;
+	if (cat->failing)
+		log_info("nacos", "listing services of %s/%s works again", cat->ns, cat->group);
+	cat->failing = false;
+	cat->valid = true;
+	s->stats.catalog_ok++;
+	if (s->cfg.track_all)
+		sync_catalog_track_all(s, cat);
+	if (changed)
+		sync_schedule_publish(s);
+}
+
+static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t len, size_t *total,
+				   size_t *got)
+{
+	struct sync_server *srv = &c->s->servers[c->server];
+	char **names = NULL;
+	size_t n = 0;
+	int rc = srv->list_api == NACOSAPI_V3
+			 ? nacosapi_parse_v3_service_list(body, len, c->cat->group, &names, &n,
+							  total)
+			 : nacos_parse_service_list(body, len, NULL, &names, &n, total);
+	if (rc < 0)
+		return rc;
+	char **v = realloc(c->cat->acc, (c->cat->n_acc + n + 1) * sizeof(*v));
+	if (!v) {
+		nacos_strv_free(names, n);
+		return -ENOMEM;
+	}
+	memcpy(v + c->cat->n_acc, names, n * sizeof(*v));
+	free(names); /* the strings moved into acc */
+	c->cat->acc = v;
+	c->cat->n_acc += n;
+	*got = n;
+	return 0;
+}
+
+static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t len)
+{
+	struct sync *s = c->s;
+	size_t total = 0, got = 0;
+	int rc = sync_catalog_page_parse(c, body, len, &total, &got);
+	if (rc < 0) {
+		sync_call_failed(c, rc == -ENOMEM ? "out of memory" : "malformed answer");
+		return;
+	}
+	if (c->page == 1)
+		c->cat->first_total = total;
+	if (got > 0 && (size_t)c->page * NACOSAPI_PAGE_SIZE < total && c->page < SYNC_MAX_PAGES) {
+		c->page++;
+		sync_call_send(c);
+		return;
+	}
+	struct sync_catalog *cat = c->cat;
+	free(c);
+	sync_catalog_finish(s, cat, total);
+	bool all = true;
+	for (size_t i = 0; i < s->n_cats; i++)
+		all = all && s->cats[i].valid;
+	if (all && !s->ready)
+		log_info("nacos", "catalog synced");
+	s->ready = s->ready || all;
+}
+
+static void sync_call_succeeded(struct sync_call *c, const char *body, size_t len)
+{
+	struct sync *s = c->s;
+	if (c->kind == SYNC_CALL_CATALOG) {
+		sync_catalog_page_done(c, body, len);
+	} else if (c->kind == SYNC_CALL_LOGIN) {
+		size_t server = c->server;
+		free(c);
+		sync_login_done(s, server, body, len);
+	} else {
+		struct sync_entry *e = c->e;
+		const struct sync_server *srv = &s->servers[c->server];
+		free(c);
+		sync_fetch_done(s, e, srv, body, len);
+	}
+}
+
+/* ---- snapshots --------------------------------------------------------------------------- */
+
+static void sync_on_diag(void *arg, const char *msg)
+{
+	log_debug("snapshot", "%s", msg);
+}
+
+static int sync_add_all(struct sync *s, struct snapshot_builder *b, struct nacos_diag *d)
+{
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+			if (e->svc && snapshot_builder_add_service(b, e->ns, e->svc, d) == -ENOMEM)
+				return -ENOMEM;
+	for (size_t i = 0; i < s->n_cats; i++) {
+		struct sync_catalog *cat = &s->cats[i];
+		for (size_t k = 0; k < cat->n; k++) {
+			struct sync_entry *e =
+				sync_entry_find(s, cat->ns, cat->group, cat->names[k]);
+			if ((!e || !e->svc) &&
+			    snapshot_builder_add_pending(b, cat->ns, cat->group, cat->names[k],
+							 d) == -ENOMEM)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void sync_cache_schedule(struct sync *s);
+
+static void sync_publish_now(struct sync *s)
+{
+	struct nacos_diag d = {.warn = sync_on_diag, .arg = s};
+	uv_timer_stop(&s->publish_timer);
+	struct snapshot_builder *b =
+		snapshot_builder_new(&s->snapcfg, registry_next_generation(s->reg), &d);
+	if (!b || sync_add_all(s, b, &d) < 0) {
+		snapshot_builder_free(b);
+		log_err("sync",
+			"building a snapshot failed: out of memory; serving the previous one");
+		return;
+	}
+	struct snapshot *snap = snapshot_build(b);
+	if (!snap) {
+		log_err("sync",
+			"building a snapshot failed: out of memory; serving the previous one");
+		return;
+	}
+	if (d.skipped != s->last_skipped)
+		log_warn("sync",
+			 "%zu Nacos names cannot be DNS names and are not served "
+			 "(--log-level debug lists them)",
+			 d.skipped);
+	s->last_skipped = d.skipped;
+	registry_publish_take(s->reg, snap);
+	s->stats.publishes++;
+	sync_cache_schedule(s);
+}
+
+static void on_publish_timer(uv_timer_t *t)
+{
+	sync_publish_now(t->data);
+}
+
+static void sync_schedule_publish(struct sync *s)
+{
+	if (!s->closing && !uv_is_active((uv_handle_t *)&s->publish_timer))
+		uv_timer_start(&s->publish_timer, on_publish_timer, SYNC_PUBLISH_DELAY_MS, 0);
+}
+
+/* ---- cache file -------------------------------------------------------------------------- */
+
+struct sync_cache_job {
+	uv_work_t work;
+	struct sync *s;
+	struct nacos_registry *r;
+	int rc;
+	char path[CONFIG_PATH_LEN];
+};
+
+/* A copy of every fetched service, grouped by namespace, for the worker thread. */
+static struct nacos_registry *sync_registry_copy(struct sync *s)
+{
+	struct nacos_registry *r = nacos_registry_new();
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext) {
+			struct nacos_service *c = e->svc ? nacos_service_clone(e->svc) : NULL;
+			if (e->svc && (!c || nacos_registry_put_take(r, e->ns, c) < 0)) {
+				nacos_service_free(c);
+				nacos_registry_free(r);
+				return NULL;
+			}
+		}
+	}
+	return r;
+}
+
+/* Writes text to path atomically: a temp file in the same directory, fsync, rename. */
+static int sync_write_atomic(const char *path, const char *text)
+{
+	char tmp[CONFIG_PATH_LEN + 16];
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	int fd = mkstemp(tmp); /* mode 0600: the file names hosts of the whole registry */
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(text), off = 0;
+	int rc = 0;
+	while (off < len && rc == 0) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+static void on_cache_work(uv_work_t *w)
+{
+	struct sync_cache_job *j = w->data;
+	char *text = nacos_registry_dump(j->r);
+	j->rc = text ? sync_write_atomic(j->path, text) : -ENOMEM;
+	free(text);
+}
+
+static void on_cache_done(uv_work_t *w, int status)
+{
+	struct sync_cache_job *j = w->data;
+	struct sync *s = j->s;
+	if (j->rc < 0 && j->rc != s->cache_rc)
+		log_warn("sync", "writing cache file %s failed: %s", j->path, strerror(-j->rc));
+	else if (j->rc == 0 && s->cache_rc < 0)
+		log_info("sync", "writing cache file %s works again", j->path);
+	s->cache_rc = j->rc;
+	s->stats.cache_writes += j->rc == 0;
+	nacos_registry_free(j->r);
+	free(j);
+	s->cache_inflight = false;
+	s->last_cache_ms = sync_now(s);
+	if (s->dirty_cache && !s->closing)
+		sync_cache_schedule(s);
+	sync_handle_closed(s); /* the job counted as an open handle */
+}
+
+static void sync_cache_write(struct sync *s)
+{
+	struct sync_cache_job *j = calloc(1, sizeof(*j));
+	if (!j || !(j->r = sync_registry_copy(s))) {
+		free(j);
+		log_warn("sync", "writing cache file %s failed: out of memory", s->cfg.cache_file);
+		return;
+	}
+	j->s = s;
+	j->work.data = j;
+	snprintf(j->path, sizeof(j->path), "%s", s->cfg.cache_file);
+	s->dirty_cache = false;
+	if (uv_queue_work(s->loop, &j->work, on_cache_work, on_cache_done) < 0) {
+		nacos_registry_free(j->r);
+		free(j);
+		return;
+	}
+	s->cache_inflight = true;
+	s->open_handles++;
+}
+
+static void on_cache_timer(uv_timer_t *t)
+{
+	struct sync *s = t->data;
+	if (!s->cache_inflight)
+		sync_cache_write(s);
+}
+
+static void sync_cache_schedule(struct sync *s)
+{
+	if (!s->cfg.cache_file[0] || s->closing)
+		return;
+	s->dirty_cache = true;
+	if (s->cache_inflight || uv_is_active((uv_handle_t *)&s->cache_timer))
+		return;
+	int64_t wait = s->last_cache_ms + SYNC_CACHE_PERIOD_MS - sync_now(s);
+	uv_timer_start(&s->cache_timer, on_cache_timer, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+static char *sync_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (n + 65536 + 1 > cap) {
+			char *b = realloc(buf, cap = (n + 65536 + 1) * 2);
+			if (!b)
+				break;
+			buf = b;
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0) {
+			fclose(f);
+			buf[n] = '\0';
+			*len = n;
+			return buf;
+		}
+	}
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
+/* Takes every service of the cache file as tracked data, marked stale until fetched again. */
+static int sync_cache_adopt(struct sync *s, struct nacos_registry *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_namespaces; i++) {
+		struct nacos_namespace *ns = &r->namespaces[i];
+		for (size_t k = 0; k < ns->n_services; k++) {
+			struct nacos_service *svc = ns->services[k];
+			if (sync_entry_find(s, ns->id, svc->group, svc->name))
+				continue;
+			struct sync_entry *e = sync_entry_add(s, ns->id, svc->group, svc->name);
+			if (!e)
+				return -ENOMEM;
+			e->svc = svc;
+			ns->services[k] = NULL; /* taken; nacos_service_free(NULL) is a no-op */
+			svc->origin.stale = true;
+			s->total_instances += svc->n_instances;
+			n++;
+		}
+	}
+	return (int)n;
+}
+
+/* Blocking: runs in sync_new, before the loop. A missing or bad file is logged and ignored. */
+static void sync_cache_load(struct sync *s)
+{
+	size_t len = 0;
+	struct nacos_registry *r = NULL;
+	char *text = sync_read_file(s->cfg.cache_file, &len);
+	if (!text) {
+		log_info("sync", "no cache file %s yet: %s", s->cfg.cache_file, strerror(errno));
+		return;
+	}
+	struct nacos_diag d = {.warn = sync_on_diag, .arg = s};
+	int rc = nacos_registry_parse(text, len, &d, &r);
+	free(text);
+	if (rc < 0) {
+		log_warn("sync", "ignoring cache file %s: %s", s->cfg.cache_file,
+			 rc == -ENOMEM ? "out of memory" : "not a registry file");
+		return;
+	}
+	rc = sync_cache_adopt(s, r);
+	nacos_registry_free(r);
+	if (rc < 0)
+		return;
+	log_info("sync", "loaded %d services from cache file %s", rc, s->cfg.cache_file);
+	sync_publish_now(s);
+	s->ready = true;
+}
+
+/* ---- periodic work ----------------------------------------------------------------------- */
+
+/* An idle entry goes back to pending, but only where a catalog lists the group: without one,
+ * its copy is all there is (Nacos down since start). */
+static bool sync_entry_idle(struct sync *s, struct sync_entry *e, int64_t now)
+{
+	if (s->cfg.track_all || e->inflight || e->waiters)
+		return false;
+	if (now - e->last_used_ms < syncpolicy_idle_ms(s->cfg.catalog_interval_ms))
+		return false;
+	struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
+	return cat && cat->valid;
+}
+
+/* An entry with waiters is left to their timer: a fetch failing at once would run their
+ * callbacks here, and those may add entries (and grow the table) under on_tick's walk. */
+static bool sync_entry_due(const struct sync_entry *e, int64_t now)
+{
+	return !e->inflight && !e->waiters && now >= e->next_poll_ms;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct sync *s = t->data;
+	int64_t now = sync_now(s);
+	bool changed = false;
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct sync_entry *e, *next;
+		for (e = s->buckets[i]; e; e = next) {
+			next = e->hnext;
+			if (sync_entry_idle(s, e, now)) {
+				log_debug("sync", "%s/%s/%s idle: no longer tracked", e->ns,
+					  e->group, e->name);
+				sync_entry_remove(s, e);
+				changed = true;
+			} else if (sync_entry_due(e, now)) {
+				sync_fetch(s, e, false);
+			}
+		}
+	}
+	if (changed)
+		sync_schedule_publish(s);
+}
+
+static void on_catalog_timer(uv_timer_t *t)
+{
+	sync_catalog_round(t->data);
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+static void sync_free(struct sync *s)
+{
+	for (size_t i = 0; i < s->n_buckets; i++) {
+		struct sync_entry *e, *next;
+		for (e = s->buckets[i]; e; e = next) {
+			next = e->hnext;
+			sync_entry_free(e);
+		}
+	}
+	for (size_t i = 0; i < s->n_cats; i++) {
+		free(s->cats[i].ns);
+		free(s->cats[i].group);
+		nacos_strv_free(s->cats[i].names, s->cats[i].n);
+		nacos_strv_free(s->cats[i].acc, s->cats[i].n_acc);
+	}
+	for (size_t i = 0; i < s->n_servers; i++)
+		free(s->servers[i].token);
+	free(s->cats);
+	free(s->buckets);
+	free(s);
+}
+
+static void sync_handle_closed(struct sync *s)
+{
+	if (--s->open_handles == 0 && s->closing)
+		sync_free(s);
+}
+
+static void sync_on_close(uv_handle_t *h)
+{
+	sync_handle_closed(h->data);
+}
+
+static int sync_add_catalog(struct sync *s, const char *ns, const char *group, size_t len)
+{
+	for (size_t i = 0; i < s->n_cats; i++)
+		if (strcmp(s->cats[i].ns, ns) == 0 && strncmp(s->cats[i].group, group, len) == 0 &&
+		    s->cats[i].group[len] == '\0')
+			return 0;
+	struct sync_catalog *v = realloc(s->cats, (s->n_cats + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->cats = v;
+	v[s->n_cats] = (struct sync_catalog){.ns = strdup(ns), .group = strndup(group, len)};
+	if (!v[s->n_cats].ns || !v[s->n_cats].group) {
+		free(v[s->n_cats].ns);
+		free(v[s->n_cats].group);
+		return -ENOMEM;
+	}
+	s->n_cats++;
+	return 0;
+}
+
+/* One catalog per (zone namespace, configured group). */
+static int sync_add_catalogs(struct sync *s)
+{
+	const char *groups = s->cfg.groups[0] ? s->cfg.groups : "DEFAULT_GROUP";
+	for (size_t z = 0; z < s->cfg.n_zones; z++) {
+		for (const char *p = groups; *p;) {
+			size_t len = strcspn(p, ", ");
+			if (len && sync_add_catalog(s, s->cfg.zones[z].namespace_id, p, len) < 0)
+				return -ENOMEM;
+			p += len;
+			p += strspn(p, ", ");
+		}
+	}
+	return 0;
+}
+
+static int sync_setup_servers(struct sync *s)
+{
+	char urls[NACOSAPI_MAX_SERVERS][256];
+	enum nacosapi_version api;
+	int n = nacosapi_split_servers(s->cfg.nacos, urls, NACOSAPI_MAX_SERVERS);
+	if (n <= 0 || nacosapi_parse_version(s->cfg.nacos_api, &api) < 0) {
+		log_err("sync", "--nacos %s: no http(s)://host:port server to sync from",
+			s->cfg.nacos);
+		return -EINVAL;
+	}
+	s->pinned = api != NACOSAPI_AUTO;
+	s->n_servers = (size_t)n;
+	for (size_t i = 0; i < s->n_servers; i++) {
+		memcpy(s->servers[i].url, urls[i], sizeof(urls[i]));
+		s->servers[i].api = api;
+		s->servers[i].list_api = NACOSAPI_V1; /* service/list is on up to 3.1, v3 or not */
+	}
+	return 0;
+}
+
+static int sync_start_http(struct sync *s)
+{
+	struct http_options o = {
+		.user_agent = "Nacos-DNS:v" NACOS_DNS_VERSION,
+		.ca_file = s->cfg.nacos_ca,
+		.timeout_ms = 3000,
+		.max_body = 32u << 20,
+		.max_inflight = 8,
+	};
+	return http_new(s->loop, &o, &s->http);
+}
+
+static void sync_start_timers(struct sync *s)
+{
+	uv_timer_t *timers[] = {&s->tick, &s->catalog_timer, &s->publish_timer, &s->cache_timer};
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+		uv_timer_init(s->loop, timers[i]);
+		timers[i]->data = s;
+		s->open_handles++;
+	}
+	uint64_t tick = s->cfg.poll_interval_ms / 10;
+	tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
+	uv_timer_start(&s->tick, on_tick, tick, tick);
+	uv_timer_start(&s->catalog_timer, on_catalog_timer, 0, s->cfg.catalog_interval_ms);
+}
 
 int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, struct sync **out)
 {
-	return -ENOSYS;
+	struct sync *s = calloc(1, sizeof(*s));
+	int rc = -ENOMEM;
+	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))))
+		goto fail;
+	s->loop = loop;
+	s->cfg = *cfg;
+	s->reg = reg;
+	s->rnd = ((uint64_t)sync_wall_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)s;
+	config_snapshot(&s->cfg, &s->snapcfg);
+	int64_t hold = 3 * (int64_t)cfg->poll_interval_ms;
+	syncpolicy_guard_init(&s->guard, cfg->poll_interval_ms,
+			      hold > SYNC_HOLD_MS ? hold : SYNC_HOLD_MS);
+	if ((rc = sync_setup_servers(s)) < 0 || (rc = sync_add_catalogs(s)) < 0 ||
+	    (rc = sync_start_http(s)) < 0)
+		goto fail;
+	sync_start_timers(s);
+	if (s->cfg.cache_file[0])
+		sync_cache_load(s);
+	log_info("sync", "syncing from %s (api %s), %zu servers, groups %s, track %s", cfg->nacos,
+		 cfg->nacos_api[0] ? cfg->nacos_api : "auto", s->n_servers,
+		 cfg->groups[0] ? cfg->groups : "DEFAULT_GROUP",
+		 cfg->track_all ? "all" : "queried");
+	*out = s;
+	return 0;
+fail:
+	if (s)
+		sync_free(s);
+	return rc;
 }
+
 int sync_track(struct sync *s, const char *namespace_id, const char *group, const char *service,
 	       sync_fetch_cb cb, void *arg)
 {
-	return -ENOSYS;
+	if (s->closing)
+		return -ECANCELED;
+	struct sync_entry *e = sync_entry_find(s, namespace_id, group, service);
+	if (!e && !(e = sync_entry_add(s, namespace_id, group, service)))
+		return -ENOMEM;
+	e->last_used_ms = sync_now(s);
+	if (!e->inflight)
+		sync_fetch(s, e,
+			   true); /* before the waiter joins, so a failure now cannot run cb */
+	return sync_waiter_add(s, e, cb, arg);
 }
+
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service)
 {
+	struct sync_entry *e = sync_entry_find(s, namespace_id, group, service);
+	if (e)
+		e->last_used_ms = sync_now(s);
 }
+
 bool sync_ready(const struct sync *s)
 {
-	return false;
+	return s->ready;
 }
+
+void sync_catalog_miss(struct sync *s)
+{
+	int64_t now = sync_now(s);
+	if (s->closing || now - s->last_miss_ms < SYNC_MISS_PERIOD_MS)
+		return;
+	s->last_miss_ms = now;
+	sync_catalog_round(s);
+}
+
+void sync_get_stats(const struct sync *s, struct sync_stats *out)
+{
+	*out = s->stats;
+	out->tracked = s->n_entries;
+	out->stale = 0;
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (const struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+			out->stale += e->svc && e->svc->origin.stale;
+}
+
 void sync_close(struct sync *s)
 {
+	if (!s || s->closing)
+		return;
+	s->closing = true;
+	http_close(s->http); /* cancels every call */
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+			sync_waiters_run(e);
+	uv_close((uv_handle_t *)&s->tick, sync_on_close);
+	uv_close((uv_handle_t *)&s->catalog_timer, sync_on_close);
+	uv_close((uv_handle_t *)&s->publish_timer, sync_on_close);
+	uv_close((uv_handle_t *)&s->cache_timer, sync_on_close);
 }

@@ -1,6 +1,7 @@
 /* Keeps the registry in step with a Nacos cluster over HTTP, and the cache file. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct config;
@@ -20,3 +21,22 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service);
 bool sync_ready(const struct sync *s); /* first catalog sync or cache load done */
 void sync_close(struct sync *s);
+/* A query named no catalog service: the catalog may be behind, so list it again soon (at most
+ * once per 5 s). Cheap; may be called per query. */
+void sync_catalog_miss(struct sync *s);
+
+/* Counters for metrics; monotonic unless noted. */
+struct sync_stats {
+	uint64_t requests;     /* HTTP requests sent to Nacos, logins included */
+	uint64_t fetch_ok;     /* instance lists fetched */
+	uint64_t fetch_failed; /* instance lists not fetched (kept stale) */
+	uint64_t catalog_ok;   /* catalog listings completed */
+	uint64_t catalog_failed;
+	uint64_t logins;
+	uint64_t held_back; /* answers held back by the mass-removal guard */
+	uint64_t publishes; /* snapshots published */
+	uint64_t cache_writes;
+	uint64_t tracked; /* now: services tracked */
+	uint64_t stale;   /* now: services served stale */
+};
+void sync_get_stats(const struct sync *s, struct sync_stats *out);

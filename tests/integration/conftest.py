@@ -7,6 +7,9 @@ import tempfile
 import time
 
 import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
 import dns.query
 import pytest
 
@@ -147,4 +150,52 @@ def service_info(name, hosts, group="DEFAULT_GROUP", **extra):
             "allIPs": False, "reachProtectionThreshold": False, "valid": True}
     info.update(extra)
     return info
+
+
+DEMO_REGISTRY = os.path.join(SOURCE_ROOT, "contrib", "demo", "registry.json")
+
+
+def serve_services(nacos_dns, workdir, services, *args, namespace="public", **kw):
+    """Writes services (a list of ServiceInfo) as namespace's registry and starts a server on it."""
+    path = write_registry(workdir, {namespace: list(services)})
+    srv = nacos_dns("--nacos", f"file:{path}", *args, **kw)
+    srv.registry_path = path
+    return srv
+
+
+def rdatas(msg, name, rdtype, section="answer"):
+    """The rdata of every record of type rdtype owned by name in a section of msg (a list)."""
+    rdtype = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
+    owner = dns.name.from_text(name) if isinstance(name, str) else name
+    out = []
+    for rrset in getattr(msg, section):
+        if rrset.rdtype == rdtype and (name is None or rrset.name == owner):
+            out.extend(rrset)
+    return out
+
+
+def addresses(msg, name, rdtype="A"):
+    """The sorted address strings of name's A or AAAA records in the answer of msg."""
+    return sorted(r.address for r in rdatas(msg, name, rdtype))
+
+
+def soa_serial(srv, zone="svc."):
+    """The zone's SOA serial as srv answers it now."""
+    r = srv.query(zone, "SOA")
+    assert r.rcode() == dns.rcode.NOERROR, r
+    return rdatas(r, zone, "SOA")[0].serial
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    """Polls predicate until it returns something true; returns that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached after {timeout}s")
+        time.sleep(0.05)
+
+
 from fake_nacos_fixture import *  # noqa: F401,F403  (fake_nacos fixture)

@@ -1,1 +1,197 @@
-"""pytest fixture for the fake Nacos server (tests/fake_nacos)."""
+"""pytest fixture for the fake Nacos server (tests/fake_nacos).
+
+    def test_x(fake_nacos):
+        nacos = fake_nacos(mode="2.x", data={"namespaces": {...}}, auth="nacos:secret")
+        nacos.register("order-service", "10.0.0.1", 8080)
+        nacos.fault("503", count=2)
+        ... nacos.url, nacos.port, nacos.requests()["by_path"] ...
+"""
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+__all__ = ["fake_nacos", "FakeNacosProcess", "FAKE_NACOS_SCRIPT"]
+
+FAKE_NACOS_SCRIPT = os.path.abspath(os.path.join(
+    os.path.dirname(__file__), "..", "fake_nacos", "fake_nacos.py"))
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+class FakeNacosProcess:
+    """One fake Nacos subprocess. restart() comes back on the same port."""
+
+    def __init__(self, mode="2.x", data=None, auth=None, token_ttl=None, seed=None,
+                 push_ack_timeout=None, gzip=False, host="127.0.0.1", port=0, workdir=None):
+        self.mode, self.host, self.port = mode, host, port
+        self._tmp = tempfile.TemporaryDirectory(prefix="fake-nacos-", dir=workdir)
+        self._saved = None
+        if isinstance(data, dict):
+            data = self._write_data(data, "registry.json")
+        self.data = self.initial_data = data
+        self.auth, self.gzip = auth, gzip
+        self.options = [("--token-ttl", token_ttl), ("--seed", seed),
+                        ("--push-ack-timeout", push_ack_timeout)]
+        self.proc = None
+
+    def _write_data(self, registry, name):
+        path = os.path.join(self._tmp.name, name)
+        with open(path, "w") as f:
+            json.dump(registry, f)
+        return path
+
+    @property
+    def url(self):
+        return f"http://[{self.host}]:{self.port}" if ":" in self.host \
+            else f"http://{self.host}:{self.port}"
+
+    def start(self, timeout=10.0):
+        args = [PYTHON, FAKE_NACOS_SCRIPT, "--port", str(self.port), "--host", self.host,
+                "--mode", self.mode]
+        if self.data:
+            args += ["--data", str(self.data)]
+        if self.auth:
+            args += ["--auth", self.auth]
+        if self.gzip:
+            args.append("--gzip")
+        for flag, value in self.options:
+            if value is not None:
+                args += [flag, str(value)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        line = self._ready_line(timeout)
+        self.port = int(line.split("port=")[1])
+        return self
+
+    def _ready_line(self, timeout):
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                buf += chunk
+                if b"\n" in buf:
+                    line = buf.split(b"\n")[0].decode()
+                    if line.startswith("fake-nacos ready port="):
+                        return line
+                    break
+        self.stop()
+        raise AssertionError(f"fake Nacos did not start: {buf!r}")
+
+    def stop(self):
+        """Stops the process; what it held is kept for restart()."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            self._saved = self.registry()
+        except (OSError, ValueError):
+            self._saved = None
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+    def restart(self, keep_data=True):
+        """Stops (if running) and starts again on the same port, by default with the registry
+        it held when it stopped (like a Nacos whose clients register again); with
+        keep_data=False, with what it was first started with."""
+        self.stop()
+        self.data = self.initial_data
+        if keep_data and self._saved is not None:
+            self.data = self._write_data(self._saved, "saved.json")
+        return self.start()
+
+    def close(self):
+        self.stop()
+        self._tmp.cleanup()
+
+    # ---- control API --------------------------------------------------------------------
+
+    def control(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + "/__fake/" + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def fault(self, mode, path=None, count=None, delay=None, message=None):
+        body = {"mode": mode}
+        for key, value in (("path", path), ("count", count), ("delay", delay),
+                           ("message", message)):
+            if value is not None:
+                body[key] = value
+        return self.control("POST", "fault", body)
+
+    @staticmethod
+    def _instance(service, ip, port, group, namespace, attrs):
+        body = {"serviceName": service, "ip": ip, "port": port, "groupName": group,
+                "namespaceId": namespace}
+        body.update(attrs)
+        return body
+
+    def register(self, service, ip, port, group="DEFAULT_GROUP", namespace="public", **attrs):
+        """attrs: weight, healthy, enabled, ephemeral, clusterName, metadata, protectThreshold."""
+        return self.control("POST", "instance",
+                            self._instance(service, ip, port, group, namespace, attrs))
+
+    def deregister(self, service, ip, port, group="DEFAULT_GROUP", namespace="public", **attrs):
+        """attrs: clusterName (default DEFAULT)."""
+        return self.control("DELETE", "instance",
+                            self._instance(service, ip, port, group, namespace, attrs))
+
+    def remove_service(self, service, group="DEFAULT_GROUP", namespace="public"):
+        return self.control("DELETE", "service", {"serviceName": service, "groupName": group,
+                                                  "namespaceId": namespace})
+
+    def expire_tokens(self):
+        return self.control("POST", "expire-tokens", {})
+
+    def requests(self):
+        return self.control("GET", "requests")
+
+    def reset_counters(self):
+        return self.control("POST", "reset-counters", {})
+
+    def load(self, registry):
+        return self.control("POST", "load", registry)
+
+    def registry(self):
+        return self.control("GET", "registry")
+
+    def bulk(self, services, instances, prefix="svc-", group="DEFAULT_GROUP", namespace="public"):
+        return self.control("POST", "bulk", {"services": services, "instances": instances,
+                                             "prefix": prefix, "groupName": group,
+                                             "namespaceId": namespace})
+
+    def set_mode(self, mode):
+        """Switches the Nacos version it imitates (e.g. an upgrade to 3.2) without a restart."""
+        self.mode = mode
+        return self.control("POST", "mode", {"mode": mode})
+
+
+@pytest.fixture
+def fake_nacos(tmp_path):
+    """Factory: fake_nacos(mode="2.x", data=None, auth=None, token_ttl=None, **kw) starts one."""
+    started = []
+
+    def start(mode="2.x", data=None, auth=None, token_ttl=None, **kw):
+        proc = FakeNacosProcess(mode=mode, data=data, auth=auth, token_ttl=token_ttl,
+                                workdir=str(tmp_path), **kw)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.close()

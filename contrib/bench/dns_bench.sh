@@ -1,0 +1,298 @@
+#!/bin/sh
+# nacos-dns against NSD, Knot and Unbound serving the same records (gen_zone.py), in one run:
+# each server on 127.0.0.1 pinned to CPU 1, dnsperf pinned to CPU 0, the same query files.
+# Per server and query mix: queries/s, average latency, server CPU seconds per million answers
+# (utime+stime of the server's processes from /proc), memory (PSS, so forked servers are not
+# counted twice); then p99 latency at a fixed rate, and the ratios of nacos-dns to each peer.
+#
+# Usage: contrib/bench/dns_bench.sh [BUILD_DIR] [SERVICES [INSTANCES]]   (default 1000 x 3)
+# Environment: DURATION seconds per run (10), RATE for the p99 run (20000), SERVERS
+# ("nacos-dns nsd knot unbound"; a missing server is skipped), THREADS for nacos-dns (1),
+# CHURN=1 adds the churn run: registry file replaced and SIGHUP every 100 ms during dnsperf,
+# then a dnspython pass that checks no answer is wrong or torn.
+# Needs: dnsperf, taskset, dig, /usr/bin/python3 with dnspython; nsd, knot, unbound to compare.
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-$ROOT/build}
+SERVICES=${2:-1000}
+INSTANCES=${3:-3}
+BIN=$BUILD/resolver/nacos-dns
+DURATION=${DURATION:-10}
+RATE=${RATE:-20000}
+THREADS=${THREADS:-1}
+SERVERS=${SERVERS:-nacos-dns nsd knot unbound}
+CHURN=${CHURN:-0}
+PY=/usr/bin/python3
+BENCH=$ROOT/contrib/bench
+[ -x "$BIN" ] || { echo "no $BIN: build first (meson setup build && ninja -C build)" >&2; exit 1; }
+command -v dnsperf >/dev/null || { echo "dnsperf missing (apt-get install dnsperf)" >&2; exit 1; }
+TMP=$(mktemp -d)
+PIDS=
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+BASE=$((20000 + $$ % 20000))
+CPU_SRV=1
+CPU_CLIENT=0
+[ "$(nproc)" -ge 2 ] || CPU_SRV=0
+
+# ---- servers ----
+
+start_nacos_dns() { # port
+	taskset -c $CPU_SRV "$BIN" --listen "127.0.0.1:$1" --nacos "file:$TMP/registry.json" \
+		--threads "$THREADS" --log-level warn 2>"$TMP/nacos-dns.log" &
+	PID=$!
+}
+
+start_nsd() {
+	mkdir -p "$TMP/nsd"
+	cat >"$TMP/nsd/nsd.conf" <<EOF
+server:
+	ip-address: 127.0.0.1@$1
+	port: $1
+	server-count: 1
+	username: ""
+	chroot: ""
+	zonesdir: "$TMP"
+	pidfile: "$TMP/nsd/nsd.pid"
+	database: ""
+	zonelistfile: "$TMP/nsd/zone.list"
+	xfrdfile: "$TMP/nsd/xfrd.state"
+	xfrdir: "$TMP/nsd"
+	logfile: "$TMP/nsd/nsd.log"
+	verbosity: 0
+	rrl-ratelimit: 0
+remote-control:
+	control-enable: no
+zone:
+	name: svc.
+	zonefile: svc.zone
+EOF
+	taskset -c $CPU_SRV nsd -d -c "$TMP/nsd/nsd.conf" 2>"$TMP/nsd/stderr" &
+	PID=$!
+}
+
+start_knot() {
+	mkdir -p "$TMP/knot"
+	cat >"$TMP/knot/knot.conf" <<EOF
+server:
+    rundir: "$TMP/knot"
+    listen: 127.0.0.1@$1
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: error
+database:
+    storage: "$TMP/knot"
+template:
+  - id: default
+    storage: "$TMP"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: svc.
+    file: "$TMP/svc.zone"
+EOF
+	taskset -c $CPU_SRV knotd -c "$TMP/knot/knot.conf" 2>"$TMP/knot/stderr" &
+	PID=$!
+}
+
+start_unbound() {
+	mkdir -p "$TMP/unbound"
+	cat >"$TMP/unbound/unbound.conf" <<EOF
+server:
+	interface: 127.0.0.1@$1
+	port: $1
+	num-threads: 1
+	username: ""
+	chroot: ""
+	directory: "$TMP/unbound"
+	pidfile: "$TMP/unbound/unbound.pid"
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+	do-not-query-localhost: no
+	access-control: 127.0.0.0/8 allow
+	local-zone: "svc." static
+	include: "$TMP/unbound.zone"
+remote-control:
+	control-enable: no
+EOF
+	taskset -c $CPU_SRV unbound -d -c "$TMP/unbound/unbound.conf" 2>"$TMP/unbound/stderr" &
+	PID=$!
+}
+
+wait_ready() { # port pid: until the apex SOA answers (a big zone takes a while to load)
+	i=0
+	while [ $i -lt 600 ]; do
+		kill -0 "$2" 2>/dev/null || return 1
+		dig +norec +time=1 +tries=1 @127.0.0.1 -p "$1" SOA svc. 2>/dev/null |
+			grep -q 'status: NOERROR' && return 0
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# ---- /proc accounting over the server's process tree ----
+
+tree_pids() { # pid: it and its descendants
+	echo "$1"
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree_pids "$c"; done
+}
+
+cpu_ticks() { # pid: utime+stime of the tree, in clock ticks
+	t=0
+	for p in $(tree_pids "$1"); do
+		v=$(awk '{sub(/.*\) /, ""); print $12 + $13}' /proc/"$p"/stat 2>/dev/null || echo 0)
+		t=$((t + ${v:-0}))
+	done
+	echo $t
+}
+
+mem_kb() { # pid: PSS of the tree in KiB (RSS where smaps_rollup is missing)
+	k=0
+	for p in $(tree_pids "$1"); do
+		v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null ||
+			awk '/^VmRSS:/ {print $2}' /proc/"$p"/status)
+		k=$((k + ${v:-0}))
+	done
+	echo $k
+}
+
+HZ=$(getconf CLK_TCK)
+
+# dnsperf at full speed: prints "qps avg_ms cpu_s_per_million"
+run_load() { # port pid queryfile
+	c0=$(cpu_ticks "$2")
+	taskset -c $CPU_CLIENT dnsperf -s 127.0.0.1 -p "$1" -d "$3" -l "$DURATION" -c 1 -T 1 \
+		-q 200 >"$TMP/dnsperf.out" 2>&1 || true
+	c1=$(cpu_ticks "$2")
+	awk -v c="$((c1 - c0))" -v hz="$HZ" '
+		/Queries completed:/ { n = $3 }
+		/Queries per second:/ { q = $4 }
+		/Average Latency/ { a = $4 }
+		END { printf "%.0f %.3f %.2f\n", q, a * 1000, n ? c / hz / (n / 1e6) : 0 }' \
+		"$TMP/dnsperf.out"
+}
+
+# dnsperf at RATE queries/s, every latency kept: prints "p99_ms lost"
+run_p99() { # port queryfile
+	taskset -c $CPU_CLIENT dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -Q "$RATE" \
+		-v 2>&1 | awk '/^> / { print $NF } /Queries lost:/ { print "lost", $3 > "/dev/stderr" }' \
+		2>"$TMP/lost" | sort -n >"$TMP/lat"
+	n=$(wc -l <"$TMP/lat")
+	idx=$(((n * 99 + 99) / 100))
+	p=$(sed -n "${idx}p" "$TMP/lat")
+	awk -v p="${p:-0}" -v l="$(awk '{print $2}' "$TMP/lost")" 'BEGIN {
+		printf "%.3f %s\n", p * 1000, l }'
+}
+
+# ---- churn: the registry file replaced and SIGHUP every 100 ms ----
+
+churn_loop() { # pid
+	v=0
+	while kill -0 "$1" 2>/dev/null; do
+		v=$((1 - v))
+		src=$TMP/registry-a.json
+		[ $v -eq 1 ] && src=$TMP/registry-b.json
+		cp "$src" "$TMP/registry.tmp" && mv "$TMP/registry.tmp" "$TMP/registry.json"
+		kill -HUP "$1" 2>/dev/null || true
+		sleep 0.1
+	done
+}
+
+run_churn() { # port pid
+	cp "$TMP/registry.json" "$TMP/registry-a.json"
+	churn_loop "$2" &
+	CHURN_PID=$!
+	PIDS="$PIDS $CHURN_PID"
+	set -- "$1" "$2" "$(run_load "$1" "$2" "$TMP/q-mix.txt")"
+	echo "churn (mix): $3" >>"$TMP/results.churn"
+	if "$PY" "$BENCH/verify_churn.py" "$1" "$SERVICES" "$INSTANCES" "$DURATION" \
+		>>"$TMP/results.churn" 2>&1; then
+		echo "verify: ok" >>"$TMP/results.churn"
+	else
+		echo "verify: FAILED" >>"$TMP/results.churn"
+	fi
+	kill "$CHURN_PID" 2>/dev/null || true
+	wait "$CHURN_PID" 2>/dev/null || true
+	cp "$TMP/registry-a.json" "$TMP/registry.json"
+}
+
+# ---- one server ----
+
+bench_server() { # name port
+	command -v "$(case $1 in knot) echo knotd ;; *) echo "$1" ;; esac)" >/dev/null ||
+		[ "$1" = nacos-dns ] || { echo "skipping $1: not installed" >&2; return 0; }
+	"start_$(echo "$1" | tr - _)" "$2"
+	PIDS="$PIDS $PID"
+	if ! wait_ready "$2" "$PID"; then
+		echo "skipping $1: did not answer on port $2" >&2
+		kill "$PID" 2>/dev/null || true
+		return 0
+	fi
+	echo "benchmarking $1 (pid $PID, port $2)" >&2
+	for mix in a mix nx; do
+		echo "$1 $mix $(run_load "$2" "$PID" "$TMP/q-$mix.txt")" >>"$TMP/results"
+	done
+	echo "$1 p99 $(run_p99 "$2" "$TMP/q-mix.txt")" >>"$TMP/results"
+	echo "$1 mem $(mem_kb "$PID")" >>"$TMP/results"
+	if [ "$CHURN" = 1 ] && [ "$1" = nacos-dns ]; then
+		echo "nacos-dns steady (mix): $(grep '^nacos-dns mix ' "$TMP/results" |
+			cut -d' ' -f3-)" >"$TMP/results.churn"
+		run_churn "$2" "$PID"
+	fi
+	kill "$PID" 2>/dev/null || true
+	wait "$PID" 2>/dev/null || true
+}
+
+report() {
+	awk '
+	$2 == "a" || $2 == "mix" || $2 == "nx" { qps[$1, $2] = $3; avg[$1, $2] = $4; cpu[$1, $2] = $5 }
+	$2 == "p99" { p99[$1] = $3; lost[$1] = $4 }
+	$2 == "mem" { mem[$1] = $3 }
+	!seen[$1]++ { order[++n] = $1 }
+	END {
+		printf "%-10s %-4s %10s %9s %16s\n", "server", "mix", "queries/s", "avg ms", "CPU s/M answers"
+		for (i = 1; i <= n; i++) for (m = 1; m <= 3; m++) {
+			split("a mix nx", ms, " "); s = order[i]; x = ms[m]
+			printf "%-10s %-4s %10d %9.3f %16.2f\n", s, x, qps[s, x], avg[s, x], cpu[s, x]
+		}
+		printf "\n%-10s %22s %8s %12s\n", "server", "p99 ms at '"$RATE"' q/s", "lost", "memory MiB"
+		for (i = 1; i <= n; i++) {
+			s = order[i]
+			printf "%-10s %22.3f %8s %12.1f\n", s, p99[s], lost[s], mem[s] / 1024
+		}
+		if (!("nacos-dns" in mem)) exit
+		printf "\nnacos-dns / peer      qps(mix)  CPU/answer(mix)  p99  memory\n"
+		for (i = 1; i <= n; i++) {
+			s = order[i]
+			if (s == "nacos-dns") continue
+			printf "%-18s %10.2f %16.2f %5.2f %7.2f\n", "vs " s,
+				qps[s, "mix"] ? qps["nacos-dns", "mix"] / qps[s, "mix"] : 0,
+				cpu[s, "mix"] ? cpu["nacos-dns", "mix"] / cpu[s, "mix"] : 0,
+				p99[s] ? p99["nacos-dns"] / p99[s] : 0,
+				mem[s] ? mem["nacos-dns"] / mem[s] : 0
+		}
+	}' "$TMP/results"
+	[ -f "$TMP/results.churn" ] && { echo; cat "$TMP/results.churn"; }
+	return 0
+}
+
+echo "generating $SERVICES services x $INSTANCES instances" >&2
+"$PY" "$BENCH/gen_zone.py" "$TMP" "$SERVICES" "$INSTANCES"
+: >"$TMP/results"
+port=$BASE
+for s in $SERVERS; do
+	bench_server "$s" "$port"
+	port=$((port + 1))
+done
+echo "$SERVICES services x $INSTANCES instances, $DURATION s per run, server on CPU $CPU_SRV," \
+	"dnsperf on CPU $CPU_CLIENT; nacos-dns --threads $THREADS"
+report

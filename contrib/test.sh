@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every test suite twice: in a normal build, then in an AddressSanitizer + UBSan build.
+# Installs the build and test dependencies first when missing. Exits non-zero on any failure.
+#   BUILD_DIR   normal build directory (default: build)
+#   ASAN_DIR    sanitizer build directory (default: build-asan)
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-build}
+ASAN_DIR=${ASAN_DIR:-build-asan}
+PACKAGES=(libldns-dev libuv1-dev libcurl4-openssl-dev libjansson-dev libinih-dev
+	meson ninja-build pkg-config gcc clang dnsutils knot-dnsutils python3-dnspython
+	python3-pytest haproxy unbound iproute2)
+
+install_missing() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "== installing ${missing[*]}"
+	local sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	"${sudo[@]}" apt-get update -q &&
+		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${missing[@]}"
+}
+
+# setup_and_test DIR [meson options...]: configures DIR (again, if it exists) and runs every suite.
+setup_and_test() {
+	local dir=$1
+	shift
+	case $dir in /*) ;; *) dir=$ROOT/$dir ;; esac
+	local reconf=()
+	[ -f "$dir/build.ninja" ] && reconf=(--reconfigure)
+	echo "== meson setup $dir $*"
+	meson setup "${reconf[@]}" "$dir" "$ROOT" "$@" || return 1
+	echo "== meson test -C $dir"
+	meson test -C "$dir" --print-errorlogs
+}
+
+install_missing "${PACKAGES[@]}" || exit 1
+
+status=0
+setup_and_test "$BUILD_DIR" -Db_sanitize=none || status=1
+# Sanitizer reports must fail the tests rather than scroll by.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+setup_and_test "$ASAN_DIR" -Db_sanitize=address,undefined || status=1
+
+if [ $status -eq 0 ]; then
+	echo "== all suites passed, normal and sanitizer builds"
+else
+	echo "== FAILED: see the meson summaries above" >&2
+fi
+exit $status

@@ -1,0 +1,307 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The question types worth a label of their own; the rest count as "other". */
+static const struct {
+	uint16_t code;
+	const char *name;
+} metrics_types[] = {
+	{1, "A"},     {2, "NS"},   {5, "CNAME"}, {6, "SOA"},     {12, "PTR"},
+	{15, "MX"},   {16, "TXT"}, {28, "AAAA"}, {33, "SRV"},    {35, "NAPTR"},
+	{65, "HTTPS"}, {252, "AXFR"}, {255, "ANY"}, {0, "other"},
+};
+#define METRICS_N_TYPES (sizeof(metrics_types) / sizeof(metrics_types[0]))
+
+static const char *const metrics_rcodes[16] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+	"NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11",  "RCODE12", "RCODE13",  "RCODE14",  "RCODE15",
+};
+
+static const uint64_t metrics_bounds_us[METRICS_LATENCY_BUCKETS] = {
+	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+};
+
+struct metrics {
+	uint64_t queries[METRICS_N_TYPES][2]; /* [type][tcp] */
+	uint64_t rcodes[16];
+	uint64_t latency[METRICS_LATENCY_BUCKETS + 1]; /* per bucket, not cumulative */
+	uint64_t latency_sum_us;
+	uint64_t latency_count;
+	uint64_t rate_limited;
+	uint64_t axfr[2]; /* [allowed] */
+};
+
+struct metrics *metrics_new(void)
+{
+	return calloc(1, sizeof(struct metrics));
+}
+
+void metrics_free(struct metrics *m)
+{
+	free(m);
+}
+
+static size_t metrics_type_index(uint16_t qtype)
+{
+	size_t i;
+	for (i = 0; i + 1 < METRICS_N_TYPES; i++)
+		if (metrics_types[i].code == qtype)
+			return i;
+	return i;
+}
+
+void metrics_observe_reply(struct metrics *m, uint16_t qtype, bool tcp, uint8_t rcode,
+			   uint64_t usec)
+{
+	size_t b = 0;
+
+	if (!m)
+		return;
+	m->queries[metrics_type_index(qtype)][tcp ? 1 : 0]++;
+	m->rcodes[rcode & 0x0f]++;
+	while (b < METRICS_LATENCY_BUCKETS && usec > metrics_bounds_us[b])
+		b++;
+	m->latency[b]++;
+	m->latency_sum_us += usec;
+	m->latency_count++;
+}
+
+void metrics_count_rate_limited(struct metrics *m)
+{
+	if (m)
+		m->rate_limited++;
+}
+
+void metrics_count_axfr(struct metrics *m, bool allowed)
+{
+	if (m)
+		m->axfr[allowed ? 1 : 0]++;
+}
+
+/* ---- rendering ---- */
+
+struct mbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void __attribute__((format(printf, 2, 3))) mbuf_printf(struct mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap * 2 + (size_t)n;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->failed = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+static void mbuf_head(struct mbuf *b, const char *name, const char *type, const char *help)
+{
+	mbuf_printf(b, "# HELP nacosdns_%s %s\n# TYPE nacosdns_%s %s\n", name, help, name, type);
+}
+
+/* A label value with \, " and newline escaped as the text format requires. */
+static void mbuf_label(struct mbuf *b, const char *v)
+{
+	for (v = v ? v : ""; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			mbuf_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			mbuf_printf(b, "\\n");
+		else
+			mbuf_printf(b, "%c", *v);
+	}
+}
+
+static void mbuf_metric(struct mbuf *b, const char *name, const char *type, const char *help,
+			double v)
+{
+	mbuf_head(b, name, type, help);
+	mbuf_printf(b, "nacosdns_%s %.17g\n", name, v);
+}
+
+static void metrics_render_queries(struct mbuf *b, const struct metrics *m)
+{
+	static const char *const transports[2] = {"udp", "tcp"};
+
+	mbuf_head(b, "queries_total", "counter", "DNS replies sent, by question type and transport.");
+	for (size_t t = 0; t < METRICS_N_TYPES; t++)
+		for (int tr = 0; tr < 2; tr++)
+			mbuf_printf(b, "nacosdns_queries_total{type=\"%s\",transport=\"%s\"} %llu\n",
+				    metrics_types[t].name, transports[tr],
+				    (unsigned long long)m->queries[t][tr]);
+	mbuf_head(b, "responses_total", "counter", "DNS replies sent, by rcode.");
+	for (size_t r = 0; r < 16; r++)
+		mbuf_printf(b, "nacosdns_responses_total{rcode=\"%s\"} %llu\n", metrics_rcodes[r],
+			    (unsigned long long)m->rcodes[r]);
+}
+
+static void metrics_render_latency(struct mbuf *b, const struct metrics *m)
+{
+	uint64_t cum = 0;
+
+	mbuf_head(b, "response_duration_seconds", "histogram",
+		  "Time from receiving a query to sending its reply, on the server side.");
+	for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+		cum += m->latency[i];
+		mbuf_printf(b, "nacosdns_response_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			    (double)metrics_bounds_us[i] / 1e6, (unsigned long long)cum);
+	}
+	cum += m->latency[METRICS_LATENCY_BUCKETS];
+	mbuf_printf(b, "nacosdns_response_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+		    (unsigned long long)cum);
+	mbuf_printf(b, "nacosdns_response_duration_seconds_sum %.6f\n",
+		    (double)m->latency_sum_us / 1e6);
+	mbuf_printf(b, "nacosdns_response_duration_seconds_count %llu\n",
+		    (unsigned long long)m->latency_count);
+}
+
+static void metrics_render_server(struct mbuf *b, const struct metrics *m,
+				  const struct server_stats *s)
+{
+	mbuf_metric(b, "dropped_packets_total", "counter",
+		    "Packets not answered because they were not DNS queries.", (double)s->dropped);
+	mbuf_metric(b, "malformed_packets_total", "counter",
+		    "Packets too short for a DNS header, or with bad TCP framing.",
+		    (double)s->malformed);
+	mbuf_metric(b, "send_errors_total", "counter", "Replies that could not be sent.",
+		    (double)s->send_errors);
+	mbuf_metric(b, "tcp_connections_total", "counter", "TCP connections accepted.",
+		    (double)s->tcp_accepted);
+	mbuf_metric(b, "tcp_rejected_connections_total", "counter",
+		    "TCP connections closed at once because the connection cap was reached.",
+		    (double)s->tcp_rejected);
+	mbuf_metric(b, "tcp_open_connections", "gauge", "TCP connections open now.",
+		    (double)s->tcp_open);
+	mbuf_metric(b, "first_fetch_waits_total", "counter",
+		    "Queries that waited for the first fetch of their service.", (double)s->fetched);
+	mbuf_metric(b, "rate_limited_responses_total", "counter",
+		    "Replies withheld or truncated by response rate limiting.",
+		    (double)m->rate_limited);
+	mbuf_head(b, "zone_transfers_total", "counter", "AXFR requests, by outcome.");
+	mbuf_printf(b, "nacosdns_zone_transfers_total{result=\"refused\"} %llu\n",
+		    (unsigned long long)m->axfr[0]);
+	mbuf_printf(b, "nacosdns_zone_transfers_total{result=\"allowed\"} %llu\n",
+		    (unsigned long long)m->axfr[1]);
+}
+
+static void metrics_render_forward(struct mbuf *b, const struct forward_stats *f)
+{
+	mbuf_metric(b, "forwarded_queries_total", "counter",
+		    "Queries outside the zones sent to upstream resolvers.", (double)f->queries);
+	mbuf_head(b, "forward_errors_total", "counter", "Forwarding failures, by kind.");
+	mbuf_printf(b, "nacosdns_forward_errors_total{kind=\"rejected\"} %llu\n",
+		    (unsigned long long)f->rejected);
+	mbuf_printf(b, "nacosdns_forward_errors_total{kind=\"servfail\"} %llu\n",
+		    (unsigned long long)f->servfail);
+	mbuf_printf(b, "nacosdns_forward_errors_total{kind=\"timeout\"} %llu\n",
+		    (unsigned long long)f->timeouts);
+	mbuf_printf(b, "nacosdns_forward_errors_total{kind=\"bad_reply\"} %llu\n",
+		    (unsigned long long)f->dropped);
+	mbuf_metric(b, "forward_tcp_retries_total", "counter",
+		    "Truncated upstream replies retried over TCP.", (double)f->tcp_retries);
+	mbuf_metric(b, "forward_inflight_queries", "gauge", "Forwarded queries awaiting a reply.",
+		    (double)f->inflight);
+}
+
+static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
+{
+	mbuf_metric(b, "sync_http_requests_total", "counter",
+		    "HTTP requests sent to Nacos, logins included.", (double)s->requests);
+	mbuf_head(b, "sync_fetches_total", "counter",
+		  "Nacos fetches completed, by API call and result.");
+	mbuf_printf(b, "nacosdns_sync_fetches_total{call=\"instances\",result=\"ok\"} %llu\n",
+		    (unsigned long long)s->fetch_ok);
+	mbuf_printf(b, "nacosdns_sync_fetches_total{call=\"instances\",result=\"failed\"} %llu\n",
+		    (unsigned long long)s->fetch_failed);
+	mbuf_printf(b, "nacosdns_sync_fetches_total{call=\"catalog\",result=\"ok\"} %llu\n",
+		    (unsigned long long)s->catalog_ok);
+	mbuf_printf(b, "nacosdns_sync_fetches_total{call=\"catalog\",result=\"failed\"} %llu\n",
+		    (unsigned long long)s->catalog_failed);
+	mbuf_printf(b, "nacosdns_sync_fetches_total{call=\"login\",result=\"ok\"} %llu\n",
+		    (unsigned long long)s->logins);
+	mbuf_metric(b, "sync_held_back_total", "counter",
+		    "Nacos answers held back by the mass-removal guard.", (double)s->held_back);
+	mbuf_metric(b, "sync_tracked_services", "gauge", "Services whose instances are polled.",
+		    (double)s->tracked);
+	mbuf_metric(b, "cache_writes_total", "counter", "Cache file writes.",
+		    (double)s->cache_writes);
+}
+
+static void metrics_render_data(struct mbuf *b, const struct metrics_input *in)
+{
+	mbuf_metric(b, "ready", "gauge", "1 once the first sync or cache/file load is done.",
+		    in->ready ? 1 : 0);
+	mbuf_metric(b, "snapshot_generation", "gauge", "Generation of the served data (SOA serial).",
+		    in->generation);
+	if (in->data_age_s >= 0)
+		mbuf_metric(b, "data_age_seconds", "gauge",
+			    "Time since the newest successful fetch of the served data.",
+			    in->data_age_s);
+	mbuf_metric(b, "zones", "gauge", "Zones served.", (double)in->snap.zones);
+	mbuf_head(b, "services", "gauge", "Services in the served data, by state.");
+	mbuf_printf(b, "nacosdns_services{state=\"fetched\"} %zu\n", in->snap.services);
+	mbuf_printf(b, "nacosdns_services{state=\"pending\"} %zu\n", in->snap.pending);
+	mbuf_printf(b, "nacosdns_services{state=\"stale\"} %zu\n", in->stale_services);
+	mbuf_head(b, "instances", "gauge", "Instances in the served data, by state.");
+	mbuf_printf(b, "nacosdns_instances{state=\"all\"} %zu\n", in->snap.instances);
+	mbuf_printf(b, "nacosdns_instances{state=\"usable\"} %zu\n", in->snap.usable);
+	mbuf_head(b, "services_by_origin", "gauge",
+		  "Services by the Nacos server and API their data came from.");
+	for (size_t i = 0; i < in->n_origins; i++) {
+		mbuf_printf(b, "nacosdns_services_by_origin{server=\"");
+		mbuf_label(b, in->origins[i].server);
+		mbuf_printf(b, "\",api=\"");
+		mbuf_label(b, in->origins[i].api);
+		mbuf_printf(b, "\"} %zu\n", in->origins[i].services);
+	}
+}
+
+char *metrics_render(const struct metrics *m, const struct metrics_input *in, size_t *len)
+{
+	struct mbuf b = {.cap = 8192};
+
+	if (!(b.p = malloc(b.cap)))
+		return NULL;
+	b.p[0] = '\0';
+	metrics_render_queries(&b, m);
+	metrics_render_latency(&b, m);
+	if (in->server)
+		metrics_render_server(&b, m, in->server);
+	if (in->forward)
+		metrics_render_forward(&b, in->forward);
+	if (in->sync)
+		metrics_render_sync(&b, in->sync);
+	metrics_render_data(&b, in);
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}

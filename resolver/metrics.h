@@ -1,0 +1,50 @@
+/* Counters the query path updates, and their rendering in the Prometheus text format. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "forward.h"
+#include "server.h"
+#include "snapshot.h"
+#include "sync.h"
+
+/* Upper bounds of the answer latency histogram, in microseconds (+Inf is implicit). */
+#define METRICS_LATENCY_BUCKETS 14
+
+struct metrics;
+
+/* NULL on ENOMEM. Counters are plain integers: the loop that answers queries is the only
+ * writer, and the HTTP endpoint reads them from the same loop. */
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m); /* NULL-safe */
+
+/* One reply sent: its question type, transport, rcode and the time since the query arrived. */
+void metrics_observe_reply(struct metrics *m, uint16_t qtype, bool tcp, uint8_t rcode,
+			   uint64_t usec);
+void metrics_count_rate_limited(struct metrics *m);
+void metrics_count_axfr(struct metrics *m, bool allowed);
+
+/* Services grouped by the Nacos server and API their data came from. */
+struct metrics_origin {
+	const char *server;
+	const char *api;
+	size_t services;
+};
+
+/* The other modules' counters and the snapshot's figures, gathered by the caller. */
+struct metrics_input {
+	const struct server_stats *server;   /* NULL: not running */
+	const struct forward_stats *forward; /* NULL: no forwarder */
+	const struct sync_stats *sync;       /* NULL: no Nacos sync */
+	struct snapshot_stats snap;
+	uint32_t generation;
+	double data_age_s; /* since the newest fetch; < 0 when unknown */
+	size_t stale_services;
+	bool ready;
+	const struct metrics_origin *origins;
+	size_t n_origins;
+};
+
+/* The exposition text; malloc'ed, NUL-terminated, *len without the NUL. NULL on ENOMEM. */
+char *metrics_render(const struct metrics *m, const struct metrics_input *in, size_t *len);

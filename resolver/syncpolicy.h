@@ -1,0 +1,50 @@
+/* The sync's decisions that depend on nothing but numbers: backoff, jitter, token refresh,
+ * idle tracking, change detection and the guard against mass removal. Pure, unit-tested. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct nacos_service;
+
+/* Delay before a server that failed `failures` times in a row (>= 1) is tried again:
+ * 500 ms doubling up to 10 s (a poll or two: a recovered Nacos is
+ * used again soon), minus up to 20 % (from rnd) so that nodes do not march in step. */
+int64_t syncpolicy_backoff_ms(unsigned failures, uint32_t rnd);
+/* interval +/- 10 % (from rnd); at least 1. */
+int64_t syncpolicy_jitter_ms(int64_t interval_ms, uint32_t rnd);
+/* When to log in again: at 90 % of the token's lifetime (ttl_s <= 0: treated as 5 s). */
+int64_t syncpolicy_token_refresh_at(int64_t obtained_ms, int64_t ttl_s);
+/* How long an unqueried service stays tracked: 10 catalog periods, at least 5 minutes. */
+int64_t syncpolicy_idle_ms(int64_t catalog_interval_ms);
+
+enum syncpolicy_change {
+	SYNCPOLICY_NEW,     /* nothing known before */
+	SYNCPOLICY_SAME,    /* same instances and attributes */
+	SYNCPOLICY_CHANGED, /* anything else */
+};
+enum syncpolicy_change syncpolicy_compare(const struct nacos_service *old,
+					  const struct nacos_service *fresh);
+
+/*
+ * The guard against a Nacos that restarts empty. Within one window (a poll round), removals
+ * that would take away more than half of the instances present at the window's start are held
+ * back. The hold lasts hold_ms; if Nacos still says the same afterwards, the removals are
+ * applied during a release of two windows. Registries under GUARD_MIN instances are never held.
+ */
+#define SYNCPOLICY_GUARD_MIN 10
+
+struct syncpolicy_guard {
+	int64_t window_ms, hold_ms;
+	int64_t window_start_ms;
+	size_t baseline; /* instances at the window's start */
+	size_t removed;  /* instances removed in this window */
+	int64_t hold_until_ms, release_until_ms;
+	bool holding;
+};
+
+void syncpolicy_guard_init(struct syncpolicy_guard *g, int64_t window_ms, int64_t hold_ms);
+/* An answer would remove `removing` instances (> 0) from a registry of `total` instances now.
+ * true: apply it. false: hold it back (*started_hold set when this call began the hold). */
+bool syncpolicy_guard_allow(struct syncpolicy_guard *g, int64_t now_ms, size_t total,
+			    size_t removing, bool *started_hold);

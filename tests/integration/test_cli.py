@@ -1,0 +1,116 @@
+"""The command line: help, version, bad values, --check-config, start-up failures, signals."""
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from conftest import (BINARY, SOURCE_ROOT, NacosDns, addresses, free_port, serve_services,
+                      service_info, wait_for, write_registry)
+
+SVC = "order-service.DEFAULT_GROUP.svc."
+FLAGS = ["-c", "--config", "-l", "--listen", "--nacos", "--namespace", "--zone", "--ttl",
+         "--negative-ttl", "--log-level", "--help", "--version", "--check-config"]
+
+
+def run(*args, timeout=10):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_help_lists_the_flags():
+    out = run("--help")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    for flag in FLAGS:
+        assert re.search(rf"(^|[\s,]){re.escape(flag)}\b", text, re.M), f"{flag} not in --help"
+
+
+def test_version():
+    with open(os.path.join(SOURCE_ROOT, "meson.build")) as f:
+        version = re.search(r"version:\s*'([^']+)'", f.read()).group(1)
+    out = run("--version")
+    assert out.returncode == 0, out.stderr
+    assert version in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("args,key", [
+    (["--ttl", "abc"], "ttl"),
+    (["--ttl", "-1"], "ttl"),
+    (["--negative-ttl", "x"], "negative-ttl"),
+    (["--listen", "not-an-address"], "listen"),
+    (["--log-level", "loud"], "log-level"),
+    (["--zone", "bad..zone"], "zone"),
+    (["--no-such-flag"], "no-such-flag"),
+])
+def test_bad_flag_value_exits_2_naming_it(args, key):
+    out = run(*args, "--nacos", "file:/dev/null")
+    assert out.returncode == 2, out
+    assert key in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("body,key", [
+    ("ttl = abc\n", "ttl"),
+    ("frobnicate = 1\n", "frobnicate"),
+    ("[zone svc.]\nnamespace = public\nbogus = 2\n", "bogus"),
+])
+def test_bad_config_file_exits_2_naming_the_key(workdir, body, key):
+    path = os.path.join(workdir, "bad.conf")
+    with open(path, "w") as f:
+        f.write(body)
+    for args in (["-c", path, "--nacos", "file:/dev/null"], ["--check-config", path]):
+        out = run(*args)
+        assert out.returncode == 2, out
+        assert key in out.stderr and "bad.conf" in out.stderr, out.stderr
+
+
+def test_check_config_accepts_the_example():
+    example = os.path.join(SOURCE_ROOT, "contrib", "nacos-dns.conf.example")
+    out = run("--check-config", example)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_check_config_accepts_a_good_file(workdir):
+    path = os.path.join(workdir, "good.conf")
+    with open(path, "w") as f:
+        f.write("ttl = 30\nnegative-ttl = 10\n\n[zone prod.]\nnamespace = prod\n")
+    out = run("--check-config", path)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_missing_snapshot_file_exits_1(workdir):
+    missing = os.path.join(workdir, "no-such-registry.json")
+    srv = NacosDns(["--nacos", f"file:{missing}"], workdir, port=free_port())
+    srv.start(wait_ready=False)
+    try:
+        rc = srv.proc.wait(10)
+    finally:
+        srv.log.close()
+    assert rc == 1, srv.log_text()
+    assert "no-such-registry.json" in srv.log_text()
+
+
+def test_sigterm_exits_0(nacos_dns, workdir):
+    srv = serve_services(nacos_dns, workdir, [service_info("order-service", [{"ip": "10.0.0.1"}])])
+    assert addresses(srv.query(SVC, "A"), SVC) == ["10.0.0.1"]
+    assert srv.stop() == 0
+
+
+def test_sighup_with_broken_file_keeps_old_data(nacos_dns, workdir):
+    srv = serve_services(nacos_dns, workdir, [service_info("order-service", [{"ip": "10.0.0.1"}])])
+    with open(srv.registry_path, "w") as f:
+        f.write('{"namespaces": {"public": [ {"name": ')  # cut short
+    lines_before = srv.log_text().count("\n")
+    srv.signal(signal.SIGHUP)
+
+    def complained():
+        new = srv.log_text().split("\n")[lines_before:]
+        return any(re.search(r"level=(warn|error)", ln) and "registry.json" in ln for ln in new)
+    wait_for(complained, what="a logged reason for the failed reload")
+    assert addresses(srv.query(SVC, "A"), SVC) == ["10.0.0.1"]
+
+    write_registry(workdir, {"public": [service_info("order-service", [{"ip": "10.0.0.2"}])]})
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: addresses(srv.query(SVC, "A"), SVC) == ["10.0.0.2"],
+             what="new data after a good reload")

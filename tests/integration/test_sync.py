@@ -1,0 +1,236 @@
+"""Sync with a live Nacos: the real nacos-dns against the fake Nacos (tests/fake_nacos).
+
+Propagation, faults that must not lose data, the cache file, auth, failover, API versions and
+odd service names. Waits are bounded polls, not timing assertions.
+"""
+import json
+import os
+import time
+
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from conftest import service_info
+
+POLL = "1"  # --poll-interval, seconds
+
+
+def wait_until(check, timeout=8.0, step=0.1):
+    """Polls check() until it returns a true value; returns that value or fails."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as e:  # a timeout while the server is busy: try again
+            last = e
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def addresses(srv, name, rdtype="A"):
+    r = srv.query(name, rdtype)
+    assert r.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(r.rcode())
+    return sorted(rr.address for rrset in r.answer for rr in rrset
+                  if rrset.rdtype == dns.rdatatype.from_text(rdtype))
+
+
+def info(srv, service, group="DEFAULT_GROUP"):
+    r = srv.query(f"_info.{service}.{group}.svc", "TXT")
+    assert r.rcode() == dns.rcode.NOERROR
+    return " ".join(s.decode() for rrset in r.answer for rr in rrset for s in rr.strings)
+
+
+def registry(*services, ns="public"):
+    return {"namespaces": {ns: list(services)}}
+
+
+def start_dns(nacos_dns, nacos_url, *extra):
+    return nacos_dns("--nacos", nacos_url, "--poll-interval", POLL, "--fetch-wait", "2s",
+                     "--log-level", "debug", *extra)
+
+
+NAME = "order-service.DEFAULT_GROUP.svc"
+
+
+def test_register_and_deregister_propagate(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.1", 8080)
+    srv = start_dns(nacos_dns, nacos.url)
+    # The first query of a catalog service waits for its fetch and gets the data.
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    nacos.register("order-service", "10.0.0.2", 8080)
+    wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1", "10.0.0.2"], timeout=4)
+    nacos.deregister("order-service", "10.0.0.1", 8080)
+    wait_until(lambda: addresses(srv, NAME) == ["10.0.0.2"], timeout=4)
+    text = info(srv, "order-service")
+    assert f"server={nacos.url}" in text and "api=v1" in text and "stale=no" in text
+    # Only the queried service is polled, never an unqueried one.
+    nacos.register("other-service", "10.0.9.9", 80)
+    time.sleep(1.5)
+    paths = nacos.requests()["by_path"]
+    assert paths.get("/nacos/v1/ns/instance/list", 0) >= 2
+    assert paths.get("/nacos/v1/ns/service/list", 0) >= 1
+
+
+def test_catalog_empty_service_is_nodata_and_unknown_is_nxdomain(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x", data=registry(service_info("empty-svc", [])))
+    srv = start_dns(nacos_dns, nacos.url)
+    # NXDOMAIN only until the first catalog listing lands.
+    r = wait_until(lambda: (lambda m: m if m.rcode() == dns.rcode.NOERROR else None)(
+        srv.query("empty-svc.DEFAULT_GROUP.svc", "A")))
+    assert not r.answer
+    assert any(rrset.rdtype == dns.rdatatype.SOA for rrset in r.authority)
+    r = srv.query("no-such-service.DEFAULT_GROUP.svc", "A")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+
+
+FAULTS = ["500", "503", "hang", "slow", "malformed", "reset", "empty", "403"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faults_keep_the_last_good_answer(fault, fake_nacos, nacos_dns):
+    # 10 instances, 8 of them in order-service: an "empty" Nacos would remove most of the
+    # registry at once, which the guard holds back.
+    hosts = [{"ip": f"10.0.1.{i}"} for i in range(1, 9)]
+    nacos = fake_nacos(mode="2.x", data=registry(service_info("order-service", hosts),
+                                                  service_info("pay", [{"ip": f"10.0.2.{i}"}
+                                                                       for i in range(1, 3)])))
+    srv = start_dns(nacos_dns, nacos.url)
+    want = sorted(h["ip"] for h in hosts)
+    assert wait_until(lambda: addresses(srv, NAME) == want)
+    assert wait_until(lambda: len(addresses(srv, "pay.DEFAULT_GROUP.svc")) == 2)
+    nacos.reset_counters()
+    nacos.fault(fault, delay=5 if fault in ("hang", "slow") else None)
+    # Let several poll rounds hit the fault (a hang takes the 3 s request timeout).
+    wait_until(lambda: nacos.requests()["total"] >= 4, timeout=15)
+    for _ in range(5):
+        assert addresses(srv, NAME) == want
+        time.sleep(0.2)
+    if fault in ("500", "503", "malformed", "reset", "empty", "403"):
+        wait_until(lambda: "stale=yes" in info(srv, "order-service"))
+    nacos.fault("none")
+    nacos.register("order-service", "10.0.1.99", 8080)
+    wait_until(lambda: "10.0.1.99" in addresses(srv, NAME), timeout=15)
+    assert wait_until(lambda: "stale=no" in info(srv, "order-service"), timeout=5)
+    log = srv.log_text()
+    assert log.count("fetching public/DEFAULT_GROUP/order-service failed") <= 1
+
+
+def test_restart_with_cache_file_while_nacos_is_down(fake_nacos, nacos_dns, workdir):
+    cache = os.path.join(workdir, "cache.json")
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.7", 8080)
+    srv = start_dns(nacos_dns, nacos.url, "--cache-file", cache)
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.7"])
+
+    def cached():
+        with open(cache) as f:
+            return "10.0.0.7" in f.read()
+    wait_until(lambda: os.path.exists(cache) and cached(), timeout=5)
+    assert os.stat(cache).st_mode & 0o077 == 0  # no secrets, but the whole registry
+    assert srv.stop() == 0
+    url = nacos.url
+    nacos.stop()
+    srv2 = start_dns(nacos_dns, url, "--cache-file", cache)
+    assert addresses(srv2, NAME) == ["10.0.0.7"]
+    assert "stale=yes" in info(srv2, "order-service")
+    with open(cache) as f:
+        json.load(f)  # still a whole document
+
+
+def test_token_expiry_and_relogin(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x", auth="nacos:s3cret-pw", token_ttl=3600)
+    nacos.register("order-service", "10.0.0.1", 8080)
+    srv = start_dns(nacos_dns, nacos.url, "--username", "nacos", "--password", "s3cret-pw")
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    logins = nacos.requests()["by_path"].get("/nacos/v1/auth/login", 0)
+    assert logins >= 1
+    nacos.expire_tokens()
+    nacos.register("order-service", "10.0.0.2", 8080)
+    wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1", "10.0.0.2"], timeout=6)
+    assert nacos.requests()["by_path"].get("/nacos/v1/auth/login", 0) > logins
+    assert "s3cret-pw" not in srv.log_text()
+
+
+def test_short_token_ttl_is_refreshed_before_expiry(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="3.1", auth="nacos:pw", token_ttl=2)
+    nacos.register("order-service", "10.0.0.1", 8080)
+    srv = start_dns(nacos_dns, nacos.url, "--username", "nacos", "--password", "pw")
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    wait_until(lambda: nacos.requests()["by_path"].get("/nacos/v1/auth/login", 0) >= 3,
+               timeout=10)
+    assert addresses(srv, NAME) == ["10.0.0.1"]
+
+
+def test_failover_between_two_servers(fake_nacos, nacos_dns):
+    a, b = fake_nacos(mode="2.x"), fake_nacos(mode="2.x")
+    for n in (a, b):
+        n.register("order-service", "10.0.0.1", 8080)
+    srv = start_dns(nacos_dns, f"{a.url},{b.url}")
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    a.stop()
+    b.register("order-service", "10.0.0.2", 8080)
+    wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1", "10.0.0.2"], timeout=6)
+    b.register("order-service", "10.0.0.3", 8080)
+    wait_until(lambda: "10.0.0.3" in addresses(srv, NAME), timeout=6)
+    assert "failing" in srv.log_text()
+
+
+@pytest.mark.parametrize("mode,api,path", [
+    ("1.x", "auto", "/nacos/v1/ns/instance/list"),
+    ("2.x", "v1", "/nacos/v1/ns/instance/list"),
+    ("3.1", "v3", "/nacos/v3/client/ns/instance/list"),
+])
+def test_api_versions(mode, api, path, fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode=mode)
+    nacos.register("order-service", "10.0.0.1", 8080)
+    srv = start_dns(nacos_dns, nacos.url, "--nacos-api", api)
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    nacos.register("order-service", "10.0.0.2", 8080)
+    wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1", "10.0.0.2"], timeout=4)
+    assert nacos.requests()["by_path"].get(path, 0) >= 2
+    want = "api=v3" if api == "v3" else "api=v1"
+    assert want in info(srv, "order-service")
+
+
+def test_nacos_32_detected_and_served_from_cache_names(fake_nacos, nacos_dns, workdir):
+    # 3.2 has neither v1 nor a client service listing: services known from the cache file are
+    # kept fresh over the v3 client API, found by detection (404 on v1).
+    cache = os.path.join(workdir, "cache.json")
+    with open(cache, "w") as f:
+        json.dump(registry(service_info("order-service", [{"ip": "10.0.0.1"}])), f)
+    nacos = fake_nacos(mode="3.2")
+    nacos.register("order-service", "10.0.0.5", 8080)
+    nacos.register("order-service", "10.0.0.6", 8080, clusterName="c1")
+    srv = start_dns(nacos_dns, nacos.url, "--cache-file", cache)
+    wait_until(lambda: addresses(srv, NAME) == ["10.0.0.5"], timeout=6)
+    assert "api=v3" in info(srv, "order-service")
+    assert nacos.requests()["by_path"].get("/nacos/v3/client/ns/instance/list", 0) >= 1
+    assert "no v1 API" in srv.log_text()
+
+
+def test_dotted_and_dubbo_names(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("com.acme.OrderService", "10.0.3.1", 8080)
+    nacos.register("providers:com.acme.Api:1.0.0:", "10.0.3.2", 20880)
+    srv = start_dns(nacos_dns, nacos.url)
+    assert wait_until(lambda: addresses(srv, "com.acme.OrderService.DEFAULT_GROUP.svc")
+                      == ["10.0.3.1"])
+    assert wait_until(lambda: addresses(srv, "providers:com.acme.Api:1.0.0:.DEFAULT_GROUP.svc")
+                      == ["10.0.3.2"])
+    nacos.register("providers:com.acme.Api:1.0.0:", "10.0.3.3", 20880)
+    wait_until(lambda: addresses(srv, "providers:com.acme.Api:1.0.0:.DEFAULT_GROUP.svc")
+               == ["10.0.3.2", "10.0.3.3"], timeout=4)
+
+
+def test_track_all_polls_every_catalog_service(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x")
+    nacos.bulk(30, 2, prefix="bulk-")
+    srv = start_dns(nacos_dns, nacos.url, "--track", "all")
+    wait_until(lambda: nacos.requests()["by_path"].get("/nacos/v1/ns/instance/list", 0) >= 30)
+    # Already fetched: answered without a fetch wait, and the data is there.
+    assert len(addresses(srv, "bulk-0.DEFAULT_GROUP.svc")) == 2
