@@ -51,7 +51,7 @@ struct config_key {
 /* One source of settings (environment, one file, the flags). A list key named in a layer
  * replaces the list the layers before it built. */
 struct config_layer {
-	unsigned lists_seen; /* bit per config_keys index */
+	uint64_t lists_seen; /* bit per config_keys index */
 	bool is_flags;
 	bool zone_sections;  /* file: a [zone] section was seen */
 	bool zone_collapsed; /* flags: --zone/--namespace cut the zone list down to one */
@@ -69,6 +69,7 @@ static const char *const truncate_names[] = {"tc", "subset", NULL};
 static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const api_names[] = {"auto", "v1", "v3", NULL};
 static const char *const track_names[] = {"queried", "all", NULL};
+static const char *const onoff_names[] = {"off", "on", NULL};
 
 static int check_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_upstream(const struct config_key *k, char *v, size_t size, char *why, size_t n);
@@ -77,6 +78,7 @@ static int check_nacos(const struct config_key *k, char *v, size_t size, char *w
 static int check_hostname(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_readable(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_groups(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_rrl_rate(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 
 static const struct config_key config_keys[] = {
 	{"listen", CK_LIST, FIELD(listen), offsetof(struct config, n_listen), 0, 0, NULL,
@@ -102,6 +104,10 @@ static const struct config_key config_keys[] = {
 	 "close idle TCP connections after this long"},
 	{"tcp-max-connections", CK_UINT, FIELD(tcp_max_connections), 0, 1, 1000000, NULL, NULL, "N",
 	 "cap on open TCP connections"},
+	{"rrl-rate", CK_STR, FIELD(rrl_rate), 0, 0, 0, NULL, check_rrl_rate, "N|auto",
+	 "UDP responses per second per client /24 or /56 (0: off; auto: 200, none on loopback)"},
+	{"rrl-slip", CK_UINT, FIELD(rrl_slip), 0, 0, 100, NULL, NULL, "N",
+	 "every Nth rate-limited UDP response is sent truncated, the rest dropped (0: drop all)"},
 	{"threads", CK_UINT, FIELD(threads), 0, 1, 256, NULL, NULL, "N", "worker threads"},
 	{"log-level", CK_ENUM, FIELD(log_level), 0, 0, 0, level_names, NULL,
 	 "error|warn|info|debug", "least severe level logged"},
@@ -136,9 +142,19 @@ static const struct config_key config_keys[] = {
 	 "services kept fresh: those queried, or all"},
 	{"cache-file", CK_STR, FIELD(cache_file), 0, 0, 0, NULL, NULL, "FILE",
 	 "where the registry is kept across restarts"},
+	{"http", CK_STR, FIELD(http), 0, 0, 0, NULL, check_listen, "ADDR:PORT",
+	 "serve /metrics, /healthz, /readyz and /snapshot over HTTP here"},
+	{"allow-transfer", CK_LIST, FIELD(allow_transfer),
+	 offsetof(struct config, n_allow_transfer), 0, 0, NULL, check_cidr, "CIDR",
+	 "clients allowed AXFR of the zones over TCP (repeatable)"},
+	{"query-log", CK_ENUM, FIELD(query_log), 0, 0, 0, onoff_names, NULL, "off|on",
+	 "log one line per query: client, name, type, rcode, answers, microseconds"},
+	{"user", CK_STR, FIELD(user), 0, 0, 0, NULL, NULL, "NAME",
+	 "when started as root, switch to this user after binding"},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+_Static_assert(N_KEYS <= 64, "config_layer.lists_seen has one bit per key");
 
 static const struct config_key *config_key_find(const char *name)
 {
@@ -330,6 +346,20 @@ static int check_groups(const struct config_key *k, char *v, size_t size, char *
 	}
 }
 
+static int check_rrl_rate(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	char *end;
+	unsigned long rate;
+
+	if (strcmp(v, "auto") == 0)
+		return 0;
+	errno = 0;
+	rate = strtoul(v, &end, 10);
+	if (!isdigit((unsigned char)*v) || *end || errno || rate > 1000000)
+		return why_set(why, n, "\"%s\" is not auto or a number 0..1000000", v);
+	return 0;
+}
+
 /* One http(s)://host:port[/...] source. */
 static int check_nacos_url(const char *s, size_t len, char *why, size_t n)
 {
@@ -461,7 +491,7 @@ static int set_list(struct config *c, const struct config_key *k, const char *v,
 {
 	char(*items)[CONFIG_ADDR_LEN] = (void *)((char *)c + k->off);
 	size_t *count = (size_t *)(void *)((char *)c + k->off2);
-	unsigned bit = 1u << (k - config_keys);
+	uint64_t bit = UINT64_C(1) << (k - config_keys);
 	char buf[CONFIG_ADDR_LEN] = {0};
 
 	if (copy_str(buf, sizeof(buf), v, why, n) < 0 || k->check(k, buf, sizeof(buf), why, n) < 0)
@@ -583,11 +613,16 @@ void config_defaults(struct config *c)
 		snprintf(c->hostname, sizeof(c->hostname), "localhost");
 	c->tcp_idle_timeout_ms = 10000;
 	c->tcp_max_connections = 1000;
+	snprintf(c->rrl_rate, sizeof(c->rrl_rate), "auto");
+	c->rrl_slip = 2;
 	c->threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
 	c->log_level = LOG_LEVEL_INFO;
 	snprintf(c->allow_recursion[0], CONFIG_ADDR_LEN, "127.0.0.0/8");
 	snprintf(c->allow_recursion[1], CONFIG_ADDR_LEN, "::1/128");
 	c->n_allow_recursion = 2;
+	snprintf(c->allow_transfer[0], CONFIG_ADDR_LEN, "127.0.0.0/8");
+	snprintf(c->allow_transfer[1], CONFIG_ADDR_LEN, "::1/128");
+	c->n_allow_transfer = 2;
 	c->forward_timeout_ms = 2000;
 	c->forward_max_inflight = 1000;
 	snprintf(c->nacos_api, sizeof(c->nacos_api), "auto");
@@ -789,51 +824,69 @@ int config_load_file(struct config *c, const char *path)
 
 /* ---- the command line ---- */
 
+static uint32_t field_u32(const struct config *c, const struct config_key *k)
+{
+	const char *field = (const char *)c + k->off;
+	uint32_t u;
+	uint16_t s;
+	if (k->size == sizeof(uint16_t)) {
+		memcpy(&s, field, sizeof(s));
+		return s;
+	}
+	memcpy(&u, field, sizeof(u));
+	return u;
+}
+
+static void show_list(const struct config *c, const struct config_key *k, char *buf, size_t n)
+{
+	const char *field = (const char *)c + k->off;
+	size_t count, o = 0;
+	memcpy(&count, (const char *)c + k->off2, sizeof(count));
+	for (size_t i = 0; i < count && o < n; i++)
+		o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? "," : "",
+				      field + i * CONFIG_ADDR_LEN);
+	if (!count)
+		snprintf(buf, n, "none");
+}
+
+static const char *show_enum(const struct config *c, const struct config_key *k)
+{
+	const char *field = (const char *)c + k->off;
+	int e = 0;
+	if (k->size > sizeof(int)) /* kept as text */
+		return field;
+	if (k->size == sizeof(bool))
+		e = *(const bool *)(const void *)field;
+	else
+		memcpy(&e, field, sizeof(e));
+	return k->choices[e];
+}
+
 static void show_value(const struct config *c, const struct config_key *k, char *buf, size_t n)
 {
 	const char *field = (const char *)c + k->off;
-	uint32_t u = 0;
-	int e = 0;
+	uint32_t u;
 
-	buf[0] = '\0';
 	switch (k->kind) {
 	case CK_STR:
 		snprintf(buf, n, "%s", *field ? field : "none");
 		break;
 	case CK_SECRET:
 	case CK_PASSFILE:
-		snprintf(buf, n, "none");
+		snprintf(buf, n, "none"); /* never shown */
 		break;
 	case CK_UINT:
-		if (k->size == sizeof(uint16_t)) {
-			uint16_t s;
-			memcpy(&s, field, sizeof(s));
-			u = s;
-		} else {
-			memcpy(&u, field, sizeof(u));
-		}
-		snprintf(buf, n, "%u", u);
+		snprintf(buf, n, "%u", field_u32(c, k));
 		break;
 	case CK_DUR:
-		memcpy(&u, field, sizeof(u));
+		u = field_u32(c, k);
 		snprintf(buf, n, u % 1000 ? "%ums" : "%us", u % 1000 ? u : u / 1000);
 		break;
-	case CK_LIST: {
-		size_t count, o = 0;
-		memcpy(&count, (const char *)c + k->off2, sizeof(count));
-		for (size_t i = 0; i < count && o < n; i++)
-			o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? "," : "",
-					      field + i * CONFIG_ADDR_LEN);
-		if (!count)
-			snprintf(buf, n, "none");
+	case CK_LIST:
+		show_list(c, k, buf, n);
 		break;
-	}
 	case CK_ENUM:
-		if (k->size == sizeof(bool))
-			e = *(const bool *)(const void *)field;
-		else if (k->size == sizeof(int))
-			memcpy(&e, field, sizeof(e));
-		snprintf(buf, n, "%s", k->size > sizeof(int) ? field : k->choices[e]);
+		snprintf(buf, n, "%s", show_enum(c, k));
 		break;
 	case CK_ZONE:
 		snprintf(buf, n, "%s", c->zones[0].name);
@@ -879,34 +932,47 @@ static void config_print_help(const char *prog)
 	       "NACOS_SERVER_ADDR, NACOS_NAMESPACE, NACOS_USERNAME, NACOS_PASSWORD.\n");
 }
 
+/* "-c FILE", "-cFILE", "-l ADDR", "-lADDR", "-h", "-V": the long name, or NULL. */
+static const char *flag_short(const char *a, const char **value)
+{
+	static const struct {
+		char s;
+		const char *l;
+		bool arg;
+	} shorts[] = {{'c', "config", true},
+		      {'l', "listen", true},
+		      {'h', "help", false},
+		      {'V', "version", false}};
+	if (a[0] != '-' || !a[1])
+		return NULL;
+	for (size_t s = 0; s < sizeof(shorts) / sizeof(shorts[0]); s++) {
+		if (a[1] != shorts[s].s || (a[2] && !shorts[s].arg))
+			continue;
+		*value = a[2] ? a + 2 : NULL;
+		return shorts[s].l;
+	}
+	return NULL;
+}
+
 /* argv[*i] as a flag: its key (without dashes) and value, advancing *i past the value.
  * 0, or -EINVAL after printing "--flag: problem". Flags without a value get *value NULL. */
 static int flag_next(int argc, char **argv, int *i, char *key, size_t key_len, const char **value)
 {
-	const char *a = argv[*i], *eq;
-	static const struct {
-		const char *s, *l;
-	} shorts[] = {{"-c", "config"}, {"-l", "listen"}, {"-h", "help"}, {"-V", "version"}};
+	const char *a = argv[*i], *eq, *name;
 	bool takes_value;
 
 	*value = NULL;
-	for (size_t s = 0; s < sizeof(shorts) / sizeof(shorts[0]); s++) {
-		if (strncmp(a, shorts[s].s, 2) == 0 && a[1] &&
-		    (a[2] == '\0' || a[1] == 'c' || a[1] == 'l')) {
-			snprintf(key, key_len, "%s", shorts[s].l);
-			if (a[2])
-				*value = a + 2;
-			goto found;
-		}
-	}
-	if (strncmp(a, "--", 2) != 0 || !a[2]) {
+	if ((name = flag_short(a, value))) {
+		snprintf(key, key_len, "%s", name);
+	} else if (strncmp(a, "--", 2) == 0 && a[2]) {
+		eq = strchr(a, '=');
+		snprintf(key, key_len, "%.*s", (int)(eq ? (size_t)(eq - a - 2) : strlen(a + 2)),
+			 a + 2);
+		*value = eq ? eq + 1 : NULL;
+	} else {
 		fprintf(stderr, "%s: unexpected argument (see --help)\n", a);
 		return -EINVAL;
 	}
-	eq = strchr(a, '=');
-	snprintf(key, key_len, "%.*s", (int)(eq ? (size_t)(eq - a - 2) : strlen(a + 2)), a + 2);
-	*value = eq ? eq + 1 : NULL;
-found:
 	takes_value = strcmp(key, "help") != 0 && strcmp(key, "version") != 0;
 	if (takes_value && !config_key_find(key) && strcmp(key, "config") != 0 &&
 	    strcmp(key, "check-config") != 0) {

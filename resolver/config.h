@@ -34,6 +34,8 @@ struct config {
 	unsigned tcp_idle_timeout_ms;    /* default 10000 */
 	unsigned tcp_max_connections;    /* default 1000 */
 	unsigned threads;                /* default: number of CPUs */
+	char rrl_rate[16];               /* "auto" (200/s, none on loopback), or N; 0: off */
+	unsigned rrl_slip;               /* every Nth limited reply is TC; 0: none; default 2 */
 	enum log_level log_level;        /* default info */
 
 	/* forwarding */
@@ -57,6 +59,13 @@ struct config {
 	unsigned fetch_wait_ms; /* first query waits this long for a fetch; default 1000 */
 	bool track_all;         /* track = all | queried; default queried */
 	char cache_file[CONFIG_PATH_LEN];
+
+	/* operating */
+	char http[CONFIG_ADDR_LEN];                            /* "" (default): no HTTP endpoint */
+	char allow_transfer[CONFIG_MAX_LIST][CONFIG_ADDR_LEN]; /* default 127.0.0.0/8, ::1/128 */
+	size_t n_allow_transfer;
+	bool query_log;            /* query-log = off | on */
+	char user[CONFIG_STR_LEN]; /* drop to this user after binding when started as root */
 };
 
 void config_defaults(struct config *c);

@@ -1,9 +1,12 @@
 /* nacos-dns: arguments, wiring of the modules, the event loop and teardown. No DNS logic. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -11,7 +14,9 @@
 #include "config.h"
 #include "filesrc.h"
 #include "forward.h"
+#include "httpd.h"
 #include "log.h"
+#include "metrics.h"
 #include "nacos.h"
 #include "registry.h"
 #include "server.h"
@@ -31,8 +36,12 @@ struct daemon {
 	struct filesrc *filesrc;
 	struct sync *sync;
 	struct acl *acl;
+	struct acl *transfer; /* allow-transfer */
 	struct forward *forward;
 	struct server *server;
+	struct metrics *metrics;
+	struct httpd *httpd;
+	struct httpd_env http_env; /* read by the HTTP endpoints at each request */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	int n_signals; /* initialised signal handles */
 	bool stopping;
@@ -45,6 +54,8 @@ static void daemon_stop(struct daemon *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	httpd_close(d->httpd);
+	d->httpd = NULL;
 	/* Forwarder and sync first: their pending callbacks run with cancellation while the
 	 * server can still take them. */
 	if (d->forward)
@@ -69,12 +80,79 @@ static bool needs_restart(const struct config *boot, const struct config *c)
 	return false;
 }
 
+static bool upstreams_changed(const struct config *a, const struct config *b)
+{
+	if (a->n_upstream != b->n_upstream || a->forward_timeout_ms != b->forward_timeout_ms ||
+	    a->forward_max_inflight != b->forward_max_inflight)
+		return true;
+	for (size_t i = 0; i < a->n_upstream; i++)
+		if (strcmp(a->upstream[i], b->upstream[i]) != 0)
+			return true;
+	return false;
+}
+
+/* The ACL of a CIDR list, or NULL after logging why. */
+static struct acl *daemon_acl(const char *key, const char (*list)[CONFIG_ADDR_LEN], size_t n)
+{
+	const char *cidrs[CONFIG_MAX_LIST], *bad = NULL;
+	struct acl *a;
+
+	for (size_t i = 0; i < n; i++)
+		cidrs[i] = list[i];
+	if (!(a = acl_new(cidrs, n, &bad)))
+		log_err("main", "%s: %s", key, bad ? bad : "out of memory");
+	return a;
+}
+
+static void daemon_set_env(struct daemon *d, const struct config *c)
+{
+	struct server_env env = {.registry = d->reg,
+				 .forward = d->forward,
+				 .allow_recursion = d->acl,
+				 .sync = d->sync,
+				 .allow_transfer = d->transfer,
+				 .metrics = d->metrics,
+				 .query_log = c->query_log};
+	server_set_env(d->server, &env);
+	d->http_env.forward = d->forward;
+}
+
+/* Swaps in c's ACLs, query log and (when its upstreams changed) a new forwarder. On error
+ * nothing changes. Forwarded queries in flight on a replaced forwarder are cancelled. */
+static int daemon_apply(struct daemon *d, const struct config *old, const struct config *c)
+{
+	struct acl *rec = daemon_acl("allow-recursion", c->allow_recursion, c->n_allow_recursion);
+	struct acl *xfr =
+		rec ? daemon_acl("allow-transfer", c->allow_transfer, c->n_allow_transfer) : NULL;
+	struct forward *fwd = d->forward;
+
+	if (!xfr) {
+		acl_free(rec);
+		return -EINVAL;
+	}
+	if (upstreams_changed(old, c)) {
+		if (forward_new(&d->loop, c, &fwd) < 0)
+			fwd = NULL;
+		if (d->forward)
+			forward_close(d->forward);
+		log_info("main", "reload: forwarding to %zu upstream(s)",
+			 fwd ? forward_upstream_count(fwd) : 0);
+	}
+	acl_free(d->acl);
+	acl_free(d->transfer);
+	d->acl = rec;
+	d->transfer = xfr;
+	d->forward = fwd;
+	daemon_set_env(d, c);
+	return 0;
+}
+
 static void daemon_reload(struct daemon *d)
 {
 	int next = d->cur == 1 ? 2 : 1;
 	struct config *c = &d->cfg[next];
 
-	if (config_from_args(c, d->argc, d->argv) != 0) {
+	if (config_from_args(c, d->argc, d->argv) != 0 || daemon_apply(d, &d->cfg[d->cur], c) < 0) {
 		log_err("main", "reload: configuration rejected, keeping the old one");
 		return;
 	}
@@ -154,21 +232,55 @@ static int source_start(struct daemon *d)
 static int forwarding_start(struct daemon *d)
 {
 	const struct config *c = &d->cfg[0];
-	const char *cidrs[CONFIG_MAX_LIST], *bad = NULL;
 	int rc;
 
-	for (size_t i = 0; i < c->n_allow_recursion; i++)
-		cidrs[i] = c->allow_recursion[i];
-	if (!(d->acl = acl_new(cidrs, c->n_allow_recursion, &bad))) {
-		log_err("main", "allow-recursion: %s", bad ? bad : "out of memory");
+	if (!(d->acl = daemon_acl("allow-recursion", c->allow_recursion, c->n_allow_recursion)) ||
+	    !(d->transfer = daemon_acl("allow-transfer", c->allow_transfer, c->n_allow_transfer)))
 		return -EINVAL;
-	}
+	if (!(d->metrics = metrics_new()))
+		return -ENOMEM;
 	if ((rc = forward_new(&d->loop, c, &d->forward)) < 0) {
 		log_warn("main", "no forwarder (%s): names outside the zones get REFUSED",
 			 strerror(-rc));
 		d->forward = NULL;
 	}
 	return 0;
+}
+
+/* --user: after binding, a daemon started as root keeps no privilege. */
+static int daemon_drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (!user[0] || geteuid() != 0)
+		return 0;
+	if (!(pw = getpwnam(user))) {
+		log_err("main", "user: no user named %s", user);
+		return -ENOENT;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_err("main", "user: cannot switch to %s: %s", user, strerror(errno));
+		return -EPERM;
+	}
+	log_info("main", "running as user %s", user);
+	return 0;
+}
+
+/* The HTTP endpoint, then the privilege drop: both need the sockets bound first. */
+static int operating_start(struct daemon *d)
+{
+	const struct config *c = &d->cfg[0];
+	int rc;
+
+	d->http_env = (struct httpd_env){.registry = d->reg,
+					 .server = d->server,
+					 .forward = d->forward,
+					 .sync = d->sync,
+					 .metrics = d->metrics,
+					 .loaded = d->sync == NULL};
+	if (c->http[0] && (rc = httpd_new(&d->loop, c->http, &d->http_env, &d->httpd)) < 0)
+		return rc;
+	return daemon_drop_privileges(c->user);
 }
 
 static int daemon_start(struct daemon *d)
@@ -182,11 +294,16 @@ static int daemon_start(struct daemon *d)
 	env = (struct server_env){.registry = d->reg,
 				  .forward = d->forward,
 				  .allow_recursion = d->acl,
-				  .sync = d->sync};
+				  .sync = d->sync,
+				  .allow_transfer = d->transfer,
+				  .metrics = d->metrics,
+				  .query_log = d->cfg[0].query_log};
 	if ((rc = server_new(&d->loop, &d->cfg[0], &env, &d->server)) < 0) {
 		d->server = NULL;
 		return rc;
 	}
+	if ((rc = operating_start(d)) < 0)
+		return rc;
 	if ((rc = signals_start(d)) < 0) {
 		log_err("main", "cannot handle signals: %s", uv_strerror(rc));
 		return rc;
@@ -231,6 +348,8 @@ out_loop:
 	}
 out:
 	acl_free(d->acl);
+	acl_free(d->transfer);
+	metrics_free(d->metrics);
 	registry_free(d->reg);
 	free(d);
 	return status;

@@ -10,15 +10,15 @@ static const struct {
 	uint16_t code;
 	const char *name;
 } metrics_types[] = {
-	{1, "A"},     {2, "NS"},   {5, "CNAME"}, {6, "SOA"},     {12, "PTR"},
-	{15, "MX"},   {16, "TXT"}, {28, "AAAA"}, {33, "SRV"},    {35, "NAPTR"},
+	{1, "A"},      {2, "NS"},     {5, "CNAME"}, {6, "SOA"},   {12, "PTR"},
+	{15, "MX"},    {16, "TXT"},   {28, "AAAA"}, {33, "SRV"},  {35, "NAPTR"},
 	{65, "HTTPS"}, {252, "AXFR"}, {255, "ANY"}, {0, "other"},
 };
 #define METRICS_N_TYPES (sizeof(metrics_types) / sizeof(metrics_types[0]))
 
 static const char *const metrics_rcodes[16] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-	"NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11",  "RCODE12", "RCODE13",  "RCODE14",  "RCODE15",
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+	"NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15",
 };
 
 static const uint64_t metrics_bounds_us[METRICS_LATENCY_BUCKETS] = {
@@ -142,17 +142,22 @@ static void mbuf_metric(struct mbuf *b, const char *name, const char *type, cons
 			double v)
 {
 	mbuf_head(b, name, type, help);
-	mbuf_printf(b, "nacosdns_%s %.17g\n", name, v);
+	if (v >= 0 && v < 1e18 && v == (double)(uint64_t)v)
+		mbuf_printf(b, "nacosdns_%s %.0f\n", name, v);
+	else
+		mbuf_printf(b, "nacosdns_%s %.3f\n", name, v);
 }
 
 static void metrics_render_queries(struct mbuf *b, const struct metrics *m)
 {
 	static const char *const transports[2] = {"udp", "tcp"};
 
-	mbuf_head(b, "queries_total", "counter", "DNS replies sent, by question type and transport.");
+	mbuf_head(b, "queries_total", "counter",
+		  "DNS replies sent, by question type and transport.");
 	for (size_t t = 0; t < METRICS_N_TYPES; t++)
 		for (int tr = 0; tr < 2; tr++)
-			mbuf_printf(b, "nacosdns_queries_total{type=\"%s\",transport=\"%s\"} %llu\n",
+			mbuf_printf(b,
+				    "nacosdns_queries_total{type=\"%s\",transport=\"%s\"} %llu\n",
 				    metrics_types[t].name, transports[tr],
 				    (unsigned long long)m->queries[t][tr]);
 	mbuf_head(b, "responses_total", "counter", "DNS replies sent, by rcode.");
@@ -199,7 +204,8 @@ static void metrics_render_server(struct mbuf *b, const struct metrics *m,
 	mbuf_metric(b, "tcp_open_connections", "gauge", "TCP connections open now.",
 		    (double)s->tcp_open);
 	mbuf_metric(b, "first_fetch_waits_total", "counter",
-		    "Queries that waited for the first fetch of their service.", (double)s->fetched);
+		    "Queries that waited for the first fetch of their service.",
+		    (double)s->fetched);
 	mbuf_metric(b, "rate_limited_responses_total", "counter",
 		    "Replies withheld or truncated by response rate limiting.",
 		    (double)m->rate_limited);
@@ -257,8 +263,8 @@ static void metrics_render_data(struct mbuf *b, const struct metrics_input *in)
 {
 	mbuf_metric(b, "ready", "gauge", "1 once the first sync or cache/file load is done.",
 		    in->ready ? 1 : 0);
-	mbuf_metric(b, "snapshot_generation", "gauge", "Generation of the served data (SOA serial).",
-		    in->generation);
+	mbuf_metric(b, "snapshot_generation", "gauge",
+		    "Generation of the served data (SOA serial).", in->generation);
 	if (in->data_age_s >= 0)
 		mbuf_metric(b, "data_age_seconds", "gauge",
 			    "Time since the newest successful fetch of the served data.",

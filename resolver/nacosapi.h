@@ -11,7 +11,10 @@ enum nacosapi_version {
 };
 
 #define NACOSAPI_MAX_SERVERS 16
-#define NACOSAPI_PAGE_SIZE   500 /* service/list page; v2 caps its pages at 500 */
+/* Names per service/list page. v1 takes any size, and one page is one consistent listing
+ * (pages of a HashSet can skip or repeat names); the v3 admin list is paged like v2 (500). */
+#define NACOSAPI_V1_PAGE_SIZE 10000
+#define NACOSAPI_V3_PAGE_SIZE 500
 
 /* "v1" | "v3" | "auto" (or "") -> *out; -EINVAL otherwise. */
 int nacosapi_parse_version(const char *s, enum nacosapi_version *out);

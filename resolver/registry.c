@@ -1,39 +1,123 @@
 #include "registry.h"
 
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+#include <uv.h>
 
 #include "snapshot.h"
 
-/* One loop reads and writes the current pointer, so a published snapshot replaces the old one
- * between callbacks and no reader can still hold the old one when it is freed. */
+/* Quiescent-state reclamation. The publisher swaps the pointer, bumps the epoch, and retires the
+ * old snapshot tagged with the new epoch. A reader announces the epoch it saw before it loads the
+ * pointer, so a reader whose announcement is at least the tag loaded the pointer after the swap
+ * and cannot hold the retired snapshot; one that is offline holds nothing. The main loop reads
+ * with registry_get and publishes between its callbacks, so it needs no announcement. */
+#define REGISTRY_OFFLINE UINT64_MAX
+
+struct registry_reader {
+	alignas(64) _Atomic uint64_t seen; /* epoch announced, or REGISTRY_OFFLINE */
+	struct registry_reader *next;      /* under the registry's lock */
+	struct registry *r;
+};
+
+struct registry_retired {
+	struct snapshot *snap;
+	uint64_t epoch; /* free once every reader announced this or is offline */
+	struct registry_retired *next;
+};
+
 struct registry {
-	struct snapshot *current;
-	unsigned generation;
+	_Atomic(struct snapshot *) current;
+	_Atomic uint64_t epoch;
+	unsigned generation; /* publisher side only */
+	uv_mutex_t lock;     /* readers and retired; never taken by a reader's query */
+	struct registry_reader *readers;
+	struct registry_retired *retired;
 };
 
 struct registry *registry_new(struct snapshot *initial)
 {
 	struct registry *r = calloc(1, sizeof(*r));
-	if (!r) {
+	if (!r || uv_mutex_init(&r->lock) < 0) {
+		free(r);
 		snapshot_free(initial);
 		return NULL;
 	}
-	r->current = initial;
+	atomic_init(&r->current, initial);
+	atomic_init(&r->epoch, 1);
 	r->generation = snapshot_generation(initial);
 	return r;
 }
 
 const struct snapshot *registry_get(struct registry *r)
 {
-	return r->current;
+	return atomic_load_explicit(&r->current, memory_order_acquire);
+}
+
+/* The smallest epoch any reader announced. Called with the lock held. */
+static uint64_t registry_min_seen(struct registry *r)
+{
+	uint64_t min = REGISTRY_OFFLINE;
+
+	for (struct registry_reader *rd = r->readers; rd; rd = rd->next) {
+		uint64_t e = atomic_load(&rd->seen);
+		if (e < min)
+			min = e;
+	}
+	return min;
+}
+
+/* Frees the retired snapshots no reader can hold. Called with the lock held. */
+static void registry_reclaim_locked(struct registry *r)
+{
+	uint64_t min = registry_min_seen(r);
+	struct registry_retired **pp = &r->retired;
+
+	while (*pp) {
+		struct registry_retired *t = *pp;
+		if (t->epoch > min) {
+			pp = &t->next;
+			continue;
+		}
+		*pp = t->next;
+		snapshot_free(t->snap);
+		free(t);
+	}
 }
 
 void registry_publish_take(struct registry *r, struct snapshot *s)
 {
-	snapshot_free(r->current);
-	r->current = s;
+	struct registry_retired *t = malloc(sizeof(*t));
+	struct snapshot *old = atomic_exchange(&r->current, s);
+
 	if (snapshot_generation(s) > r->generation)
 		r->generation = snapshot_generation(s);
+	uv_mutex_lock(&r->lock);
+	uint64_t epoch = atomic_fetch_add(&r->epoch, 1) + 1;
+	if (!r->readers) {
+		snapshot_free(old); /* the main loop is between callbacks: nobody holds it */
+		free(t);
+	} else if (t) {
+		*t = (struct registry_retired){.snap = old, .epoch = epoch, .next = r->retired};
+		r->retired = t;
+	} else {
+		/* Out of memory for the list: wait for the readers rather than leak or free early.
+		 */
+		while (registry_min_seen(r) < epoch)
+			uv_sleep(1);
+		snapshot_free(old);
+	}
+	registry_reclaim_locked(r);
+	uv_mutex_unlock(&r->lock);
+}
+
+void registry_reclaim(struct registry *r)
+{
+	uv_mutex_lock(&r->lock);
+	registry_reclaim_locked(r);
+	uv_mutex_unlock(&r->lock);
 }
 
 unsigned registry_next_generation(struct registry *r)
@@ -41,10 +125,64 @@ unsigned registry_next_generation(struct registry *r)
 	return ++r->generation;
 }
 
+struct registry_reader *registry_reader_new(struct registry *r)
+{
+	struct registry_reader *rd = aligned_alloc(64, sizeof(*rd));
+
+	if (!rd)
+		return NULL;
+	atomic_init(&rd->seen, REGISTRY_OFFLINE);
+	rd->r = r;
+	uv_mutex_lock(&r->lock);
+	rd->next = r->readers;
+	r->readers = rd;
+	uv_mutex_unlock(&r->lock);
+	return rd;
+}
+
+void registry_reader_free(struct registry_reader *rd)
+{
+	if (!rd)
+		return;
+	struct registry *r = rd->r;
+	uv_mutex_lock(&r->lock);
+	for (struct registry_reader **pp = &r->readers; *pp; pp = &(*pp)->next) {
+		if (*pp == rd) {
+			*pp = rd->next;
+			break;
+		}
+	}
+	uv_mutex_unlock(&r->lock);
+	free(rd);
+}
+
+const struct snapshot *registry_reader_enter(struct registry_reader *rd)
+{
+	atomic_store(&rd->seen, atomic_load(&rd->r->epoch));
+	return atomic_load(&rd->r->current);
+}
+
+void registry_reader_leave(struct registry_reader *rd)
+{
+	atomic_store_explicit(&rd->seen, REGISTRY_OFFLINE, memory_order_release);
+}
+
+uint64_t registry_reader_epoch(const struct registry_reader *rd)
+{
+	return atomic_load_explicit(&rd->seen, memory_order_relaxed);
+}
+
 void registry_free(struct registry *r)
 {
 	if (!r)
 		return;
-	snapshot_free(r->current);
+	while (r->retired) {
+		struct registry_retired *t = r->retired;
+		r->retired = t->next;
+		snapshot_free(t->snap);
+		free(t);
+	}
+	snapshot_free(atomic_load(&r->current));
+	uv_mutex_destroy(&r->lock);
 	free(r);
 }

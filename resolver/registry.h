@@ -1,8 +1,10 @@
 /* Holds the snapshot the query path reads, and swaps in new ones. */
 #pragma once
+#include <stdint.h>
 
 struct snapshot;
 struct registry;
+struct registry_reader;
 
 /* Takes initial (non-NULL). NULL on ENOMEM (initial is then freed). */
 struct registry *registry_new(struct snapshot *initial);
@@ -12,4 +14,17 @@ const struct snapshot *registry_get(struct registry *r);
 void registry_publish_take(struct registry *r, struct snapshot *s);
 /* Next generation number for a new snapshot (SOA serial), strictly increasing. */
 unsigned registry_next_generation(struct registry *r);
-void registry_free(struct registry *r); /* NULL-safe */
+/* Every reader must be freed first. NULL-safe. */
+void registry_free(struct registry *r);
+/* Frees the retired snapshots that no reader can hold any more (publishing does it too). */
+void registry_reclaim(struct registry *r);
+
+/* A thread other than the publisher's loop reads through its own reader: enter returns the
+ * current snapshot, borrowed until leave (or the next enter); between batches of queries a
+ * reader is offline and holds nothing, so old snapshots can be freed. No lock, no allocation. */
+struct registry_reader *registry_reader_new(struct registry *r); /* NULL on ENOMEM */
+void registry_reader_free(struct registry_reader *rd);            /* NULL-safe; must be offline */
+const struct snapshot *registry_reader_enter(struct registry_reader *rd);
+void registry_reader_leave(struct registry_reader *rd);
+/* The epoch the reader announced at its last enter, or UINT64_MAX while offline. */
+uint64_t registry_reader_epoch(const struct registry_reader *rd);

@@ -14,14 +14,17 @@
 #include <uv.h>
 
 #include "acl.h"
+#include "axfr.h"
 #include "config.h"
 #include "forward.h"
 #include "log.h"
+#include "metrics.h"
 #include "query.h"
 #include "registry.h"
+#include "rrl.h"
 #include "sync.h"
 
-#define SERVER_UDP_RBUF       65536
+#define SERVER_UDP_RBUF       (16 * 65536) /* recvmmsg: up to 16 datagrams per system call */
 #define SERVER_MSG_MAX        65535
 #define SERVER_DNS_HDR        12
 #define SERVER_TCP_INFLIGHT   64           /* forwarded/fetching queries per connection */
@@ -29,6 +32,7 @@
 #define SERVER_TCP_BACKLOG    1024         /* listen(2) backlog */
 #define SERVER_CAP_LOG_MS     1000         /* at most one "connection limit" line per second */
 #define SERVER_RCODE_SERVFAIL 2
+#define SERVER_RRL_TC_MAX     512 /* a slipped reply: header and question */
 
 /* Per address: the UDP socket and the TCP listener, with the state of its query path, so that
  * one listener can become one SO_REUSEPORT socket per worker loop. */
@@ -39,6 +43,8 @@ struct listener {
 	int udp_fd, tcp_fd; /* until uv owns them */
 	bool udp_init, tcp_init;
 	uint64_t rng[2]; /* xorshift128+ */
+	struct rrl *rrl; /* UDP response rate limit; NULL: none */
+	uint64_t t0;     /* uv_hrtime() when the query being answered arrived */
 	struct server_stats stats;
 	char name[CONFIG_ADDR_LEN];
 	uint8_t rbuf[SERVER_UDP_RBUF]; /* UDP receive and TCP read buffer, valid during a callback
@@ -84,6 +90,7 @@ struct server_pending {
 	struct tcp_conn *c; /* NULL for UDP */
 	struct sockaddr_storage peer;
 	bool ra;
+	uint64_t t0; /* arrival, for the latency metric and the query log */
 	size_t len;
 	uint8_t query[]; /* fetch: the query, to answer again from the new snapshot */
 };
@@ -165,8 +172,10 @@ static void server_unref(struct server *s)
 {
 	if (--s->refs > 0)
 		return;
-	for (size_t i = 0; i < s->n_listeners; i++)
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		rrl_free(s->listeners[i]->rrl);
 		free(s->listeners[i]);
+	}
 	free(s->listeners);
 	free(s);
 }
@@ -193,9 +202,36 @@ static void udp_on_send(uv_udp_send_t *req, int status)
 	free(u);
 }
 
+/* Response rate limiting. false: drop the reply; a slipped one is rewritten into tc. */
+static bool udp_rate_limit(struct listener *l, const struct sockaddr *peer, const uint8_t **wire,
+			   size_t *len, uint8_t tc[SERVER_RRL_TC_MAX])
+{
+	enum rrl_action a = rrl_check(l->rrl, peer, uv_now(l->s->loop));
+	size_t n = *len < SERVER_RRL_TC_MAX ? *len : SERVER_RRL_TC_MAX;
+
+	if (a == RRL_SEND)
+		return true;
+	metrics_count_rate_limited(l->s->env.metrics);
+	if (a == RRL_SLIP) {
+		memcpy(tc, *wire, n);
+		if ((n = rrl_slip_reply(tc, n)) > 0) {
+			l->stats.rrl_slipped++;
+			*wire = tc;
+			*len = n;
+			return true;
+		}
+	}
+	l->stats.rrl_dropped++;
+	return false;
+}
+
 static void udp_send(struct listener *l, const struct sockaddr *peer, const uint8_t *wire,
 		     size_t len)
 {
+	uint8_t tc[SERVER_RRL_TC_MAX];
+
+	if (!udp_rate_limit(l, peer, &wire, &len, tc))
+		return;
 	uv_buf_t buf = uv_buf_init((char *)wire, (unsigned)len);
 	int rc = uv_udp_try_send(&l->udp, &buf, 1, peer);
 
@@ -297,9 +333,59 @@ static void tcp_send(struct tcp_conn *c, const uint8_t *wire, size_t len)
 		tcp_conn_close(c);
 }
 
+/* The question type of a reply that echoes its question, or 0. */
+static uint16_t server_reply_qtype(const uint8_t *wire, size_t len)
+{
+	size_t o = SERVER_DNS_HDR;
+
+	if (len < SERVER_DNS_HDR || wire[5] == 0)
+		return 0;
+	while (o < len && wire[o] != 0 && !(wire[o] & 0xc0))
+		o += 1 + (size_t)wire[o];
+	return o + 3 <= len && wire[o] == 0 ? (uint16_t)(wire[o + 1] << 8 | wire[o + 2]) : 0;
+}
+
+/* One line per reply: client, question, rcode, answer count, microseconds since arrival. */
+static void server_log_query(const struct sockaddr *peer, bool tcp, const uint8_t *wire, size_t len,
+			     uint16_t qtype, uint64_t usec)
+{
+	char addr[64] = "?", name[1025] = "?";
+	size_t o = SERVER_DNS_HDR, n = 0;
+
+	uv_ip_name(peer, addr, sizeof(addr));
+	while (o < len && wire[o] != 0 && !(wire[o] & 0xc0) && n + wire[o] + 2 < sizeof(name)) {
+		memcpy(name + n, wire + o + 1, wire[o] < len - o - 1 ? wire[o] : len - o - 1);
+		n += wire[o];
+		name[n++] = '.';
+		o += 1 + (size_t)wire[o];
+	}
+	name[n ? n : 1] = '\0';
+	if (!n)
+		name[0] = '.';
+	log_info("query", "client=%s transport=%s name=%s type=%u rcode=%u answers=%u us=%llu",
+		 addr, tcp ? "tcp" : "udp", name, qtype, wire[3] & 0x0f,
+		 (unsigned)(wire[6] << 8 | wire[7]), (unsigned long long)usec);
+}
+
+static void server_observe(struct listener *l, bool tcp, const struct sockaddr *peer,
+			   const uint8_t *wire, size_t len)
+{
+	const struct server_env *env = &l->s->env;
+	uint64_t usec = (uv_hrtime() - l->t0) / 1000;
+	uint16_t qtype;
+
+	if (len < SERVER_DNS_HDR || (!env->metrics && !env->query_log))
+		return;
+	qtype = server_reply_qtype(wire, len);
+	metrics_observe_reply(env->metrics, qtype, tcp, wire[3] & 0x0f, usec);
+	if (env->query_log)
+		server_log_query(peer, tcp, wire, len, qtype, usec);
+}
+
 static void server_send(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
 			const uint8_t *wire, size_t len)
 {
+	server_observe(l, c != NULL, peer, wire, len);
 	if (c)
 		tcp_send(c, wire, len);
 	else
@@ -331,6 +417,7 @@ static struct server_pending *server_pending_new(struct listener *l, struct tcp_
 	memset(&p->peer, 0, sizeof(p->peer));
 	memcpy(&p->peer, peer, server_sa_len(peer));
 	p->ra = ra;
+	p->t0 = l->t0;
 	p->len = len;
 	if (len)
 		memcpy(p->query, query, len);
@@ -370,6 +457,7 @@ static void server_on_forward(void *arg, const uint8_t *reply, size_t len)
 	struct listener *l = p->l;
 
 	if (reply && len >= SERVER_DNS_HDR && len <= sizeof(l->out) && server_pending_live(p)) {
+		l->t0 = p->t0;
 		memcpy(l->out, reply, len);
 		if (p->ra)
 			l->out[3] |= 0x80;
@@ -415,6 +503,7 @@ static void server_on_fetched(void *arg)
 	size_t out_len = 0;
 
 	if (server_pending_live(p)) {
+		l->t0 = p->t0;
 		server_query_init(l, &qi, peer, p->c != NULL);
 		int st = query_answer(registry_get(l->s->env.registry), &qi, p->query, p->len,
 				      l->out, sizeof(l->out), &out_len);
@@ -448,6 +537,45 @@ static void server_handle_fetch(struct listener *l, struct tcp_conn *c, const st
 	server_send(l, c, peer, l->out, out_len);
 }
 
+static int server_on_axfr_msg(void *arg, const uint8_t *wire, size_t len)
+{
+	struct tcp_conn *c = arg;
+
+	if (c->closing)
+		return -EPIPE;
+	tcp_send(c, wire, len);
+	return 0;
+}
+
+/* AXFR (RFC 5936): over TCP to clients in allow-transfer; REFUSED over UDP and to others,
+ * NOTAUTH for a name that is no zone apex. */
+static void server_handle_axfr(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
+			       const uint8_t *in, size_t len)
+{
+	const struct server_env *env = &l->s->env;
+	bool allowed = c && acl_match(env->allow_transfer, peer);
+	uint8_t rcode = 5; /* REFUSED */
+	int n, rc;
+
+	metrics_count_axfr(env->metrics, allowed);
+	if (allowed) {
+		rc = axfr_transfer(registry_get(env->registry), in, len, server_now_ms(),
+				   server_on_axfr_msg, c);
+		if (rc == 0) {
+			server_observe(l, true, peer, in, len); /* counted once, as a NOERROR */
+			return;
+		}
+		rcode = rc == -ENOENT ? 9 : 2; /* NOTAUTH, SERVFAIL */
+		if (rc != -ENOENT)
+			log_warn("server", "zone transfer failed: %s", strerror(-rc));
+	}
+	if ((n = axfr_error(in, len, rcode, l->out, sizeof(l->out))) < 0) {
+		l->stats.dropped++;
+		return;
+	}
+	server_send(l, c, peer, l->out, (size_t)n);
+}
+
 /* One DNS message from a client (c == NULL: UDP). */
 static void server_handle_query(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
 				const uint8_t *in, size_t len)
@@ -456,6 +584,11 @@ static void server_handle_query(struct listener *l, struct tcp_conn *c, const st
 	struct query_info qi;
 	size_t out_len = 0;
 
+	l->t0 = uv_hrtime();
+	if (axfr_is_request(in, len)) {
+		server_handle_axfr(l, c, peer, in, len);
+		return;
+	}
 	server_query_init(l, &qi, peer, c != NULL);
 	int st = query_answer(registry_get(s->env.registry), &qi, in, len, l->out, sizeof(l->out),
 			      &out_len);
@@ -817,6 +950,23 @@ static int server_socket(const struct sockaddr *sa, int type)
 	return fd;
 }
 
+/* Rate limit of one listener: rrl-rate, or with "auto" RRL_DEFAULT_RATE off loopback. */
+static int listener_rrl_init(struct listener *l, const struct config *cfg, const char *addr)
+{
+	struct sockaddr_storage ss;
+	unsigned long rate = strtoul(cfg->rrl_rate, NULL, 10); /* validated by config */
+
+	if (strcmp(cfg->rrl_rate, "auto") == 0) {
+		if (server_parse_addr(addr, &ss) < 0)
+			return -EINVAL;
+		rate = rrl_addr_is_loopback((const struct sockaddr *)&ss) ? 0 : RRL_DEFAULT_RATE;
+	}
+	if (rate == 0)
+		return 0;
+	l->rrl = rrl_new((unsigned)rate, cfg->rrl_slip, RRL_DEFAULT_ENTRIES, server_rand(l->rng));
+	return l->rrl ? 0 : -ENOMEM;
+}
+
 /* Parses and binds one listen address; nothing touches the loop yet. */
 static int listener_bind(struct listener *l, const char *addr)
 {
@@ -846,7 +996,7 @@ static int listener_start(struct server *s, struct listener *l)
 {
 	int rc;
 
-	if ((rc = uv_udp_init(s->loop, &l->udp)) < 0)
+	if ((rc = uv_udp_init_ex(s->loop, &l->udp, AF_UNSPEC | UV_UDP_RECVMMSG)) < 0)
 		return rc;
 	l->udp.data = l;
 	l->udp_init = true;
@@ -910,6 +1060,11 @@ static void server_close_fds(struct server *s)
 	}
 }
 
+void server_set_env(struct server *s, const struct server_env *env)
+{
+	s->env = *env;
+}
+
 int server_new(uv_loop_t *loop, const struct config *cfg, const struct server_env *env,
 	       struct server **out)
 {
@@ -921,6 +1076,8 @@ int server_new(uv_loop_t *loop, const struct config *cfg, const struct server_en
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
 		rc = listener_bind(s->listeners[i], cfg->listen[i]);
+	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
+		rc = listener_rrl_init(s->listeners[i], cfg, cfg->listen[i]);
 	if (rc < 0) {
 		server_close_fds(s);
 		server_unref(s);
@@ -972,6 +1129,8 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 		out->tcp_accepted += st->tcp_accepted;
 		out->tcp_rejected += st->tcp_rejected;
 		out->tcp_idle_closed += st->tcp_idle_closed;
+		out->rrl_dropped += st->rrl_dropped;
+		out->rrl_slipped += st->rrl_slipped;
 		for (size_t r = 0; r < 16; r++)
 			out->rcode[r] += st->rcode[r];
 	}

@@ -1,10 +1,13 @@
 /* UDP and TCP listeners: DNS messages in, query_answer()/forwarder/sync, replies out. */
 #pragma once
+#include <stdbool.h>
+
 #include <uv.h>
 
 struct acl;
 struct config;
 struct forward;
+struct metrics;
 struct registry;
 struct server;
 struct sync;
@@ -15,12 +18,18 @@ struct server_env {
 	struct forward *forward;           /* NULL: names outside the zones get REFUSED */
 	const struct acl *allow_recursion; /* clients whose RD queries are forwarded */
 	struct sync *sync;                 /* NULL: no fetch on first query */
+	const struct acl *allow_transfer;  /* clients allowed AXFR over TCP; NULL: nobody */
+	struct metrics *metrics;           /* NULL: not counted */
+	bool query_log;                    /* one log line per reply */
 };
 
 /* Binds every cfg->listen address, UDP and TCP. 0, or a negative errno after logging which
  * address failed. */
 int server_new(uv_loop_t *loop, const struct config *cfg, const struct server_env *env,
 	       struct server **out);
+/* Replaces the collaborators (a reload's new forwarder and ACLs); queries in flight keep the
+ * forwarder they were given. */
+void server_set_env(struct server *s, const struct server_env *env);
 /* Stops listening, closes connections, frees in the last close callback. */
 void server_close(struct server *s);
 
@@ -36,6 +45,8 @@ struct server_stats {
 	unsigned long long tcp_accepted;    /* connections served */
 	unsigned long long tcp_rejected;    /* closed at once: tcp_max_connections reached */
 	unsigned long long tcp_idle_closed; /* closed by the idle timeout */
+	unsigned long long rrl_dropped;     /* UDP replies withheld by the rate limit */
+	unsigned long long rrl_slipped;     /* UDP replies sent truncated by the rate limit */
 	unsigned long long rcode[16];       /* replies sent, by the rcode in their header */
 	unsigned long long tcp_open;        /* connections open now */
 };

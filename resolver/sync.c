@@ -452,6 +452,11 @@ static char *sync_clusters(const struct sync_entry *e)
 	return out;
 }
 
+static unsigned sync_page_size(const struct sync_server *srv)
+{
+	return srv->list_api == NACOSAPI_V3 ? NACOSAPI_V3_PAGE_SIZE : NACOSAPI_V1_PAGE_SIZE;
+}
+
 static char *sync_call_url(struct sync_call *c, struct sync_server *srv)
 {
 	const char *tok = srv->token && srv->token[0] ? srv->token : NULL;
@@ -460,7 +465,7 @@ static char *sync_call_url(struct sync_call *c, struct sync_server *srv)
 					  srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1);
 	if (c->kind == SYNC_CALL_CATALOG)
 		return nacosapi_service_list_url(srv->url, srv->list_api, c->cat->ns, c->cat->group,
-						 c->page, NACOSAPI_PAGE_SIZE, tok);
+						 c->page, sync_page_size(srv), tok);
 	if (srv->api == NACOSAPI_V3) {
 		char *clusters = sync_clusters(c->e);
 		char *url = clusters ? nacosapi_instance_list_url(srv->url, NACOSAPI_V3, c->e->ns,
@@ -907,12 +912,14 @@ static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t
 {
 	char **fresh = cat->acc;
 	size_t n = cat->n_acc, old_n = cat->n;
-	bool moved = last_total != cat->first_total || n < last_total;
 	cat->acc = NULL;
 	cat->n_acc = 0;
 	cat->inflight = false;
 	sync_names_normalise(fresh, &n);
-	if (moved && cat->valid) /* the set changed while paging: add, remove nothing */
+	/* Pages of a changing (or reshuffled) set skip names: such a listing adds, never removes.
+	 */
+	bool partial = last_total != cat->first_total || n < last_total;
+	if (partial && cat->valid)
 		sync_catalog_union(cat, &fresh, &n);
 	bool changed = sync_catalog_diff(s, cat, fresh, n);
 	if (!changed && cat->valid) /* held back, or the same names */
@@ -968,7 +975,8 @@ static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t
 	}
 	if (c->page == 1)
 		c->cat->first_total = total;
-	if (got > 0 && (size_t)c->page * NACOSAPI_PAGE_SIZE < total && c->page < SYNC_MAX_PAGES) {
+	size_t page_size = sync_page_size(&s->servers[c->server]);
+	if (got > 0 && (size_t)c->page * page_size < total && c->page < SYNC_MAX_PAGES) {
 		c->page++;
 		sync_call_send(c);
 		return;

@@ -448,6 +448,12 @@ static int service_named(const char *full, const char *group_field, const char *
 		sep = gstart + strlen(gstart);
 	}
 	glen = (size_t)(sep - gstart);
+	/* Nacos forbids "@@" in a group: the grouped form written back could not be split. */
+	if (memmem(gstart, glen, "@@", 2)) {
+		nacos_report(d, 0, "service \"%.200s\": group \"%.200s\" contains \"@@\"", name,
+			     gstart);
+		return -EBADMSG;
+	}
 	if (glen > NACOS_MAX_STR || str_too_long(name)) {
 		nacos_report(d, 0, "service \"%.64s...\": name longer than %d bytes", name,
 			     NACOS_MAX_STR);

@@ -57,7 +57,7 @@ start_dns() { # extra flags...
 	"$BIN" --listen "127.0.0.1:$DPORT" --nacos "$NACOS" --poll-interval "$POLL" \
 		--catalog-interval "$CATALOG" "$@" >"$TMP/dns.log" 2>&1 &
 	DNS_PID=$!
-	for _ in $(seq 100); do grep -q 'msg="ready' "$TMP/dns.log" && break; sleep 0.1; done
+	for _ in $(seq 600); do grep -q 'catalog synced' "$TMP/dns.log" && break; sleep 0.1; done
 }
 stop_dns() {
 	kill "$DNS_PID"
@@ -86,6 +86,7 @@ echo "registry: $SERVICES services x $INSTANCES instances; poll $POLL, catalog $
 start_dns
 query_some
 sleep 2
+query_some
 TRACKED=$(per_minute query)
 stop_dns
 echo "tracked ($QUERIED of $SERVICES queried): $TRACKED Nacos requests/minute"

@@ -39,12 +39,12 @@ for t in "${targets[@]}"; do
 	# A scratch copy of the seeds, so the checked-in corpus only changes on purpose.
 	mkdir -p "$work/corpus-$t"
 	cp "$src/tests/fuzz/corpus/$t"/* "$work/corpus-$t/"
-	if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+	if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
 		-artifact_prefix="$work/$t-" "$work/corpus-$t" >"$work/$t.log" 2>&1; then
-		echo "fuzz $t: FAILED; reproducer(s): $(ls "$work"/"$t"-* 2>/dev/null | tr '\n' ' ')" >&2
+		echo "fuzz $t: FAILED; reproducer(s) in $build/fuzz-failures: $(ls "$work"/"$t"-* 2>/dev/null | tr '\n' ' ')" >&2
 		tail -n 60 "$work/$t.log" >&2
-		mkdir -p "$src/tests/fuzz/failures"
-		cp "$work"/"$t"-* "$src/tests/fuzz/failures/" 2>/dev/null || true
+		mkdir -p "$build/fuzz-failures"
+		cp "$work"/"$t"-* "$build/fuzz-failures/" 2>/dev/null || true
 		status=1
 		continue
 	fi

@@ -235,6 +235,23 @@ def test_info_txt(server):
         assert word in text, text
 
 
+def test_info_shows_origin(nacos_dns, workdir):
+    origin = {"server": "http://10.9.9.9:8848", "api": "v1", "fetchedMs": 1714000000000}
+    srv = serve_services(nacos_dns, workdir, [
+        service_info("from-nacos", [{"ip": "10.0.0.1"}], origin=origin),
+        service_info("stale", [{"ip": "10.0.0.2"}], origin=dict(origin, stale=True)),
+        service_info("no-origin", [{"ip": "10.0.0.3"}]),
+    ])
+
+    def info(service):
+        name = f"_info.{service}.DEFAULT_GROUP.svc."
+        return " ".join(txt_strings(srv.query(name, "TXT"), name))
+    fresh, stale = info("from-nacos"), info("stale")
+    assert "http://10.9.9.9:8848" in fresh and "v1" in fresh, fresh
+    assert "stale" in stale and stale.replace("stale", "") != fresh.replace("stale", ""), stale
+    assert "file" in info("no-origin")  # the snapshot file itself is the origin
+
+
 # --- empty non-terminals, NXDOMAIN, NODATA ---------------------------------------------------
 
 def test_group_and_other_empty_non_terminals(server):

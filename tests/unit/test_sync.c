@@ -52,9 +52,10 @@ static void test_urls(void)
 		     "G&serviceName=a%20b&clusterName=DEFAULT%2Cc1");
 	CHECK(!strstr(u, "secret")); /* v3 sends the token as a header only */
 	free(u);
-	u = nacosapi_service_list_url("http://h", NACOSAPI_V1, "public", "G", 2, 500, NULL);
+	u = nacosapi_service_list_url("http://h", NACOSAPI_V1, "public", "G", 2,
+				      NACOSAPI_V1_PAGE_SIZE, NULL);
 	CHECK_STR_EQ(u, "http://h/nacos/v1/ns/service/list?namespaceId=public&groupName=G&pageNo=2&"
-			"pageSize=500");
+			"pageSize=10000");
 	free(u);
 	u = nacosapi_service_list_url("http://h", NACOSAPI_V3, "public", "G", 1, 500, "x");
 	CHECK_STR_EQ(u,

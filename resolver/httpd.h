@@ -1,0 +1,29 @@
+/* The operator's HTTP endpoint: /metrics, /healthz, /readyz, /snapshot. */
+#pragma once
+#include <stdbool.h>
+#include <uv.h>
+
+struct forward;
+struct httpd;
+struct metrics;
+struct registry;
+struct server;
+struct sync;
+
+/* What the endpoints read. Borrowed, and read at every request, so the caller may change the
+ * fields (a reload replacing the forwarder) between loop callbacks. */
+struct httpd_env {
+	struct registry *registry;
+	struct server *server;   /* NULL: not listening */
+	struct forward *forward; /* NULL: no forwarder */
+	struct sync *sync;       /* NULL: ready as soon as the registry is */
+	struct metrics *metrics;
+	bool loaded; /* without sync: the registry file (or nothing) is loaded */
+};
+
+/* Serves HTTP on addr ("127.0.0.1:9153", "[::1]:9153") from the loop: libmicrohttpd runs in
+ * external epoll mode driven by a uv_poll on its epoll descriptor, so every handler runs on
+ * this loop and reads the other modules directly. 0, or a negative errno after logging. */
+int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, struct httpd **out);
+/* Stops serving; frees in the last close callback. NULL-safe. */
+void httpd_close(struct httpd *h);
