@@ -23,7 +23,7 @@ void registry_reclaim(struct registry *r);
  * current snapshot, borrowed until leave (or the next enter); between batches of queries a
  * reader is offline and holds nothing, so old snapshots can be freed. No lock, no allocation. */
 struct registry_reader *registry_reader_new(struct registry *r); /* NULL on ENOMEM */
-void registry_reader_free(struct registry_reader *rd);            /* NULL-safe; must be offline */
+void registry_reader_free(struct registry_reader *rd);           /* NULL-safe; must be offline */
 const struct snapshot *registry_reader_enter(struct registry_reader *rd);
 void registry_reader_leave(struct registry_reader *rd);
 /* The epoch the reader announced at its last enter, or UINT64_MAX while offline. */

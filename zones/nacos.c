@@ -48,8 +48,7 @@ struct meta_pair {
 	const char *key, *value;
 };
 
-__attribute__((format(printf, 3, 4))) static void nacos_report(struct nacos_diag *d, size_t skipped,
-							       const char *fmt, ...)
+void nacos_diag_report(struct nacos_diag *d, size_t skipped, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -76,10 +75,10 @@ __attribute__((format(printf, 2, 3))) static int host_skip(const struct hostref 
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (h->ip)
-		nacos_report(h->d, 1, "%s: host %zu (ip \"%.64s\"): %s", h->svc, h->idx, h->ip,
-			     why);
+		nacos_diag_report(h->d, 1, "%s: host %zu (ip \"%.64s\"): %s", h->svc, h->idx, h->ip,
+				  why);
 	else
-		nacos_report(h->d, 1, "%s: host %zu: %s", h->svc, h->idx, why);
+		nacos_diag_report(h->d, 1, "%s: host %zu: %s", h->svc, h->idx, why);
 	return 1;
 }
 
@@ -115,12 +114,12 @@ static int nacos_load(const char *body, size_t len, const char *what, struct nac
 	if (*root)
 		return 0;
 	if (!body) {
-		nacos_report(d, 0, "%s: empty body", what);
+		nacos_diag_report(d, 0, "%s: empty body", what);
 		return -EBADMSG;
 	}
 	if (json_oom(&err))
 		return -ENOMEM;
-	nacos_report(d, 0, "%s: bad JSON at %d:%d: %s", what, err.line, err.column, err.text);
+	nacos_diag_report(d, 0, "%s: bad JSON at %d:%d: %s", what, err.line, err.column, err.text);
 	return -EBADMSG;
 }
 
@@ -170,7 +169,7 @@ static int nacos_shape_error(json_t *obj, const json_error_t *err, const struct 
 	if (json_oom(err))
 		return -ENOMEM;
 	shape_why(obj, err, shape, why, sizeof(why));
-	nacos_report(d, 0, "%s: %s", what, why);
+	nacos_diag_report(d, 0, "%s: %s", what, why);
 	return -EBADMSG;
 }
 
@@ -275,7 +274,7 @@ static int host_meta(const struct hostref *ref, json_t *meta, struct nacos_insta
 	size_t dropped = 0, n = meta ? meta_collect(meta, pairs, &dropped) : 0;
 
 	if (dropped)
-		nacos_report(
+		nacos_diag_report(
 			ref->d, 0,
 			"%s: host %zu (ip \"%.64s\"): metadata: %zu keys dropped (not a string, "
 			"longer than %d bytes, or over %d pairs)",
@@ -368,7 +367,7 @@ static void slots_move(struct slot *slots, size_t n, const char *svc, struct nac
 	for (size_t i = 0; i < n; i++) {
 		if (s->n_instances &&
 		    instance_cmp(&s->instances[s->n_instances - 1], &slots[i].in) == 0) {
-			nacos_report(
+			nacos_diag_report(
 				d, 1,
 				"%s: host %zu (ip \"%s\"): duplicate of port %u cluster \"%.64s\"",
 				svc, slots[i].pos, slots[i].in.ip, slots[i].in.port,
@@ -395,8 +394,8 @@ static int instances_from_array(json_t *hosts, const char *svc, struct nacos_dia
 		return -ENOMEM;
 	}
 	if (total > cap)
-		nacos_report(d, total - cap, "%s: %zu hosts over the limit of %d skipped", svc,
-			     total - cap, NACOS_MAX_INSTANCES);
+		nacos_diag_report(d, total - cap, "%s: %zu hosts over the limit of %d skipped", svc,
+				  total - cap, NACOS_MAX_INSTANCES);
 	for (size_t i = 0; i < cap && rc >= 0; i++) {
 		struct hostref ref = {.d = d, .svc = svc, .idx = i};
 		rc = instance_from_json(json_array_get(hosts, i), &ref, &slots[n].in);
@@ -450,19 +449,19 @@ static int service_named(const char *full, const char *group_field, const char *
 	glen = (size_t)(sep - gstart);
 	/* Nacos forbids "@@" in a group: the grouped form written back could not be split. */
 	if (memmem(gstart, glen, "@@", 2)) {
-		nacos_report(d, 0, "service \"%.200s\": group \"%.200s\" contains \"@@\"", name,
-			     gstart);
+		nacos_diag_report(d, 0, "service \"%.200s\": group \"%.200s\" contains \"@@\"",
+				  name, gstart);
 		return -EBADMSG;
 	}
 	if (glen > NACOS_MAX_STR || str_too_long(name)) {
-		nacos_report(d, 0, "service \"%.64s...\": name longer than %d bytes", name,
-			     NACOS_MAX_STR);
+		nacos_diag_report(d, 0, "service \"%.64s...\": name longer than %d bytes", name,
+				  NACOS_MAX_STR);
 		return -EBADMSG;
 	}
 	if (glen == 0 || *name == '\0') {
-		nacos_report(d, 0, "service \"%.*s@@%.200s\": empty %s",
-			     (int)(glen < 200 ? glen : 200), gstart, name,
-			     glen == 0 ? "group" : "name");
+		nacos_diag_report(d, 0, "service \"%.*s@@%.200s\": empty %s",
+				  (int)(glen < 200 ? glen : 200), gstart, name,
+				  glen == 0 ? "group" : "name");
 		return -EBADMSG;
 	}
 	memcpy(group, gstart, glen);
@@ -490,11 +489,12 @@ static int service_fill(json_t *root, struct nacos_service *s, struct nacos_diag
 			   "reachProtectionThreshold", &protect, "cacheMillis", &cache) < 0)
 		return nacos_shape_error(root, &err, service_shape, label, d);
 	if (!json_is_array(hosts)) {
-		nacos_report(d, 0, "%s: hosts: expected an array", label);
+		nacos_diag_report(d, 0, "%s: hosts: expected an array", label);
 		return -EBADMSG;
 	}
 	if (cache < 0) {
-		nacos_report(d, 0, "%s: cacheMillis %lld is negative", label, (long long)cache);
+		nacos_diag_report(d, 0, "%s: cacheMillis %lld is negative", label,
+				  (long long)cache);
 		return -EBADMSG;
 	}
 	s->protect_threshold = protect;
@@ -545,12 +545,13 @@ static int v3_envelope(json_t *root, const char *label, struct nacos_diag *d, js
 			   "data", data) < 0)
 		return nacos_shape_error(root, &err, v3_shape, label, d);
 	if (code != 0) {
-		nacos_report(d, 0, "%s: code %lld: %.200s", label, (long long)code,
-			     json_is_string(message) ? json_string_value(message) : "(no message)");
+		nacos_diag_report(d, 0, "%s: code %lld: %.200s", label, (long long)code,
+				  json_is_string(message) ? json_string_value(message)
+							  : "(no message)");
 		return -EBADMSG;
 	}
 	if (!json_is_array(*data)) {
-		nacos_report(d, 0, "%s: data: expected an array", label);
+		nacos_diag_report(d, 0, "%s: data: expected an array", label);
 		return -EBADMSG;
 	}
 	return 0;
@@ -604,10 +605,10 @@ static int doms_copy(json_t *doms, struct nacos_diag *d, char ***names, size_t *
 		(*n)++;
 	}
 	if (bad)
-		nacos_report(d, bad,
-			     "service list: %zu names skipped (not a string, empty or longer "
-			     "than %d bytes)",
-			     bad, NACOS_MAX_STR);
+		nacos_diag_report(d, bad,
+				  "service list: %zu names skipped (not a string, empty or longer "
+				  "than %d bytes)",
+				  bad, NACOS_MAX_STR);
 	return 0;
 }
 
@@ -626,7 +627,7 @@ int nacos_parse_service_list(const char *body, size_t len, struct nacos_diag *d,
 	if (json_unpack_ex(root, &err, 0, "{s?I, s:o}", "count", &count, "doms", &doms) < 0) {
 		rc = nacos_shape_error(root, &err, list_shape, "service list", d);
 	} else if (!json_is_array(doms)) {
-		nacos_report(d, 0, "service list: doms: expected an array");
+		nacos_diag_report(d, 0, "service list: doms: expected an array");
 		rc = -EBADMSG;
 	} else if ((rc = doms_copy(doms, d, names, n)) == 0) {
 		*total = count >= 0 ? (size_t)count : *n;
@@ -656,8 +657,8 @@ int nacos_parse_login(const char *body, size_t len, struct nacos_diag *d, char *
 	    0) {
 		rc = nacos_shape_error(root, &err, login_shape, "login", d);
 	} else if (!*tok || ttl < 0) {
-		nacos_report(d, 0, "login: %s",
-			     *tok ? "tokenTtl is negative" : "empty accessToken");
+		nacos_diag_report(d, 0, "login: %s",
+				  *tok ? "tokenTtl is negative" : "empty accessToken");
 		rc = -EBADMSG;
 	} else if (!(*token = strdup(tok))) {
 		rc = -ENOMEM;
@@ -866,15 +867,15 @@ static int registry_add_json(struct nacos_registry *r, const char *id, json_t *v
 	int rc = service_from_json(v, NULL, d, &svc);
 
 	if (rc == -EBADMSG) {
-		nacos_report(d, 1, "namespace \"%.200s\": service skipped", id);
+		nacos_diag_report(d, 1, "namespace \"%.200s\": service skipped", id);
 		return 0;
 	}
 	if (rc < 0)
 		return rc;
 	if (nacos_registry_get(r, id, svc->group, svc->name)) {
-		nacos_report(d, 1,
-			     "namespace \"%.200s\": %.200s@@%.200s: duplicate service skipped", id,
-			     svc->group, svc->name);
+		nacos_diag_report(d, 1,
+				  "namespace \"%.200s\": %.200s@@%.200s: duplicate service skipped",
+				  id, svc->group, svc->name);
 		nacos_service_free(svc);
 		return 0;
 	}
@@ -893,12 +894,12 @@ static int registry_add_namespace(struct nacos_registry *r, const char *id, json
 	int rc;
 
 	if (!json_is_array(services)) {
-		nacos_report(d, 0, "registry: namespace \"%.200s\": expected an array", id);
+		nacos_diag_report(d, 0, "registry: namespace \"%.200s\": expected an array", id);
 		return -EBADMSG;
 	}
 	if (str_too_long(id)) {
-		nacos_report(d, 1, "registry: namespace id longer than %d bytes skipped",
-			     NACOS_MAX_STR);
+		nacos_diag_report(d, 1, "registry: namespace id longer than %d bytes skipped",
+				  NACOS_MAX_STR);
 		return 0;
 	}
 	if (!ns_add(r, id))
@@ -921,7 +922,7 @@ static int registry_from_json(json_t *root, struct nacos_diag *d, struct nacos_r
 	if (json_unpack_ex(root, &err, 0, "{s:o}", "namespaces", &nss) < 0)
 		return nacos_shape_error(root, &err, registry_shape, "registry", d);
 	if (!json_is_object(nss)) {
-		nacos_report(d, 0, "registry: namespaces: expected an object");
+		nacos_diag_report(d, 0, "registry: namespaces: expected an object");
 		return -EBADMSG;
 	}
 	json_object_foreach(nss, id, services)

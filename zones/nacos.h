@@ -38,8 +38,8 @@ struct nacos_origin {
 };
 
 struct nacos_service {
-	char *group; /* "DEFAULT_GROUP" */
-	char *name;  /* bare service name, never "GROUP@@name" */
+	char *group;            /* "DEFAULT_GROUP" */
+	char *name;             /* bare service name, never "GROUP@@name" */
 	bool protect_threshold; /* Nacos's reachProtectionThreshold */
 	int64_t cache_millis;   /* 0 when absent */
 	size_t n_instances;
@@ -109,7 +109,11 @@ struct nacos_service *nacos_service_clone(const struct nacos_service *s); /* NUL
 /* true when both hold the same instances with the same attributes (origin ignored). */
 bool nacos_service_same_instances(const struct nacos_service *a, const struct nacos_service *b);
 void nacos_service_free(struct nacos_service *s); /* NULL-safe */
-void nacos_strv_free(char **v, size_t n);          /* NULL-safe */
+void nacos_strv_free(char **v, size_t n);         /* NULL-safe */
+
+/* Adds skipped to d->skipped and passes the formatted message to d->warn. d may be NULL. */
+void nacos_diag_report(struct nacos_diag *d, size_t skipped, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* An instance is usable when enabled, healthy (or the service's protection threshold is
  * reached) and weight > 0: what selectInstances(healthy=true) gives. */

@@ -11,17 +11,10 @@
 
 #include "snapshot_internal.h"
 
-#define T_A        1
-#define T_NS       2
-#define T_SOA      6
-#define T_TXT      16
-#define T_AAAA     28
-#define T_SRV      33
 #define T_OPT      41
 #define T_IXFR     251
 #define T_AXFR     252
 #define T_ANY      255
-#define C_IN       1
 #define C_CH       3
 #define R_FORMERR  1
 #define R_SERVFAIL 2

@@ -24,9 +24,9 @@ struct query_info {
 	/* out: valid when the status is not QUERY_DROP */
 	uint16_t qtype;
 	uint16_t qclass;
-	uint8_t rcode;          /* rcode of the reply in out (low 4 bits; BADVERS is 16) */
-	uint16_t client_udp;    /* the client's UDP payload size: 512, or its EDNS size capped */
-	bool edns;              /* the query had an OPT record */
+	uint8_t rcode;       /* rcode of the reply in out (low 4 bits; BADVERS is 16) */
+	uint16_t client_udp; /* the client's UDP payload size: 512, or its EDNS size capped */
+	bool edns;           /* the query had an OPT record */
 	/* The Nacos service the question named (its own name or a name below it), borrowed from
 	 * the snapshot; NULL when it named none. Set for QUERY_ANSWER (so the sync can see which
 	 * services are in use) and for QUERY_FETCH (the service to fetch). */

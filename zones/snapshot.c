@@ -15,13 +15,6 @@
 #include "nacos.h"
 #include "snapshot_internal.h"
 
-#define T_A     1
-#define T_NS    2
-#define T_SOA   6
-#define T_TXT   16
-#define T_AAAA  28
-#define T_SRV   33
-#define C_IN    1
 #define MAX_TXT 4096 /* rdata cap of one instance's TXT record; metadata beyond it is dropped */
 
 struct snapshot_builder {
@@ -43,21 +36,6 @@ void snapshot_config_defaults(struct snapshot_config *c)
 	c->ttl = 5;
 	c->negative_ttl = 5;
 	c->udp_max = 1232;
-}
-
-__attribute__((format(printf, 2, 3))) static void report(struct nacos_diag *d, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	if (!d)
-		return;
-	d->skipped++;
-	if (!d->warn)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	d->warn(d->arg, msg);
 }
 
 /* Makes room for n more elements of size elem in *p (capacity *cap). 0 or -ENOMEM. */
@@ -546,9 +524,9 @@ static int add_child(struct snapshot_builder *b, size_t zone, const char *prefix
 	size_t len;
 	int err;
 	if (name_prefix(key, &len, prefix, base, base_len) < 0) {
-		report(d, "%s.%s.%s: name \"%s\" below it is not a DNS name, skipped",
-		       s->services[svc].name, s->services[svc].group, s->zones[zone].namespace_id,
-		       prefix);
+		nacos_diag_report(d, 1, "%s.%s.%s: name \"%s\" below it is not a DNS name, skipped",
+				  s->services[svc].name, s->services[svc].group,
+				  s->zones[zone].namespace_id, prefix);
 		return 0;
 	}
 	if (ensure_ents(s, key, len, base_len, zone, svc) < 0)
@@ -557,8 +535,8 @@ static int add_child(struct snapshot_builder *b, size_t zone, const char *prefix
 	if (idx != SNAP_NONE && s->names[idx].svc == svc && kind == s->names[idx].kind)
 		return 0; /* the same address or cluster listed twice */
 	if (name_claim(s, key, len, zone, kind, svc, data, &err) == SNAP_NONE && !err)
-		report(d, "%s.%s: name \"%s\" below it is taken already, skipped",
-		       s->services[svc].name, s->services[svc].group, prefix);
+		nacos_diag_report(d, 1, "%s.%s: name \"%s\" below it is taken already, skipped",
+				  s->services[svc].name, s->services[svc].group, prefix);
 	return err;
 }
 
@@ -578,8 +556,9 @@ static int add_instances(struct snapshot_builder *b, size_t zone, const uint8_t 
 		if (idx != SNAP_NONE) {
 			const struct snap_name *n = &b->s->names[idx];
 			if (n->svc != svc_idx || n->kind != SNAP_KIND_IPLABEL)
-				report(d, "%s@@%s: name \"%s\" is taken already, skipped",
-				       svc->group, svc->name, label);
+				nacos_diag_report(d, 1,
+						  "%s@@%s: name \"%s\" is taken already, skipped",
+						  svc->group, svc->name, label);
 			continue; /* else the same address listed twice */
 		}
 		uint32_t data = render_instance(b, i);
@@ -634,13 +613,15 @@ static int add_to_zone(struct snapshot_builder *b, size_t zone, const char *grou
 	size_t len;
 	int err;
 	if (service_owner(z, group, name, key, &len) < 0) {
-		report(d, "service %s@@%s: not a DNS name in zone of namespace %s, skipped", group,
-		       name, z->namespace_id);
+		nacos_diag_report(d, 1,
+				  "service %s@@%s: not a DNS name in zone of namespace %s, skipped",
+				  group, name, z->namespace_id);
 		return -EINVAL;
 	}
 	uint32_t taken = name_find(s, key, len);
 	if (taken != SNAP_NONE && s->names[taken].kind != SNAP_KIND_ENT) {
-		report(d, "service %s@@%s: its name is taken already, skipped", group, name);
+		nacos_diag_report(d, 1, "service %s@@%s: its name is taken already, skipped", group,
+				  name);
 		return 0;
 	}
 	uint32_t data = svc ? render_data(b, svc, NULL, len, tmp) : SNAP_NONE;
@@ -779,15 +760,15 @@ static int zones_init(struct snapshot_builder *b, const struct snapshot_config *
 	uint8_t host[256];
 	size_t host_len;
 	if (wire_from_text(s->hostname, host, &host_len) < 0) {
-		report(d, "hostname \"%s\" is not a DNS name", s->hostname);
+		nacos_diag_report(d, 1, "hostname \"%s\" is not a DNS name", s->hostname);
 		return -EINVAL;
 	}
 	for (size_t k = 0; k < c->n_zones && k < SNAPSHOT_MAX_ZONES; k++) {
 		struct snap_zone *z = &s->zones[k];
 		size_t len;
 		if (!c->zones[k].name || wire_from_text(c->zones[k].name, z->wire, &len) < 0) {
-			report(d, "zone \"%s\" is not a DNS name",
-			       c->zones[k].name ? c->zones[k].name : "(null)");
+			nacos_diag_report(d, 1, "zone \"%s\" is not a DNS name",
+					  c->zones[k].name ? c->zones[k].name : "(null)");
 			return -EINVAL;
 		}
 		z->wire_len = (uint16_t)len;

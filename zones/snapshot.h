@@ -44,8 +44,8 @@ void snapshot_config_defaults(struct snapshot_config *c);
 
 /* NULL on ENOMEM or on an invalid zone name (then d->warn says which). The generation
  * becomes the SOA serial. */
-struct snapshot_builder *snapshot_builder_new(const struct snapshot_config *c,
-					      uint32_t generation, struct nacos_diag *d);
+struct snapshot_builder *snapshot_builder_new(const struct snapshot_config *c, uint32_t generation,
+					      struct nacos_diag *d);
 /* Adds svc's records to every zone that serves namespace_id; svc is borrowed (its data is
  * copied). Returns how many zones took it (0 when none serves the namespace), -EINVAL when its
  * names cannot be DNS names (reported through d, counted in d->skipped), -ENOMEM. A second

@@ -19,6 +19,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/* RR types and classes both the builder and the query path write. */
+#define T_A    1
+#define T_NS   2
+#define T_SOA  6
+#define T_TXT  16
+#define T_AAAA 28
+#define T_SRV  33
+#define C_IN   1
+
 #define SNAP_NONE UINT32_MAX
 
 /* The largest RRsets we keep: what a 65535-octet TCP reply can carry. */
