@@ -3,14 +3,18 @@
 # Installs the build and test dependencies first when missing. Exits non-zero on any failure.
 #   BUILD_DIR   normal build directory (default: build)
 #   ASAN_DIR    sanitizer build directory (default: build-asan)
+#   TSAN_DIR    ThreadSanitizer build directory (default: build-tsan)
+#   FUZZ_DIR    libFuzzer build directory (default: build-fuzz); FUZZ_SECONDS per target (30)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 ASAN_DIR=${ASAN_DIR:-build-asan}
+TSAN_DIR=${TSAN_DIR:-build-tsan}
+FUZZ_DIR=${FUZZ_DIR:-build-fuzz}
 PACKAGES=(libldns-dev libuv1-dev libcurl4-openssl-dev libjansson-dev libinih-dev
-	meson ninja-build pkg-config gcc clang dnsutils knot-dnsutils python3-dnspython
-	python3-pytest haproxy unbound iproute2)
+	libmicrohttpd-dev meson ninja-build pkg-config gcc clang dnsutils knot-dnsutils
+	python3-dnspython python3-pytest haproxy unbound iproute2 prometheus curl)
 
 install_missing() {
 	local missing=()
@@ -34,9 +38,10 @@ setup_and_test() {
 	[ -f "$dir/build.ninja" ] && reconf=(--reconfigure)
 	echo "== meson setup $dir $*"
 	meson setup "${reconf[@]}" "$dir" "$ROOT" "$@" || return 1
-	echo "== meson test -C $dir"
-	meson test -C "$dir" --print-errorlogs
+	echo "== meson test -C $dir ${TEST_ARGS[*]}"
+	meson test -C "$dir" --print-errorlogs "${TEST_ARGS[@]}"
 }
+TEST_ARGS=()
 
 install_missing "${PACKAGES[@]}" || exit 1
 
@@ -46,6 +51,17 @@ setup_and_test "$BUILD_DIR" -Db_sanitize=none || status=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 setup_and_test "$ASAN_DIR" -Db_sanitize=address,undefined || status=1
+
+# Snapshot publishing is the one place threads share memory: check it under ThreadSanitizer.
+unset ASAN_OPTIONS
+echo "== ThreadSanitizer: registry"
+TEST_ARGS=(registry)
+setup_and_test "$TSAN_DIR" -Db_sanitize=thread -Db_lundef=false || status=1
+TEST_ARGS=()
+
+# Every parser and the query path under libFuzzer, time-boxed; any crash or leak fails.
+echo "== fuzzing, ${FUZZ_SECONDS:-30} s per target"
+FUZZ_BUILD_DIR=$ROOT/$FUZZ_DIR bash "$ROOT/tests/fuzz/run.sh" || status=1
 
 if [ $status -eq 0 ]; then
 	echo "== all suites passed, normal and sanitizer builds"
