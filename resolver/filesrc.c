@@ -1,6 +1,7 @@
 #include "filesrc.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,9 @@ static void filesrc_load(struct filesrc_job *job, const char *path)
 	job->skipped = fd.d.skipped;
 	nacos_registry_free(r);
 	diag_finish(&fd);
+	/* The parse tree of a large file is several times the snapshot: hand it back to the system
+	 * rather than keep it as free heap for the life of the process. */
+	malloc_trim(0);
 }
 
 static void job_log_result(const struct filesrc_job *job, const char *path, bool reload)
