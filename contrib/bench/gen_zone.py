@@ -99,7 +99,7 @@ def write_queries(path, n, srv_share, nx_share, rng):
 
 
 def main():
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
     outdir = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
