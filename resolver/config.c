@@ -121,6 +121,14 @@ static const struct config_key config_keys[] = {
 	 "time budget of one forwarded query"},
 	{"forward-max-inflight", CK_UINT, FIELD(forward_max_inflight), 0, 1, 1000000, NULL, NULL,
 	 "N", "cap on forwarded queries in flight"},
+	{"max-response-size", CK_UINT, FIELD(max_response_size), 0, 4096, 1UL << 30, NULL, NULL,
+	 "BYTES", "cap on the body of one Nacos HTTP answer"},
+	{"max-services", CK_UINT, FIELD(max_services), 0, 1, 1000000, NULL, NULL, "N",
+	 "cap on service names listed per namespace and group"},
+	{"max-instances", CK_UINT, FIELD(max_instances), 0, 1, 65536, NULL, NULL, "N",
+	 "cap on the instances of one service"},
+	{"max-tracked", CK_UINT, FIELD(max_tracked), 0, 1, 1000000, NULL, NULL, "N",
+	 "cap on services whose instances are polled"},
 	{"nacos-api", CK_ENUM, FIELD(nacos_api), 0, 0, 0, api_names, NULL, "auto|v1|v3",
 	 "Nacos HTTP API to speak"},
 	{"nacos-ca", CK_STR, FIELD(nacos_ca), 0, 0, 0, NULL, check_readable, "FILE",
@@ -625,6 +633,10 @@ void config_defaults(struct config *c)
 	c->n_allow_transfer = 2;
 	c->forward_timeout_ms = 2000;
 	c->forward_max_inflight = 1000;
+	c->max_response_size = 32u << 20;
+	c->max_services = 100000;
+	c->max_instances = 65536;
+	c->max_tracked = 100000;
 	snprintf(c->nacos_api, sizeof(c->nacos_api), "auto");
 	snprintf(c->groups, sizeof(c->groups), "DEFAULT_GROUP");
 	c->catalog_interval_ms = 30000;

@@ -46,6 +46,12 @@ struct config {
 	unsigned forward_timeout_ms;   /* whole budget per query; default 2000 */
 	unsigned forward_max_inflight; /* default 1000 */
 
+	/* memory caps on what Nacos sends */
+	unsigned max_response_size; /* bytes of one HTTP answer; default 32 MiB */
+	unsigned max_services;      /* names listed per namespace and group; default 100000 */
+	unsigned max_instances;     /* instances of one service; default 65536 */
+	unsigned max_tracked;       /* services polled; default 100000 */
+
 	/* Nacos */
 	char nacos[CONFIG_PATH_LEN]; /* SOURCE[,SOURCE...]: file:PATH or http(s)://host:port */
 	char nacos_api[8];           /* auto | v1 | v3; default auto */

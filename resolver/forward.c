@@ -484,6 +484,7 @@ int forward_query(struct forward *f, const uint8_t *query, size_t len, size_t ma
 
 	if (rc < 0) {
 		f->stats.rejected++;
+		f->stats.busy += rc == -EBUSY;
 		return rc;
 	}
 	if (!(q = calloc(1, sizeof(*q) + len)))

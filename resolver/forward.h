@@ -25,6 +25,7 @@ void forward_close(struct forward *f);
 struct forward_stats {
 	uint64_t queries;     /* accepted by forward_query */
 	uint64_t rejected;    /* refused by forward_query: cap reached, bad query, no upstream */
+	uint64_t busy;        /* of those: forward-max-inflight reached */
 	uint64_t answered;    /* an upstream's reply went to the client */
 	uint64_t servfail;    /* every upstream failed or the budget ran out */
 	uint64_t dropped;     /* replies ignored: other address, ID or question, malformed */

@@ -23,9 +23,9 @@
 #include "snapshot.h"
 #include "sync.h"
 
-/* cfg[0] is the configuration the daemon started with: the server, forwarder, sync and ACL
- * borrow it for their whole life. A reload fills cfg[1] or cfg[2] in turn, so the one the file
- * source was last given stays intact while the next is parsed. */
+/* cfg[0] is the configuration the daemon started with: the server, forwarder and ACL borrow it
+ * for their whole life. A reload fills cfg[1] or cfg[2] in turn, so the one the file source and
+ * the sync were last given stays intact while the next is parsed. */
 struct daemon {
 	uv_loop_t loop;
 	int argc;
@@ -69,10 +69,23 @@ static void daemon_stop(struct daemon *d)
 		uv_close((uv_handle_t *)sigs[i], NULL);
 }
 
-/* Settings the running modules took at startup and keep. */
+enum source_kind { SOURCE_NONE, SOURCE_FILE, SOURCE_HTTP };
+
+static enum source_kind source_kind(const char *nacos)
+{
+	if (nacos[0] == '\0')
+		return SOURCE_NONE;
+	return strncmp(nacos, "file:", 5) == 0 ? SOURCE_FILE : SOURCE_HTTP;
+}
+
+/* Settings the running modules took at startup and keep: the listeners, the kind of source,
+ * and the path of a file source (the sync takes new Nacos servers on reload). */
 static bool needs_restart(const struct config *boot, const struct config *c)
 {
-	if (strcmp(c->nacos, boot->nacos) != 0 || c->n_listen != boot->n_listen)
+	enum source_kind kind = source_kind(boot->nacos);
+	if (kind != source_kind(c->nacos) || c->n_listen != boot->n_listen)
+		return true;
+	if (kind == SOURCE_FILE && strcmp(c->nacos, boot->nacos) != 0)
 		return true;
 	for (size_t i = 0; i < c->n_listen; i++)
 		if (strcmp(c->listen[i], boot->listen[i]) != 0)
@@ -159,9 +172,12 @@ static void daemon_reload(struct daemon *d)
 	d->cur = next;
 	log_set_level(c->log_level);
 	if (needs_restart(&d->cfg[0], c))
-		log_warn("main", "reload: changes of nacos and listen take effect on restart");
+		log_warn("main", "reload: changes of listen, of a file: source and between file: "
+				 "and http(s) sources take effect on restart");
 	if (d->filesrc)
 		filesrc_reload(d->filesrc, c);
+	if (d->sync && source_kind(c->nacos) == SOURCE_HTTP && sync_reload(d->sync, c) < 0)
+		log_err("main", "reload: the Nacos sync keeps its old settings");
 	log_info("main", "reloaded configuration");
 }
 

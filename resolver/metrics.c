@@ -259,6 +259,33 @@ static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 		    (double)s->cache_writes);
 }
 
+/* One family for every cap: which one held, and how often. */
+static void metrics_render_limits(struct mbuf *b, const struct metrics_input *in)
+{
+	const struct sync_stats *y = in->sync;
+	const struct {
+		const char *limit;
+		bool shown;
+		uint64_t n;
+	} rows[] = {
+		{"tcp-max-connections", in->server, in->server ? in->server->tcp_rejected : 0},
+		{"forward-max-inflight", in->forward, in->forward ? in->forward->busy : 0},
+		{"max-response-size", y, y ? y->over_response_size : 0},
+		{"max-services", y, y ? y->over_services : 0},
+		{"max-instances", y, y ? y->over_instances : 0},
+		{"max-tracked", y, y ? y->over_tracked : 0},
+	};
+
+	if (!in->server && !in->forward && !y)
+		return;
+	mbuf_head(b, "limit_hits_total", "counter",
+		  "Requests, answers or connections refused because a configured cap was reached.");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (rows[i].shown)
+			mbuf_printf(b, "nacosdns_limit_hits_total{limit=\"%s\"} %llu\n",
+				    rows[i].limit, (unsigned long long)rows[i].n);
+}
+
 static void metrics_render_data(struct mbuf *b, const struct metrics_input *in)
 {
 	mbuf_metric(b, "ready", "gauge", "1 once the first sync or cache/file load is done.",
@@ -303,6 +330,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_input *in, si
 		metrics_render_forward(&b, in->forward);
 	if (in->sync)
 		metrics_render_sync(&b, in->sync);
+	metrics_render_limits(&b, in);
 	metrics_render_data(&b, in);
 	if (b.failed) {
 		free(b.p);

@@ -609,6 +609,8 @@ static void server_handle_query(struct listener *l, struct tcp_conn *c, const st
 	}
 	if (qi.service_name && s->env.sync)
 		sync_touch(s->env.sync, qi.service_namespace, qi.service_group, qi.service_name);
+	else if (qi.rcode == 3 && s->env.sync) /* NXDOMAIN in a zone: the catalog may be behind */
+		sync_catalog_miss(s->env.sync);
 	server_send(l, c, peer, l->out, out_len);
 }
 
@@ -686,12 +688,15 @@ static void tcp_on_idle(uv_timer_t *t)
 	tcp_conn_close(c);
 }
 
-/* The idle clock runs only while nothing is owed to the client. */
+/* The idle clock stops while a query waits for the forwarder or the sync, and restarts at every
+ * complete query and every finished write; partial frames do not restart it. So a client has
+ * tcp-idle-timeout to finish a query, and one that stops reading its replies (writes never
+ * finish) is closed as idle too. */
 static void tcp_arm_idle(struct tcp_conn *c)
 {
 	if (c->closing)
 		return;
-	if (c->inflight == 0 && c->writes == 0)
+	if (c->inflight == 0)
 		uv_timer_start(&c->timer, tcp_on_idle, c->l->s->tcp_idle_ms, 0);
 	else
 		uv_timer_stop(&c->timer);

@@ -188,8 +188,14 @@ static void sync_grow(struct sync *s)
 static struct sync_entry *sync_entry_add(struct sync *s, const char *ns, const char *group,
 					 const char *name)
 {
-	struct sync_entry *e = calloc(1, sizeof(*e));
-	if (!e)
+	struct sync_entry *e;
+	if (s->n_entries >= s->cfg.max_tracked) {
+		if (s->stats.over_tracked++ == 0)
+			log_warn("nacos", "not tracking %s/%s/%s: max-tracked (%u) reached", ns,
+				 group, name, s->cfg.max_tracked);
+		return NULL;
+	}
+	if (!(e = calloc(1, sizeof(*e))))
 		return NULL;
 	e->ns = strdup(ns);
 	e->group = strdup(group);
@@ -570,7 +576,13 @@ static void on_call_done(void *arg, const struct http_response *resp)
 		return;
 	}
 	sync_describe(why, sizeof(why), resp);
-	if (resp->error || nacosapi_server_error(resp->status)) {
+	if (resp->error == -EMSGSIZE) {
+		/* Every server holds the same data: no retry elsewhere, and no backoff. */
+		s->stats.over_response_size++;
+		snprintf(why, sizeof(why), "answer larger than max-response-size (%u bytes)",
+			 s->cfg.max_response_size);
+		sync_call_failed(c, why);
+	} else if (resp->error || nacosapi_server_error(resp->status)) {
 		sync_server_failed(s, srv, why);
 		sync_call_retry(c, why);
 	} else if (nacosapi_api_missing(resp->status) && sync_switch_api(s, c, srv, resp->status)) {
@@ -754,6 +766,15 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct s
 	int rc = srv->api == NACOSAPI_V3
 			 ? nacos_parse_v3_instances(body, len, e->group, e->name, &d, &svc)
 			 : nacos_parse_instance_list(body, len, e->group, &d, &svc);
+	if (rc == 0 && svc->n_instances > s->cfg.max_instances) {
+		char why[96];
+		snprintf(why, sizeof(why), "%zu instances, over max-instances (%u)",
+			 svc->n_instances, s->cfg.max_instances);
+		nacos_service_free(svc);
+		s->stats.over_instances++;
+		sync_fetch_failed(s, e, why);
+		return;
+	}
 	if (rc < 0) {
 		sync_fetch_failed(s, e, rc == -ENOMEM ? "out of memory" : "malformed answer");
 		return;
@@ -778,12 +799,18 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct s
 
 /* ---- catalog ----------------------------------------------------------------------------- */
 
+static struct sync_catalog *sync_catalog_in(struct sync_catalog *cats, size_t n, const char *ns,
+					    const char *group)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(cats[i].ns, ns) == 0 && strcmp(cats[i].group, group) == 0)
+			return &cats[i];
+	return NULL;
+}
+
 static struct sync_catalog *sync_catalog_find(struct sync *s, const char *ns, const char *group)
 {
-	for (size_t i = 0; i < s->n_cats; i++)
-		if (strcmp(s->cats[i].ns, ns) == 0 && strcmp(s->cats[i].group, group) == 0)
-			return &s->cats[i];
-	return NULL;
+	return sync_catalog_in(s->cats, s->n_cats, ns, group);
 }
 
 static void sync_catalog_list(struct sync *s, struct sync_catalog *cat)
@@ -951,6 +978,11 @@ static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t
 			 : nacos_parse_service_list(body, len, NULL, &names, &n, total);
 	if (rc < 0)
 		return rc;
+	if (c->cat->n_acc + n > c->s->cfg.max_services) {
+		nacos_strv_free(names, n);
+		c->s->stats.over_services++;
+		return -E2BIG;
+	}
 	char **v = realloc(c->cat->acc, (c->cat->n_acc + n + 1) * sizeof(*v));
 	if (!v) {
 		nacos_strv_free(names, n);
@@ -970,7 +1002,9 @@ static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t
 	size_t total = 0, got = 0;
 	int rc = sync_catalog_page_parse(c, body, len, &total, &got);
 	if (rc < 0) {
-		sync_call_failed(c, rc == -ENOMEM ? "out of memory" : "malformed answer");
+		sync_call_failed(c, rc == -ENOMEM  ? "out of memory"
+				    : rc == -E2BIG ? "more names than max-services"
+						   : "malformed answer");
 		return;
 	}
 	if (c->page == 1)
@@ -1135,29 +1169,59 @@ static int sync_write_atomic(const char *path, const char *text)
 	return rc;
 }
 
+static int sync_cache_store(const char *path, const struct nacos_registry *r)
+{
+	char *text = nacos_registry_dump(r);
+	int rc = text ? sync_write_atomic(path, text) : -ENOMEM;
+	free(text);
+	return rc;
+}
+
+/* Logs a cache write's result when it differs from the last one. */
+static void sync_cache_note(struct sync *s, const char *path, int rc)
+{
+	if (rc < 0 && rc != s->cache_rc)
+		log_warn("sync", "writing cache file %s failed: %s", path, strerror(-rc));
+	else if (rc == 0 && s->cache_rc < 0)
+		log_info("sync", "writing cache file %s works again", path);
+	s->cache_rc = rc;
+	s->stats.cache_writes += rc == 0;
+}
+
+/* At close, the changes not written yet go to the cache file at once, blocking the loop: it
+ * serves nothing any more. A write in flight must land first (or it would overwrite this one
+ * with older data): its completion calls this again. */
+static void sync_cache_flush(struct sync *s)
+{
+	if (!s->cfg.cache_file[0] || !s->dirty_cache || s->cache_inflight)
+		return;
+	struct nacos_registry *r = sync_registry_copy(s);
+	int rc = r ? sync_cache_store(s->cfg.cache_file, r) : -ENOMEM;
+	nacos_registry_free(r);
+	s->dirty_cache = false;
+	sync_cache_note(s, s->cfg.cache_file, rc);
+	if (rc == 0)
+		log_debug("sync", "wrote cache file %s on close", s->cfg.cache_file);
+}
+
 static void on_cache_work(uv_work_t *w)
 {
 	struct sync_cache_job *j = w->data;
-	char *text = nacos_registry_dump(j->r);
-	j->rc = text ? sync_write_atomic(j->path, text) : -ENOMEM;
-	free(text);
+	j->rc = sync_cache_store(j->path, j->r);
 }
 
 static void on_cache_done(uv_work_t *w, int status)
 {
 	struct sync_cache_job *j = w->data;
 	struct sync *s = j->s;
-	if (j->rc < 0 && j->rc != s->cache_rc)
-		log_warn("sync", "writing cache file %s failed: %s", j->path, strerror(-j->rc));
-	else if (j->rc == 0 && s->cache_rc < 0)
-		log_info("sync", "writing cache file %s works again", j->path);
-	s->cache_rc = j->rc;
-	s->stats.cache_writes += j->rc == 0;
+	sync_cache_note(s, j->path, j->rc);
 	nacos_registry_free(j->r);
 	free(j);
 	s->cache_inflight = false;
 	s->last_cache_ms = sync_now(s);
-	if (s->dirty_cache && !s->closing)
+	if (s->closing)
+		sync_cache_flush(s);
+	else if (s->dirty_cache)
 		sync_cache_schedule(s);
 	sync_handle_closed(s); /* the job counted as an open handle */
 }
@@ -1186,7 +1250,7 @@ static void sync_cache_write(struct sync *s)
 static void on_cache_timer(uv_timer_t *t)
 {
 	struct sync *s = t->data;
-	if (!s->cache_inflight)
+	if (!s->cache_inflight && s->cfg.cache_file[0]) /* a reload may have turned it off */
 		sync_cache_write(s);
 }
 
@@ -1330,6 +1394,17 @@ static void on_catalog_timer(uv_timer_t *t)
 
 /* ---- life cycle -------------------------------------------------------------------------- */
 
+static void sync_catalogs_free(struct sync_catalog *cats, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(cats[i].ns);
+		free(cats[i].group);
+		nacos_strv_free(cats[i].names, cats[i].n);
+		nacos_strv_free(cats[i].acc, cats[i].n_acc);
+	}
+	free(cats);
+}
+
 static void sync_free(struct sync *s)
 {
 	for (size_t i = 0; i < s->n_buckets; i++) {
@@ -1339,15 +1414,9 @@ static void sync_free(struct sync *s)
 			sync_entry_free(e);
 		}
 	}
-	for (size_t i = 0; i < s->n_cats; i++) {
-		free(s->cats[i].ns);
-		free(s->cats[i].group);
-		nacos_strv_free(s->cats[i].names, s->cats[i].n);
-		nacos_strv_free(s->cats[i].acc, s->cats[i].n_acc);
-	}
+	sync_catalogs_free(s->cats, s->n_cats);
 	for (size_t i = 0; i < s->n_servers; i++)
 		free(s->servers[i].token);
-	free(s->cats);
 	free(s->buckets);
 	free(s);
 }
@@ -1363,35 +1432,43 @@ static void sync_on_close(uv_handle_t *h)
 	sync_handle_closed(h->data);
 }
 
-static int sync_add_catalog(struct sync *s, const char *ns, const char *group, size_t len)
+static int sync_add_catalog(struct sync_catalog **cats, size_t *n, const char *ns,
+			    const char *group, size_t len)
 {
-	for (size_t i = 0; i < s->n_cats; i++)
-		if (strcmp(s->cats[i].ns, ns) == 0 && strncmp(s->cats[i].group, group, len) == 0 &&
-		    s->cats[i].group[len] == '\0')
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*cats)[i].ns, ns) == 0 && strncmp((*cats)[i].group, group, len) == 0 &&
+		    (*cats)[i].group[len] == '\0')
 			return 0;
-	struct sync_catalog *v = realloc(s->cats, (s->n_cats + 1) * sizeof(*v));
+	struct sync_catalog *v = realloc(*cats, (*n + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	s->cats = v;
-	v[s->n_cats] = (struct sync_catalog){.ns = strdup(ns), .group = strndup(group, len)};
-	if (!v[s->n_cats].ns || !v[s->n_cats].group) {
-		free(v[s->n_cats].ns);
-		free(v[s->n_cats].group);
+	*cats = v;
+	v[*n] = (struct sync_catalog){.ns = strdup(ns), .group = strndup(group, len)};
+	if (!v[*n].ns || !v[*n].group) {
+		free(v[*n].ns);
+		free(v[*n].group);
 		return -ENOMEM;
 	}
-	s->n_cats++;
+	(*n)++;
 	return 0;
 }
 
-/* One catalog per (zone namespace, configured group). */
-static int sync_add_catalogs(struct sync *s)
+/* One catalog per (zone namespace, configured group), none listed yet. */
+static int sync_catalogs_new(const struct config *cfg, struct sync_catalog **cats, size_t *n)
 {
-	const char *groups = s->cfg.groups[0] ? s->cfg.groups : "DEFAULT_GROUP";
-	for (size_t z = 0; z < s->cfg.n_zones; z++) {
+	const char *groups = cfg->groups[0] ? cfg->groups : "DEFAULT_GROUP";
+	*cats = NULL;
+	*n = 0;
+	for (size_t z = 0; z < cfg->n_zones; z++) {
 		for (const char *p = groups; *p;) {
 			size_t len = strcspn(p, ", ");
-			if (len && sync_add_catalog(s, s->cfg.zones[z].namespace_id, p, len) < 0)
+			if (len &&
+			    sync_add_catalog(cats, n, cfg->zones[z].namespace_id, p, len) < 0) {
+				sync_catalogs_free(*cats, *n);
+				*cats = NULL;
+				*n = 0;
 				return -ENOMEM;
+			}
 			p += len;
 			p += strspn(p, ", ");
 		}
@@ -1399,36 +1476,55 @@ static int sync_add_catalogs(struct sync *s)
 	return 0;
 }
 
-static int sync_setup_servers(struct sync *s)
+/* The servers of cfg->nacos, API not detected yet. Count, or -EINVAL after logging why. */
+static int sync_servers_parse(const struct config *cfg, struct sync_server *out, bool *pinned)
 {
 	char urls[NACOSAPI_MAX_SERVERS][256];
 	enum nacosapi_version api;
-	int n = nacosapi_split_servers(s->cfg.nacos, urls, NACOSAPI_MAX_SERVERS);
-	if (n <= 0 || nacosapi_parse_version(s->cfg.nacos_api, &api) < 0) {
+	int n = nacosapi_split_servers(cfg->nacos, urls, NACOSAPI_MAX_SERVERS);
+	if (n <= 0 || nacosapi_parse_version(cfg->nacos_api, &api) < 0) {
 		log_err("sync", "--nacos %s: no http(s)://host:port server to sync from",
-			s->cfg.nacos);
+			cfg->nacos);
 		return -EINVAL;
 	}
-	s->pinned = api != NACOSAPI_AUTO;
-	s->n_servers = (size_t)n;
-	for (size_t i = 0; i < s->n_servers; i++) {
-		memcpy(s->servers[i].url, urls[i], sizeof(urls[i]));
-		s->servers[i].api = api;
-		s->servers[i].list_api = NACOSAPI_V1; /* service/list is on up to 3.1, v3 or not */
+	*pinned = api != NACOSAPI_AUTO;
+	for (int i = 0; i < n; i++) {
+		/* list_api: service/list is on up to 3.1, v3 or not */
+		out[i] = (struct sync_server){.api = api, .list_api = NACOSAPI_V1};
+		memcpy(out[i].url, urls[i], sizeof(urls[i]));
 	}
-	return 0;
+	return n;
 }
 
-static int sync_start_http(struct sync *s)
+static int sync_http_new(uv_loop_t *loop, const struct config *cfg, struct http **out)
 {
 	struct http_options o = {
 		.user_agent = "Nacos-DNS:v" NACOS_DNS_VERSION,
-		.ca_file = s->cfg.nacos_ca,
+		.ca_file = cfg->nacos_ca,
 		.timeout_ms = 3000,
-		.max_body = 32u << 20,
+		.max_body = cfg->max_response_size,
 		.max_inflight = 8,
 	};
-	return http_new(s->loop, &o, &s->http);
+	return http_new(loop, &o, out);
+}
+
+static uint64_t sync_tick_ms(const struct sync *s)
+{
+	uint64_t tick = s->cfg.poll_interval_ms / 10;
+	return tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
+}
+
+/* The guard's window is a poll round; a hold outlasts a few of them. */
+static void sync_guard_setup(struct sync *s, bool init)
+{
+	int64_t hold = 3 * (int64_t)s->cfg.poll_interval_ms;
+	hold = hold > SYNC_HOLD_MS ? hold : SYNC_HOLD_MS;
+	if (init) {
+		syncpolicy_guard_init(&s->guard, s->cfg.poll_interval_ms, hold);
+		return;
+	}
+	s->guard.window_ms = s->cfg.poll_interval_ms; /* a hold in progress goes on */
+	s->guard.hold_ms = hold;
 }
 
 static void sync_start_timers(struct sync *s)
@@ -1439,8 +1535,7 @@ static void sync_start_timers(struct sync *s)
 		timers[i]->data = s;
 		s->open_handles++;
 	}
-	uint64_t tick = s->cfg.poll_interval_ms / 10;
-	tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
+	uint64_t tick = sync_tick_ms(s);
 	uv_timer_start(&s->tick, on_tick, tick, tick);
 	uv_timer_start(&s->catalog_timer, on_catalog_timer, 0, s->cfg.catalog_interval_ms);
 }
@@ -1456,11 +1551,12 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, st
 	s->reg = reg;
 	s->rnd = ((uint64_t)sync_wall_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)s;
 	config_snapshot(&s->cfg, &s->snapcfg);
-	int64_t hold = 3 * (int64_t)cfg->poll_interval_ms;
-	syncpolicy_guard_init(&s->guard, cfg->poll_interval_ms,
-			      hold > SYNC_HOLD_MS ? hold : SYNC_HOLD_MS);
-	if ((rc = sync_setup_servers(s)) < 0 || (rc = sync_add_catalogs(s)) < 0 ||
-	    (rc = sync_start_http(s)) < 0)
+	sync_guard_setup(s, true);
+	if ((rc = sync_servers_parse(cfg, s->servers, &s->pinned)) < 0)
+		goto fail;
+	s->n_servers = (size_t)rc;
+	if ((rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats)) < 0 ||
+	    (rc = sync_http_new(loop, cfg, &s->http)) < 0)
 		goto fail;
 	sync_start_timers(s);
 	if (s->cfg.cache_file[0])
@@ -1506,11 +1602,19 @@ bool sync_ready(const struct sync *s)
 
 void sync_catalog_miss(struct sync *s)
 {
-	int64_t now = sync_now(s);
-	if (s->closing || now - s->last_miss_ms < SYNC_MISS_PERIOD_MS)
+	int64_t now = sync_now(s), wait = s->last_miss_ms + SYNC_MISS_PERIOD_MS - now;
+	if (s->closing)
 		return;
-	s->last_miss_ms = now;
-	sync_catalog_round(s);
+	if (wait <= 0) {
+		s->last_miss_ms = now;
+		sync_catalog_round(s);
+	} else if (uv_timer_get_due_in(&s->catalog_timer) > (uint64_t)wait) {
+		/* Too soon for another listing: the catalog timer brings one to the end of the
+		 * period, so a name registered meanwhile is not left to the next catalog round. */
+		s->last_miss_ms += SYNC_MISS_PERIOD_MS;
+		uv_timer_start(&s->catalog_timer, on_catalog_timer, (uint64_t)wait,
+			       s->cfg.catalog_interval_ms);
+	}
 }
 
 void sync_get_stats(const struct sync *s, struct sync_stats *out)
@@ -1523,6 +1627,195 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 			out->stale += e->svc && e->svc->origin.stale;
 }
 
+/* ---- reload ------------------------------------------------------------------------------ */
+
+/* Settings the calls in flight were made with: servers, credentials, the HTTP client, the
+ * catalogs. */
+static bool sync_network_changed(const struct config *a, const struct config *b)
+{
+	if (strcmp(a->nacos, b->nacos) != 0 || strcmp(a->nacos_api, b->nacos_api) != 0 ||
+	    strcmp(a->nacos_ca, b->nacos_ca) != 0 || strcmp(a->username, b->username) != 0 ||
+	    strcmp(a->password, b->password) != 0 || strcmp(a->groups, b->groups) != 0 ||
+	    a->max_response_size != b->max_response_size || a->n_zones != b->n_zones)
+		return true;
+	for (size_t z = 0; z < a->n_zones; z++)
+		if (strcmp(a->zones[z].namespace_id, b->zones[z].namespace_id) != 0)
+			return true;
+	return false;
+}
+
+/* Takes the new server list. A server kept (same URL) keeps the API it was found to speak,
+ * unless the pin changed. Tokens go, so the next call logs in with the new credentials. */
+static void sync_servers_replace(struct sync *s, struct sync_server *fresh, size_t n, bool pinned,
+				 bool same_pin)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; same_pin && k < s->n_servers; k++) {
+			if (strcmp(fresh[i].url, s->servers[k].url) == 0) {
+				fresh[i].api = s->servers[k].api;
+				fresh[i].list_api = s->servers[k].list_api;
+			}
+		}
+	}
+	for (size_t k = 0; k < s->n_servers; k++)
+		free(s->servers[k].token);
+	memcpy(s->servers, fresh, n * sizeof(*fresh));
+	s->n_servers = n;
+	s->pinned = pinned;
+	s->rr = 0;
+}
+
+/* Entries for which pick(e, arg) holds, as an array to walk instead of the table when the work
+ * may run waiters, whose callbacks may grow the table. NULL when none (or out of memory). */
+static struct sync_entry **sync_entries_pick(struct sync *s,
+					     bool (*pick)(const struct sync_entry *, const void *),
+					     const void *arg, size_t *n)
+{
+	struct sync_entry **v = NULL;
+	*n = 0;
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+			*n += pick(e, arg);
+	if (*n == 0 || !(v = malloc(*n * sizeof(*v)))) {
+		*n = 0;
+		return NULL;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+			if (pick(e, arg))
+				v[k++] = e;
+	return v;
+}
+
+struct sync_catalog_swap {
+	struct sync_catalog *old, *fresh;
+	size_t n_old, n_fresh;
+};
+
+/* e belongs to a catalog the new configuration has no more (a group or namespace gone). */
+static bool sync_entry_dropped(const struct sync_entry *e, const void *arg)
+{
+	const struct sync_catalog_swap *w = arg;
+	return sync_catalog_in(w->old, w->n_old, e->ns, e->group) &&
+	       !sync_catalog_in(w->fresh, w->n_fresh, e->ns, e->group);
+}
+
+/* The new catalogs take over the names of the old ones they match; the services of a catalog
+ * that goes stop being tracked. */
+static void sync_catalogs_replace(struct sync *s, struct sync_catalog *cats, size_t n)
+{
+	struct sync_catalog_swap w = {s->cats, cats, s->n_cats, n};
+	size_t n_gone;
+	for (size_t i = 0; i < n; i++) {
+		struct sync_catalog *old = sync_catalog_find(s, cats[i].ns, cats[i].group);
+		if (!old)
+			continue;
+		cats[i].names = old->names;
+		cats[i].n = old->n;
+		cats[i].valid = old->valid;
+		cats[i].failing = old->failing;
+		old->names = NULL;
+		old->n = 0;
+	}
+	struct sync_entry **gone = sync_entries_pick(s, sync_entry_dropped, &w, &n_gone);
+	s->cats = cats;
+	s->n_cats = n;
+	for (size_t i = 0; i < n_gone; i++)
+		sync_entry_remove(s, gone[i]);
+	free(gone);
+	sync_catalogs_free(w.old, w.n_old);
+}
+
+/* Servers, credentials or catalogs change: closing the HTTP client cancels every call in
+ * flight (they still see the old servers and catalogs), then the new ones start over. On error
+ * nothing changed. */
+static int sync_network_reset(struct sync *s, const struct config *cfg)
+{
+	struct sync_server fresh[NACOSAPI_MAX_SERVERS];
+	struct sync_catalog *cats;
+	struct http *http;
+	size_t n_cats;
+	bool pinned;
+	int n = sync_servers_parse(cfg, fresh, &pinned), rc;
+	if (n < 0)
+		return n;
+	if ((rc = sync_catalogs_new(cfg, &cats, &n_cats)) < 0)
+		return rc;
+	if ((rc = sync_http_new(s->loop, cfg, &http)) < 0) {
+		sync_catalogs_free(cats, n_cats);
+		return rc;
+	}
+	bool same_pin = strcmp(s->cfg.nacos_api, cfg->nacos_api) == 0;
+	http_close(s->http);
+	s->http = http;
+	/* From here on, waiters that run may start calls: they must see the new settings. */
+	s->cfg = *cfg;
+	sync_servers_replace(s, fresh, (size_t)n, pinned, same_pin);
+	sync_catalogs_replace(s, cats, n_cats);
+	return 0;
+}
+
+static bool sync_entry_waited_for(const struct sync_entry *e, const void *arg)
+{
+	return e->waiters && !e->inflight;
+}
+
+/* Polls follow the new interval; after a reset every service is due now, and those a query
+ * waits for are fetched at once (the tick leaves them to their waiters). */
+static void sync_entries_reschedule(struct sync *s, bool reset)
+{
+	int64_t now = sync_now(s), next = now + s->cfg.poll_interval_ms;
+	size_t n;
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+			if (reset || e->next_poll_ms > next)
+				e->next_poll_ms = reset ? 0 : next;
+	if (!reset)
+		return;
+	struct sync_entry **v = sync_entries_pick(s, sync_entry_waited_for, NULL, &n);
+	for (size_t i = 0; i < n; i++)
+		if (sync_entry_waited_for(v[i], NULL))
+			sync_fetch(s, v[i], true);
+	free(v);
+}
+
+static void sync_timers_restart(struct sync *s, unsigned old_poll_ms, unsigned old_catalog_ms,
+				bool now)
+{
+	uint64_t tick = sync_tick_ms(s);
+	if (now || old_poll_ms != s->cfg.poll_interval_ms)
+		uv_timer_start(&s->tick, on_tick, now ? 0 : tick, tick);
+	if (now || old_catalog_ms != s->cfg.catalog_interval_ms)
+		uv_timer_start(&s->catalog_timer, on_catalog_timer,
+			       now ? 0 : s->cfg.catalog_interval_ms, s->cfg.catalog_interval_ms);
+}
+
+int sync_reload(struct sync *s, const struct config *cfg)
+{
+	unsigned poll_ms = s->cfg.poll_interval_ms, catalog_ms = s->cfg.catalog_interval_ms;
+	bool reset = sync_network_changed(&s->cfg, cfg);
+	int rc;
+	if (s->closing)
+		return -ECANCELED;
+	if (reset && (rc = sync_network_reset(s, cfg)) < 0)
+		return rc;
+	s->cfg = *cfg;
+	config_snapshot(&s->cfg, &s->snapcfg);
+	sync_guard_setup(s, false);
+	sync_timers_restart(s, poll_ms, catalog_ms, reset);
+	sync_entries_reschedule(s, reset);
+	for (size_t i = 0; s->cfg.track_all && i < s->n_cats; i++)
+		if (s->cats[i].valid)
+			sync_catalog_track_all(s, &s->cats[i]);
+	sync_publish_now(s);
+	log_info("sync", "reloaded: %s (api %s), %zu servers, groups %s, track %s%s", s->cfg.nacos,
+		 s->cfg.nacos_api[0] ? s->cfg.nacos_api : "auto", s->n_servers,
+		 s->cfg.groups[0] ? s->cfg.groups : "DEFAULT_GROUP",
+		 s->cfg.track_all ? "all" : "queried", reset ? "; fetching everything again" : "");
+	return 0;
+}
+
 void sync_close(struct sync *s)
 {
 	if (!s || s->closing)
@@ -1532,6 +1825,10 @@ void sync_close(struct sync *s)
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
 			sync_waiters_run(e);
+	/* A change still waiting for its snapshot is a change the cache file lacks too. */
+	if (s->cfg.cache_file[0] && uv_is_active((uv_handle_t *)&s->publish_timer))
+		s->dirty_cache = true;
+	sync_cache_flush(s);
 	uv_close((uv_handle_t *)&s->tick, sync_on_close);
 	uv_close((uv_handle_t *)&s->catalog_timer, sync_on_close);
 	uv_close((uv_handle_t *)&s->publish_timer, sync_on_close);

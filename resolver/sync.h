@@ -21,6 +21,11 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service);
 bool sync_ready(const struct sync *s); /* first catalog sync or cache load done */
 void sync_close(struct sync *s);
+/* SIGHUP: applies cfg (copied) to the running sync, keeping every service's data: TTLs and
+ * zones (a new snapshot is published now), intervals, track mode, groups, and the Nacos
+ * servers, API pin and credentials (calls in flight start over, logins afresh). 0, or a
+ * negative errno with nothing changed (a cfg->nacos without an http(s) server: -EINVAL). */
+int sync_reload(struct sync *s, const struct config *cfg);
 /* A query named no catalog service: the catalog may be behind, so list it again soon (at most
  * once per 5 s). Cheap; may be called per query. */
 void sync_catalog_miss(struct sync *s);
@@ -36,6 +41,10 @@ struct sync_stats {
 	uint64_t held_back; /* answers held back by the mass-removal guard */
 	uint64_t publishes; /* snapshots published */
 	uint64_t cache_writes;
+	/* Refusals by a memory cap (config max-*): Nacos answers over max-response-size, listings
+	 * over max-services, instance lists over max-instances, services not tracked for
+	 * max-tracked. */
+	uint64_t over_response_size, over_services, over_instances, over_tracked;
 	uint64_t tracked; /* now: services tracked */
 	uint64_t stale;   /* now: services served stale */
 };

@@ -5,6 +5,7 @@ odd service names. Waits are bounded polls, not timing assertions.
 """
 import json
 import os
+import signal
 import time
 
 import dns.rcode
@@ -234,3 +235,90 @@ def test_track_all_polls_every_catalog_service(fake_nacos, nacos_dns):
     wait_until(lambda: nacos.requests()["by_path"].get("/nacos/v1/ns/instance/list", 0) >= 30)
     # Already fetched: answered without a fetch wait, and the data is there.
     assert len(addresses(srv, "bulk-0.DEFAULT_GROUP.svc")) == 2
+
+
+def instance_lists(nacos):
+    return nacos.requests()["by_path"].get("/nacos/v1/ns/instance/list", 0)
+
+
+def service_lists(nacos):
+    return nacos.requests()["by_path"].get("/nacos/v1/ns/service/list", 0)
+
+
+def test_sighup_applies_ttl_and_new_nacos_servers_keeping_the_data(fake_nacos, nacos_dns,
+                                                                    workdir):
+    a, b = fake_nacos(mode="2.x"), fake_nacos(mode="2.x")
+    a.register("order-service", "10.0.0.1", 8080)
+    b.register("order-service", "10.0.0.2", 8080)
+    b.register("new-service", "10.0.5.1", 8080)
+    conf = os.path.join(workdir, "sync.conf")
+
+    def write_conf(url, ttl):
+        with open(conf, "w") as f:
+            f.write(f"nacos = {url}\nttl = {ttl}\npoll-interval = {POLL}s\n"
+                    "fetch-wait = 2s\nlog-level = debug\n")
+    write_conf(a.url, 7)
+    srv = nacos_dns("-c", conf)
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    assert srv.query(NAME).answer[0].ttl == 7
+    # The new server cannot answer yet: whatever the reload does, the data of the old one stays.
+    b.fault("500")
+    write_conf(b.url, 30)
+    srv.signal(signal.SIGHUP)
+    srv.wait_log("msg=\"reloaded configuration")
+    assert "take effect on restart" not in srv.log_text()
+    wait_until(lambda: srv.query(NAME).answer[0].ttl == 30)
+    wait_until(lambda: instance_lists(b) >= 2)  # polls go to the new server...
+    a.reset_counters()
+    for _ in range(8):
+        assert addresses(srv, NAME) == ["10.0.0.1"]  # ...which fails: the old copy is served
+        time.sleep(0.2)
+    assert a.requests()["total"] == 0  # the old server is asked no more
+    wait_until(lambda: "stale=yes" in info(srv, "order-service"))
+    b.fault("none")
+    wait_until(lambda: addresses(srv, NAME) == ["10.0.0.2"])
+    text = info(srv, "order-service")
+    assert f"server={b.url}" in text and "stale=no" in text
+    # The catalog now comes from the new server too.
+    wait_until(lambda: addresses(srv, "new-service.DEFAULT_GROUP.svc") == ["10.0.5.1"])
+    assert srv.query(NAME).answer[0].ttl == 30
+
+
+def test_catalog_miss_lists_the_catalog_again(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.1", 8080)
+    # The catalog is listed at start and then only every 10 minutes: a re-list is the miss's.
+    srv = start_dns(nacos_dns, nacos.url, "--catalog-interval", "600")
+    srv.wait_log("catalog synced")
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    before = service_lists(nacos)
+    nacos.register("late-service", "10.0.7.1", 8080)
+    late = "late-service.DEFAULT_GROUP.svc"
+    assert srv.query(late).rcode() == dns.rcode.NXDOMAIN  # not in the catalog yet
+    # Re-listed at once, or at the end of the 5 s period of an earlier miss (a query made while
+    # the first listing was being published counts as one).
+    assert wait_until(lambda: addresses(srv, late) == ["10.0.7.1"], timeout=8)
+    assert service_lists(nacos) > before
+
+
+def test_change_just_before_sigterm_reaches_the_cache_file(fake_nacos, nacos_dns, workdir):
+    cache = os.path.join(workdir, "cache.json")
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.1", 8080)
+    nacos.register("pay", "10.0.2.1", 8080)
+    srv = start_dns(nacos_dns, nacos.url, "--cache-file", cache)
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    # The cache file was just written (it is written at most once a second): the next change
+    # would wait for the next write, and SIGTERM comes first.
+    nacos.register("pay", "10.0.2.2", 8080)
+    assert addresses(srv, "pay.DEFAULT_GROUP.svc") == ["10.0.2.1", "10.0.2.2"]
+    assert srv.stop() == 0
+    with open(cache) as f:
+        text = f.read()
+    json.loads(text)
+    assert "10.0.0.1" in text and "10.0.2.2" in text
+    url = nacos.url
+    nacos.stop()
+    srv2 = start_dns(nacos_dns, url, "--cache-file", cache)
+    assert addresses(srv2, "pay.DEFAULT_GROUP.svc") == ["10.0.2.1", "10.0.2.2"]
+    assert addresses(srv2, NAME) == ["10.0.0.1"]
