@@ -79,6 +79,8 @@ static int check_hostname(const struct config_key *k, char *v, size_t size, char
 static int check_readable(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_groups(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_rrl_rate(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_push_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_ip(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 
 static const struct config_key config_keys[] = {
 	{"listen", CK_LIST, FIELD(listen), offsetof(struct config, n_listen), 0, 0, NULL,
@@ -150,6 +152,12 @@ static const struct config_key config_keys[] = {
 	 "services kept fresh: those queried, or all"},
 	{"cache-file", CK_STR, FIELD(cache_file), 0, 0, 0, NULL, NULL, "FILE",
 	 "where the registry is kept across restarts"},
+	{"push", CK_ENUM, FIELD(push), 0, 0, 0, onoff_names, NULL, "off|on",
+	 "subscribe to Nacos UDP pushes of tracked services (polling stays the safety net)"},
+	{"push-listen", CK_STR, FIELD(push_listen), 0, 0, 0, NULL, check_push_listen, "ADDR:PORT",
+	 "UDP address for Nacos pushes, port 0: any (none: any port on every address)"},
+	{"push-advertise", CK_STR, FIELD(push_advertise), 0, 0, 0, NULL, check_ip, "IP",
+	 "address Nacos sends pushes to (none: our address on the connection to each server)"},
 	{"http", CK_STR, FIELD(http), 0, 0, 0, NULL, check_listen, "ADDR:PORT",
 	 "serve /metrics, /healthz, /readyz and /snapshot over HTTP here"},
 	{"allow-transfer", CK_LIST, FIELD(allow_transfer),
@@ -365,6 +373,32 @@ static int check_rrl_rate(const struct config_key *k, char *v, size_t size, char
 	rate = strtoul(v, &end, 10);
 	if (!isdigit((unsigned char)*v) || *end || errno || rate > 1000000)
 		return why_set(why, n, "\"%s\" is not auto or a number 0..1000000", v);
+	return 0;
+}
+
+/* "" (any address, any port), or ADDR:PORT / [v6]:PORT where port 0 means any. */
+static int check_push_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	char tmp[CONFIG_ADDR_LEN];
+	size_t len = strlen(v);
+	bool any_port = len > 2 && strcmp(v + len - 2, ":0") == 0;
+	if (!*v)
+		return 0;
+	if (!any_port)
+		return parse_hostport(v, 0, v, size, why, n);
+	/* parse_hostport wants a port of 1..65535: check the address with port 1 */
+	snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(len - 2), v);
+	if (parse_hostport(tmp, 0, tmp, sizeof(tmp), why, n) < 0)
+		return -EINVAL;
+	snprintf(v, size, "%.*s0", (int)(strlen(tmp) - 1), tmp);
+	return 0;
+}
+
+static int check_ip(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	unsigned char buf[16];
+	if (*v && inet_pton(strchr(v, ':') ? AF_INET6 : AF_INET, v, buf) != 1)
+		return why_set(why, n, "\"%s\" is not an IPv4 or IPv6 address", v);
 	return 0;
 }
 
@@ -642,6 +676,7 @@ void config_defaults(struct config *c)
 	c->catalog_interval_ms = 30000;
 	c->poll_interval_ms = 5000;
 	c->fetch_wait_ms = 1000;
+	c->push = true;
 }
 
 /* NACOS_SERVER_ADDR: "host:port,host:port"; a source without a scheme gets "http://", as the

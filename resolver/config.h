@@ -65,6 +65,9 @@ struct config {
 	unsigned fetch_wait_ms; /* first query waits this long for a fetch; default 1000 */
 	bool track_all;         /* track = all | queried; default queried */
 	char cache_file[CONFIG_PATH_LEN];
+	bool push;                            /* push = on | off: UDP push subscriptions; on */
+	char push_listen[CONFIG_ADDR_LEN];    /* "ADDR:PORT", port 0 ephemeral; "": every addr */
+	char push_advertise[CONFIG_ADDR_LEN]; /* clientIP sent to Nacos; "": learned per server */
 
 	/* operating */
 	char http[CONFIG_ADDR_LEN];                            /* "" (default): no HTTP endpoint */

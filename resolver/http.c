@@ -129,7 +129,15 @@ static void http_req_finish(struct http_req *r, int error, long status, const ch
 		.body = r->body ? r->body : "",
 		.len = r->body ? r->len : 0,
 		.reason = reason ? reason : "",
+		.local_ip = "",
+		.primary_ip = "",
 	};
+	char *local = NULL, *primary = NULL; /* borrowed from the easy handle */
+	if (r->easy && curl_easy_getinfo(r->easy, CURLINFO_LOCAL_IP, &local) == CURLE_OK && local)
+		resp.local_ip = local;
+	if (r->easy && curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &primary) == CURLE_OK &&
+	    primary)
+		resp.primary_ip = primary;
 	r->cb(r->arg, &resp);
 	http_req_free(r);
 }

@@ -20,6 +20,8 @@ struct http_response {
 	const char *body; /* NUL-terminated, len bytes */
 	size_t len;
 	const char *reason; /* curl's message when error != 0, "" otherwise */
+	/* The connection's addresses ("" when unknown): ours, and the server's. */
+	const char *local_ip, *primary_ip;
 };
 
 typedef void (*http_done_cb)(void *arg, const struct http_response *resp);

@@ -2,22 +2,24 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-static enum log_level log_threshold = LOG_LEVEL_INFO;
+/* Set by the main loop (SIGHUP), read by worker threads too. */
+static atomic_int log_threshold = LOG_LEVEL_INFO;
 
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(enum log_level l)
 {
-	log_threshold = l;
+	atomic_store_explicit(&log_threshold, (int)l, memory_order_relaxed);
 }
 
 bool log_enabled(enum log_level l)
 {
-	return l <= log_threshold;
+	return (int)l <= atomic_load_explicit(&log_threshold, memory_order_relaxed);
 }
 
 int log_parse_level(const char *s, enum log_level *out)

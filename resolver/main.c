@@ -151,12 +151,13 @@ static int daemon_apply(struct daemon *d, const struct config *old, const struct
 		log_info("main", "reload: forwarding to %zu upstream(s)",
 			 fwd ? forward_upstream_count(fwd) : 0);
 	}
-	acl_free(d->acl);
-	acl_free(d->transfer);
+	struct acl *old_acl = d->acl, *old_transfer = d->transfer;
 	d->acl = rec;
 	d->transfer = xfr;
 	d->forward = fwd;
-	daemon_set_env(d, c);
+	daemon_set_env(d, c); /* worker threads hold the old ACLs until it returns */
+	acl_free(old_acl);
+	acl_free(old_transfer);
 	return 0;
 }
 

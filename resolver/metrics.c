@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 /* The question types worth a label of their own; the rest count as "other". */
 static const struct {
 	uint16_t code;
@@ -33,15 +35,75 @@ struct metrics {
 	uint64_t latency_count;
 	uint64_t rate_limited;
 	uint64_t axfr[2]; /* [allowed] */
+	/* Shards: a worker thread counts into its own, rendering adds them up. */
+	struct metrics *parent, *shards, *next;
+	uv_mutex_t lock; /* the list of shards */
 };
+
+/* Each counter has one writer thread; the renderer may read it from another. A relaxed load and
+ * store keeps that free of data races and costs a plain move on x86. */
+#define METRICS_ADD(x, v)                                                                          \
+	__atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+#define METRICS_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 struct metrics *metrics_new(void)
 {
-	return calloc(1, sizeof(struct metrics));
+	struct metrics *m = calloc(1, sizeof(struct metrics));
+
+	if (m && uv_mutex_init(&m->lock) < 0) {
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* into += from, reading from's counters as its writer may be counting. */
+static void metrics_add(struct metrics *into, const struct metrics *from)
+{
+	for (size_t t = 0; t < METRICS_N_TYPES; t++)
+		for (size_t tr = 0; tr < 2; tr++)
+			METRICS_ADD(into->queries[t][tr], METRICS_GET(from->queries[t][tr]));
+	for (size_t r = 0; r < 16; r++)
+		METRICS_ADD(into->rcodes[r], METRICS_GET(from->rcodes[r]));
+	for (size_t i = 0; i < METRICS_LATENCY_BUCKETS + 1; i++)
+		METRICS_ADD(into->latency[i], METRICS_GET(from->latency[i]));
+	METRICS_ADD(into->latency_sum_us, METRICS_GET(from->latency_sum_us));
+	METRICS_ADD(into->latency_count, METRICS_GET(from->latency_count));
+	METRICS_ADD(into->rate_limited, METRICS_GET(from->rate_limited));
+	METRICS_ADD(into->axfr[0], METRICS_GET(from->axfr[0]));
+	METRICS_ADD(into->axfr[1], METRICS_GET(from->axfr[1]));
+}
+
+struct metrics *metrics_shard_new(struct metrics *parent)
+{
+	struct metrics *m = metrics_new();
+
+	if (!m)
+		return NULL;
+	m->parent = parent;
+	uv_mutex_lock(&parent->lock);
+	m->next = parent->shards;
+	parent->shards = m;
+	uv_mutex_unlock(&parent->lock);
+	return m;
 }
 
 void metrics_free(struct metrics *m)
 {
+	if (!m)
+		return;
+	if (m->parent) {
+		uv_mutex_lock(&m->parent->lock);
+		for (struct metrics **pp = &m->parent->shards; *pp; pp = &(*pp)->next) {
+			if (*pp == m) {
+				*pp = m->next;
+				break;
+			}
+		}
+		metrics_add(m->parent, m);
+		uv_mutex_unlock(&m->parent->lock);
+	}
+	uv_mutex_destroy(&m->lock);
 	free(m);
 }
 
@@ -61,25 +123,25 @@ void metrics_observe_reply(struct metrics *m, uint16_t qtype, bool tcp, uint8_t 
 
 	if (!m)
 		return;
-	m->queries[metrics_type_index(qtype)][tcp ? 1 : 0]++;
-	m->rcodes[rcode & 0x0f]++;
+	METRICS_ADD(m->queries[metrics_type_index(qtype)][tcp ? 1 : 0], 1);
+	METRICS_ADD(m->rcodes[rcode & 0x0f], 1);
 	while (b < METRICS_LATENCY_BUCKETS && usec > metrics_bounds_us[b])
 		b++;
-	m->latency[b]++;
-	m->latency_sum_us += usec;
-	m->latency_count++;
+	METRICS_ADD(m->latency[b], 1);
+	METRICS_ADD(m->latency_sum_us, usec);
+	METRICS_ADD(m->latency_count, 1);
 }
 
 void metrics_count_rate_limited(struct metrics *m)
 {
 	if (m)
-		m->rate_limited++;
+		METRICS_ADD(m->rate_limited, 1);
 }
 
 void metrics_count_axfr(struct metrics *m, bool allowed)
 {
 	if (m)
-		m->axfr[allowed ? 1 : 0]++;
+		METRICS_ADD(m->axfr[allowed ? 1 : 0], 1);
 }
 
 /* ---- rendering ---- */
@@ -257,6 +319,17 @@ static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 		    (double)s->tracked);
 	mbuf_metric(b, "cache_writes_total", "counter", "Cache file writes.",
 		    (double)s->cache_writes);
+	mbuf_head(
+		b, "push_packets_total", "counter",
+		"UDP push datagrams from Nacos: received, and each as applied, stale or rejected.");
+	mbuf_printf(b, "nacosdns_push_packets_total{result=\"received\"} %llu\n",
+		    (unsigned long long)s->push_received);
+	mbuf_printf(b, "nacosdns_push_packets_total{result=\"applied\"} %llu\n",
+		    (unsigned long long)s->push_applied);
+	mbuf_printf(b, "nacosdns_push_packets_total{result=\"stale\"} %llu\n",
+		    (unsigned long long)s->push_stale);
+	mbuf_printf(b, "nacosdns_push_packets_total{result=\"rejected\"} %llu\n",
+		    (unsigned long long)s->push_rejected);
 }
 
 /* One family for every cap: which one held, and how often. */
@@ -315,10 +388,23 @@ static void metrics_render_data(struct mbuf *b, const struct metrics_input *in)
 	}
 }
 
-char *metrics_render(const struct metrics *m, const struct metrics_input *in, size_t *len)
+/* The counters of m and of its shards, added up. */
+static void metrics_sum(const struct metrics *m, struct metrics *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	metrics_add(sum, m);
+	uv_mutex_lock((uv_mutex_t *)&m->lock);
+	for (const struct metrics *sh = m->shards; sh; sh = sh->next)
+		metrics_add(sum, sh);
+	uv_mutex_unlock((uv_mutex_t *)&m->lock);
+}
+
+char *metrics_render(const struct metrics *all, const struct metrics_input *in, size_t *len)
 {
 	struct mbuf b = {.cap = 8192};
+	struct metrics sum, *m = &sum;
 
+	metrics_sum(all, &sum);
 	if (!(b.p = malloc(b.cap)))
 		return NULL;
 	b.p[0] = '\0';

@@ -14,10 +14,14 @@
 
 struct metrics;
 
-/* NULL on ENOMEM. Counters are plain integers: the loop that answers queries is the only
- * writer, and the HTTP endpoint reads them from the same loop. */
+/* NULL on ENOMEM. Each counter has one writer, the main loop or a shard's worker thread, and the
+ * HTTP endpoint renders them on the main loop. */
 struct metrics *metrics_new(void);
-void metrics_free(struct metrics *m); /* NULL-safe */
+void metrics_free(struct metrics *m); /* NULL-safe; a shard's counts go to its parent */
+/* A shard of parent for a worker thread, which counts into it without a lock while the loop of
+ * parent renders; metrics_render(parent) adds every shard in. Shards are created and freed on
+ * parent's loop, before parent is freed. NULL on ENOMEM. */
+struct metrics *metrics_shard_new(struct metrics *parent);
 
 /* One reply sent: its question type, transport, rcode and the time since the query arrived. */
 void metrics_observe_reply(struct metrics *m, uint16_t qtype, bool tcp, uint8_t rcode,

@@ -155,6 +155,18 @@ char *nacosapi_instance_list_url(const char *server, enum nacosapi_version v, co
 	return nacosapi_buf_take(&b);
 }
 
+char *nacosapi_subscribe_take(char *url, const char *client_ip, unsigned udp_port)
+{
+	char port[16];
+	if (!url)
+		return NULL;
+	struct nacosapi_buf b = {.s = url, .len = strlen(url), .cap = strlen(url) + 1};
+	snprintf(port, sizeof(port), "%u", udp_port);
+	nacosapi_buf_param(&b, "udpPort", port);
+	nacosapi_buf_param(&b, "clientIP", client_ip);
+	return nacosapi_buf_take(&b);
+}
+
 char *nacosapi_service_list_url(const char *server, enum nacosapi_version v, const char *ns,
 				const char *group, unsigned page_no, unsigned page_size,
 				const char *token)

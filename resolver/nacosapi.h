@@ -33,6 +33,10 @@ char *nacosapi_escape(const char *s);
 char *nacosapi_instance_list_url(const char *server, enum nacosapi_version v, const char *ns,
 				 const char *group, const char *service, const char *clusters,
 				 const char *token);
+/* url (a v1 instance list URL; taken, freed whatever happens) with udpPort and clientIP added:
+ * the call then subscribes client_ip:udp_port to UDP pushes of the service (section 7 of the
+ * Nacos notes). malloc'ed; NULL on ENOMEM. */
+char *nacosapi_subscribe_take(char *url, const char *client_ip, unsigned udp_port);
 /* One page (from 1) of service names of a group. v1: service/list; v3: the admin service list,
  * the only listing Nacos 3.2 keeps. malloc'ed; NULL on ENOMEM. */
 char *nacosapi_service_list_url(const char *server, enum nacosapi_version v, const char *ns,

@@ -33,20 +33,59 @@
 #define SERVER_CAP_LOG_MS     1000         /* at most one "connection limit" line per second */
 #define SERVER_RCODE_SERVFAIL 2
 #define SERVER_RRL_TC_MAX     512 /* a slipped reply: header and question */
+#define SERVER_BATCH_MAX      32  /* replies per sendmmsg: libuv reads at most 20 per recvmmsg */
+#define SERVER_BATCH_BYTES    65536
+#define SERVER_HANDOFF_MAX    4096 /* queries and notes waiting for the main loop */
+#define SERVER_TOUCH_SLOTS    1024 /* per worker: services whose use was reported this second */
 
-/* Per address: the UDP socket and the TCP listener, with the state of its query path, so that
- * one listener can become one SO_REUSEPORT socket per worker loop. */
+/* Counters that a worker thread writes and the main loop reads. Each has one writer, so a relaxed
+ * load and store is enough: a plain move on x86, no locked instruction per query. */
+#define SERVER_INC(x)                                                                              \
+	__atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
+#define SERVER_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* A reply sent in a batch: its metric is taken when the batch is flushed, with one clock read. */
+struct server_obs {
+	uint64_t t0;
+	uint16_t qtype;
+	uint8_t rcode;
+};
+
+/* The replies to one recvmmsg batch, sent with one sendmmsg when the batch ends. */
+struct udp_batch {
+	unsigned n, n_obs;
+	size_t used;
+	struct mmsghdr msgs[SERVER_BATCH_MAX];
+	struct iovec iov[SERVER_BATCH_MAX];
+	struct sockaddr_storage peers[SERVER_BATCH_MAX];
+	struct server_obs obs[SERVER_BATCH_MAX];
+	uint8_t buf[SERVER_BATCH_BYTES];
+};
+
+struct worker;
+
+/* Per address and loop: the UDP socket (and on the main loop the TCP listener), with the state of
+ * its query path. With --threads N every worker has one per address, on the same address and
+ * port through SO_REUSEPORT. */
 struct listener {
 	struct server *s;
+	struct worker *w;             /* NULL: the main loop's */
+	uv_loop_t *loop;              /* the loop its handles are on */
+	const struct server_env *env; /* the server's, or the worker's copy */
+	size_t index;                 /* of its listen address */
 	uv_udp_t udp;
 	uv_tcp_t tcp;
 	int udp_fd, tcp_fd; /* until uv owns them */
-	bool udp_init, tcp_init;
-	uint64_t rng[2]; /* xorshift128+ */
-	struct rrl *rrl; /* UDP response rate limit; NULL: none */
-	uint64_t t0;     /* uv_hrtime() when the query being answered arrived */
+	bool udp_init, tcp_init, closing;
+	bool in_batch;               /* between the first datagram of a batch and its end */
+	uint64_t rng[2];             /* xorshift128+ */
+	struct rrl *rrl;             /* UDP response rate limit; NULL: none */
+	uint64_t t0;                 /* uv_hrtime() when the query being answered arrived */
+	int64_t now_ms;              /* Unix ms, read once per batch */
+	const struct snapshot *snap; /* what the query being answered is answered from */
 	struct server_stats stats;
 	char name[CONFIG_ADDR_LEN];
+	struct udp_batch batch;
 	uint8_t rbuf[SERVER_UDP_RBUF]; /* UDP receive and TCP read buffer, valid during a callback
 					*/
 	uint8_t out[SERVER_MSG_MAX];   /* reply being built, valid during a callback */
@@ -95,6 +134,44 @@ struct server_pending {
 	uint8_t query[]; /* fetch: the query, to answer again from the new snapshot */
 };
 
+/* What a worker hands to the main loop: a query to forward or to wait for a first fetch (answered
+ * again there, and sent from the main loop's socket for the same address), or the use of a
+ * service or a name missing from the catalog, for the sync. */
+enum server_handoff_kind { SERVER_HANDOFF_QUERY, SERVER_HANDOFF_TOUCH, SERVER_HANDOFF_MISS };
+
+struct server_handoff {
+	struct server_handoff *next;
+	enum server_handoff_kind kind;
+	size_t listener; /* index of the listen address */
+	struct sockaddr_storage peer;
+	uint64_t t0;
+	size_t len;
+	uint8_t data[]; /* the query, or "namespace\0group\0service\0" */
+};
+
+/* The services a worker reported as used, by hash: at most one report per service per second. */
+struct worker_touch {
+	uint64_t hash;
+	int64_t second;
+};
+
+/* One thread with its own loop and a SO_REUSEPORT UDP socket per listen address. */
+struct worker {
+	struct server *s;
+	uv_loop_t loop;
+	uv_async_t stop;
+	uv_thread_t thread;
+	uv_mutex_t lock;       /* env; the worker holds it for a batch */
+	struct server_env env; /* a copy of the server's, with the worker's metrics shard */
+	struct registry_reader *reader;
+	struct metrics *metrics;
+	struct listener **listeners;
+	size_t n_listeners;
+	bool loop_init, lock_init, stop_init, started;
+	int64_t miss_second;
+	struct worker_touch touched[SERVER_TOUCH_SLOTS];
+};
+
 struct server {
 	uv_loop_t *loop;
 	struct server_env env;
@@ -108,6 +185,15 @@ struct server {
 	bool closing;
 	uint64_t cap_log_ms;
 	unsigned long long cap_suppressed;
+	struct worker **workers; /* --threads N >= 2: N of them */
+	size_t n_workers;
+	/* Work only the main loop can do, queued by the workers. */
+	uv_async_t handoff_async;
+	uv_timer_t reclaim; /* frees the snapshots the workers were reading at a publish */
+	bool handoff_init, reclaim_init;
+	uv_mutex_t handoff_lock;
+	struct server_handoff *handoff_head, **handoff_tail;
+	size_t n_handoff;
 };
 
 static void tcp_conn_close(struct tcp_conn *c);
@@ -168,14 +254,20 @@ static size_t server_sa_len(const struct sockaddr *sa)
 	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
+static void listener_free(struct listener *l);
+
 static void server_unref(struct server *s)
 {
 	if (--s->refs > 0)
 		return;
-	for (size_t i = 0; i < s->n_listeners; i++) {
-		rrl_free(s->listeners[i]->rrl);
-		free(s->listeners[i]);
+	for (size_t i = 0; i < s->n_listeners; i++)
+		listener_free(s->listeners[i]);
+	while (s->handoff_head) {
+		struct server_handoff *h = s->handoff_head;
+		s->handoff_head = h->next;
+		free(h);
 	}
+	uv_mutex_destroy(&s->handoff_lock);
 	free(s->listeners);
 	free(s);
 }
@@ -191,14 +283,14 @@ static void server_on_handle_close(uv_handle_t *h)
 static void server_count_reply(struct listener *l, const uint8_t *wire, size_t len)
 {
 	if (len >= 4)
-		l->stats.rcode[wire[3] & 0x0f]++;
+		SERVER_INC(l->stats.rcode[wire[3] & 0x0f]);
 }
 
 static void udp_on_send(uv_udp_send_t *req, int status)
 {
 	struct udp_send *u = req->data;
 	if (status < 0)
-		u->l->stats.send_errors++;
+		SERVER_INC(u->l->stats.send_errors);
 	free(u);
 }
 
@@ -206,23 +298,111 @@ static void udp_on_send(uv_udp_send_t *req, int status)
 static bool udp_rate_limit(struct listener *l, const struct sockaddr *peer, const uint8_t **wire,
 			   size_t *len, uint8_t tc[SERVER_RRL_TC_MAX])
 {
-	enum rrl_action a = rrl_check(l->rrl, peer, uv_now(l->s->loop));
+	enum rrl_action a = rrl_check(l->rrl, peer, uv_now(l->loop));
 	size_t n = *len < SERVER_RRL_TC_MAX ? *len : SERVER_RRL_TC_MAX;
 
 	if (a == RRL_SEND)
 		return true;
-	metrics_count_rate_limited(l->s->env.metrics);
+	metrics_count_rate_limited(l->env->metrics);
 	if (a == RRL_SLIP) {
 		memcpy(tc, *wire, n);
 		if ((n = rrl_slip_reply(tc, n)) > 0) {
-			l->stats.rrl_slipped++;
+			SERVER_INC(l->stats.rrl_slipped);
 			*wire = tc;
 			*len = n;
 			return true;
 		}
 	}
-	l->stats.rrl_dropped++;
+	SERVER_INC(l->stats.rrl_dropped);
 	return false;
+}
+
+/* Sends now, or (socket buffer full) queues a copy that libuv sends when the socket is
+ * writable. */
+static void udp_send_now(struct listener *l, const struct sockaddr *peer, const uint8_t *wire,
+			 size_t len)
+{
+	uv_buf_t buf = uv_buf_init((char *)wire, (unsigned)len);
+	int rc = uv_udp_try_send(&l->udp, &buf, 1, peer);
+
+	if (rc >= 0) {
+		server_count_reply(l, wire, len);
+		return;
+	}
+	if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
+		SERVER_INC(l->stats.send_errors);
+		return;
+	}
+	struct udp_send *u = malloc(sizeof(*u) + len);
+	if (!u) {
+		SERVER_INC(l->stats.send_errors);
+		return;
+	}
+	u->req.data = u;
+	u->l = l;
+	u->len = len;
+	memcpy(u->wire, wire, len);
+	buf = uv_buf_init((char *)u->wire, (unsigned)len);
+	if (uv_udp_send(&u->req, &l->udp, &buf, 1, peer, udp_on_send) < 0) {
+		SERVER_INC(l->stats.send_errors);
+		free(u);
+		return;
+	}
+	server_count_reply(l, wire, len);
+}
+
+/* Sends the batch with as few sendmmsg calls as the socket allows. When its buffer is full, the
+ * rest goes through libuv's queue; a reply the kernel refuses is counted and skipped. */
+static void udp_batch_flush(struct listener *l)
+{
+	struct udp_batch *b = &l->batch;
+	unsigned i = 0;
+	int fd = -1;
+
+	if (b->n > 0 && uv_fileno((const uv_handle_t *)&l->udp, &fd) < 0)
+		fd = -1;
+	while (i < b->n) {
+		int r = fd < 0 ? -1 : sendmmsg(fd, b->msgs + i, b->n - i, 0);
+		if (r > 0) {
+			for (unsigned k = i; k < i + (unsigned)r; k++)
+				server_count_reply(l, b->iov[k].iov_base, b->iov[k].iov_len);
+			i += (unsigned)r;
+		} else if (r < 0 && errno == EINTR) {
+			continue;
+		} else if (fd >= 0 && r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			SERVER_INC(l->stats.send_errors);
+			i++;
+		} else {
+			for (; i < b->n; i++)
+				udp_send_now(l, (const struct sockaddr *)&b->peers[i],
+					     b->iov[i].iov_base, b->iov[i].iov_len);
+		}
+	}
+	b->n = 0;
+	b->used = 0;
+}
+
+/* Queues a reply for the batch's sendmmsg. false: too big for the batch buffer. */
+static bool udp_batch_add(struct listener *l, const struct sockaddr *peer, const uint8_t *wire,
+			  size_t len)
+{
+	struct udp_batch *b = &l->batch;
+	socklen_t sl = (socklen_t)server_sa_len(peer);
+
+	if (len > sizeof(b->buf))
+		return false;
+	if (b->n == SERVER_BATCH_MAX || len > sizeof(b->buf) - b->used)
+		udp_batch_flush(l);
+	memcpy(b->buf + b->used, wire, len);
+	memcpy(&b->peers[b->n], peer, sl);
+	b->iov[b->n] = (struct iovec){.iov_base = b->buf + b->used, .iov_len = len};
+	b->msgs[b->n] = (struct mmsghdr){.msg_hdr = {.msg_name = &b->peers[b->n],
+						     .msg_namelen = sl,
+						     .msg_iov = &b->iov[b->n],
+						     .msg_iovlen = 1}};
+	b->used += len;
+	b->n++;
+	return true;
 }
 
 static void udp_send(struct listener *l, const struct sockaddr *peer, const uint8_t *wire,
@@ -232,33 +412,9 @@ static void udp_send(struct listener *l, const struct sockaddr *peer, const uint
 
 	if (!udp_rate_limit(l, peer, &wire, &len, tc))
 		return;
-	uv_buf_t buf = uv_buf_init((char *)wire, (unsigned)len);
-	int rc = uv_udp_try_send(&l->udp, &buf, 1, peer);
-
-	if (rc >= 0) {
-		server_count_reply(l, wire, len);
+	if (l->in_batch && udp_batch_add(l, peer, wire, len))
 		return;
-	}
-	if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
-		l->stats.send_errors++;
-		return;
-	}
-	struct udp_send *u = malloc(sizeof(*u) + len);
-	if (!u) {
-		l->stats.send_errors++;
-		return;
-	}
-	u->req.data = u;
-	u->l = l;
-	u->len = len;
-	memcpy(u->wire, wire, len);
-	buf = uv_buf_init((char *)u->wire, (unsigned)len);
-	if (uv_udp_send(&u->req, &l->udp, &buf, 1, peer, udp_on_send) < 0) {
-		l->stats.send_errors++;
-		free(u);
-		return;
-	}
-	server_count_reply(l, wire, len);
+	udp_send_now(l, peer, wire, len);
 }
 
 static bool tcp_paused(const struct tcp_conn *c)
@@ -367,19 +523,41 @@ static void server_log_query(const struct sockaddr *peer, bool tcp, const uint8_
 		 (unsigned)(wire[6] << 8 | wire[7]), (unsigned long long)usec);
 }
 
+/* Metrics and the query log of one reply. A UDP reply in a batch is timed when the batch is sent,
+ * so a batch reads the clock twice rather than twice per query (the query log times each). */
 static void server_observe(struct listener *l, bool tcp, const struct sockaddr *peer,
 			   const uint8_t *wire, size_t len)
 {
-	const struct server_env *env = &l->s->env;
-	uint64_t usec = (uv_hrtime() - l->t0) / 1000;
+	const struct server_env *env = l->env;
+	struct udp_batch *b = &l->batch;
 	uint16_t qtype;
+	uint64_t usec;
 
 	if (len < SERVER_DNS_HDR || (!env->metrics && !env->query_log))
 		return;
 	qtype = server_reply_qtype(wire, len);
+	if (!tcp && l->in_batch && !env->query_log && b->n_obs < SERVER_BATCH_MAX) {
+		b->obs[b->n_obs++] = (struct server_obs){l->t0, qtype, (uint8_t)(wire[3] & 0x0f)};
+		return;
+	}
+	usec = (uv_hrtime() - l->t0) / 1000;
 	metrics_observe_reply(env->metrics, qtype, tcp, wire[3] & 0x0f, usec);
 	if (env->query_log)
 		server_log_query(peer, tcp, wire, len, qtype, usec);
+}
+
+static void server_observe_batch(struct listener *l)
+{
+	struct udp_batch *b = &l->batch;
+	uint64_t now;
+
+	if (b->n_obs == 0)
+		return;
+	now = uv_hrtime();
+	for (unsigned i = 0; i < b->n_obs; i++)
+		metrics_observe_reply(l->env->metrics, b->obs[i].qtype, false, b->obs[i].rcode,
+				      (now - b->obs[i].t0) / 1000);
+	b->n_obs = 0;
 }
 
 static void server_send(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
@@ -401,7 +579,7 @@ static void server_query_init(struct listener *l, struct query_info *qi,
 	qi->tcp = tcp;
 	qi->client_hash = server_addr_hash(peer);
 	qi->random = server_rand(l->rng);
-	qi->now_ms = server_now_ms();
+	qi->now_ms = l->now_ms;
 }
 
 static struct server_pending *server_pending_new(struct listener *l, struct tcp_conn *c,
@@ -484,7 +662,7 @@ static void server_handle_outside(struct listener *l, struct tcp_conn *c,
 		struct server_pending *p = server_pending_new(l, c, peer, ra, NULL, 0);
 		if (p &&
 		    forward_query(s->env.forward, in, len, max_reply, server_on_forward, p) == 0) {
-			l->stats.forwarded++;
+			SERVER_INC(l->stats.forwarded);
 			return;
 		}
 		if (p)
@@ -504,6 +682,7 @@ static void server_on_fetched(void *arg)
 
 	if (server_pending_live(p)) {
 		l->t0 = p->t0;
+		l->now_ms = server_now_ms();
 		server_query_init(l, &qi, peer, p->c != NULL);
 		int st = query_answer(registry_get(l->s->env.registry), &qi, p->query, p->len,
 				      l->out, sizeof(l->out), &out_len);
@@ -522,13 +701,13 @@ static void server_handle_fetch(struct listener *l, struct tcp_conn *c, const st
 				bool ra, const struct query_info *qi, const uint8_t *in, size_t len,
 				size_t out_len)
 {
-	struct server *s = l->s;
+	struct sync *sync = l->env->sync;
 
-	if (s->env.sync && qi->service_name) {
+	if (sync && qi->service_name) {
 		struct server_pending *p = server_pending_new(l, c, peer, ra, in, len);
-		if (p && sync_track(s->env.sync, qi->service_namespace, qi->service_group,
+		if (p && sync_track(sync, qi->service_namespace, qi->service_group,
 				    qi->service_name, server_on_fetched, p) == 0) {
-			l->stats.fetched++;
+			SERVER_INC(l->stats.fetched);
 			return;
 		}
 		if (p)
@@ -552,7 +731,7 @@ static int server_on_axfr_msg(void *arg, const uint8_t *wire, size_t len)
 static void server_handle_axfr(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
 			       const uint8_t *in, size_t len)
 {
-	const struct server_env *env = &l->s->env;
+	const struct server_env *env = l->env;
 	bool allowed = c && acl_match(env->allow_transfer, peer);
 	uint8_t rcode = 5; /* REFUSED */
 	int n, rc;
@@ -570,33 +749,154 @@ static void server_handle_axfr(struct listener *l, struct tcp_conn *c, const str
 			log_warn("server", "zone transfer failed: %s", strerror(-rc));
 	}
 	if ((n = axfr_error(in, len, rcode, l->out, sizeof(l->out))) < 0) {
-		l->stats.dropped++;
+		SERVER_INC(l->stats.dropped);
 		return;
 	}
 	server_send(l, c, peer, l->out, (size_t)n);
 }
 
-/* One DNS message from a client (c == NULL: UDP). */
+/* ---- handing work to the main loop ---- */
+
+/* Queues h for the main loop; frees it when the queue is full. */
+static bool server_handoff_push(struct server *s, struct server_handoff *h)
+{
+	bool queued;
+
+	uv_mutex_lock(&s->handoff_lock);
+	queued = s->n_handoff < SERVER_HANDOFF_MAX;
+	if (queued) {
+		h->next = NULL;
+		*s->handoff_tail = h;
+		s->handoff_tail = &h->next;
+		s->n_handoff++;
+	}
+	uv_mutex_unlock(&s->handoff_lock);
+	if (!queued) {
+		free(h);
+		return false;
+	}
+	uv_async_send(&s->handoff_async);
+	return true;
+}
+
+static void worker_handoff(struct listener *l, enum server_handoff_kind kind,
+			   const struct sockaddr *peer, const uint8_t *data, size_t len)
+{
+	struct server_handoff *h = malloc(sizeof(*h) + len);
+
+	if (h) {
+		memset(h, 0, sizeof(*h));
+		h->kind = kind;
+		h->listener = l->index;
+		if (peer)
+			memcpy(&h->peer, peer, server_sa_len(peer));
+		h->t0 = l->t0;
+		h->len = len;
+		if (len)
+			memcpy(h->data, data, len);
+	}
+	if ((!h || !server_handoff_push(l->s, h)) && kind == SERVER_HANDOFF_QUERY)
+		SERVER_INC(l->stats.dropped);
+}
+
+static uint64_t server_hash_str(uint64_t h, const char *str)
+{
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull; /* a separator, so "a"+"bc" differs from "ab"+"c" */
+}
+
+/* The sync hears of a service's use at most once a second per worker: it only keeps it tracked. */
+static void worker_touch(struct listener *l, const struct query_info *qi)
+{
+	uint64_t h = 14695981039346656037ull;
+	int64_t second = l->now_ms / 1000;
+	char names[3 * 256];
+	int n;
+
+	h = server_hash_str(
+		server_hash_str(server_hash_str(h, qi->service_namespace), qi->service_group),
+		qi->service_name);
+	struct worker_touch *t = &l->w->touched[h % SERVER_TOUCH_SLOTS];
+	if (t->hash == h && t->second == second)
+		return;
+	n = snprintf(names, sizeof(names), "%s%c%s%c%s", qi->service_namespace, '\0',
+		     qi->service_group, '\0', qi->service_name);
+	if (n < 0 || (size_t)n >= sizeof(names))
+		return;
+	t->hash = h;
+	t->second = second;
+	worker_handoff(l, SERVER_HANDOFF_TOUCH, NULL, (const uint8_t *)names, (size_t)n + 1);
+}
+
+static void worker_catalog_miss(struct listener *l)
+{
+	int64_t second = l->now_ms / 1000;
+
+	if (l->w->miss_second == second)
+		return;
+	l->w->miss_second = second;
+	worker_handoff(l, SERVER_HANDOFF_MISS, NULL, NULL, 0);
+}
+
+/* Tells the sync which service an answer came from, or that a zone name was missing. */
+static void server_note_use(struct listener *l, const struct query_info *qi)
+{
+	struct sync *sync = l->env->sync;
+
+	if (!sync)
+		return;
+	if (qi->service_name) {
+		if (l->w)
+			worker_touch(l, qi);
+		else
+			sync_touch(sync, qi->service_namespace, qi->service_group,
+				   qi->service_name);
+	} else if (qi->rcode == 3) { /* NXDOMAIN in a zone: the catalog may be behind */
+		if (l->w)
+			worker_catalog_miss(l);
+		else
+			sync_catalog_miss(sync);
+	}
+}
+
+/* Forwarding, first fetches and zone transfers happen on the main loop. */
+static bool server_needs_main(const struct listener *l, int st, bool ra,
+			      const struct query_info *qi, const uint8_t *in)
+{
+	if (!l->w)
+		return false;
+	if (st == QUERY_OUTSIDE)
+		return ra && (in[2] & 0x01);
+	return st == QUERY_FETCH && l->env->sync && qi->service_name;
+}
+
+/* One DNS message from a client (c == NULL: UDP). The caller has set t0, now_ms and snap. */
 static void server_handle_query(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
 				const uint8_t *in, size_t len)
 {
-	struct server *s = l->s;
+	const struct server_env *env = l->env;
 	struct query_info qi;
 	size_t out_len = 0;
 
-	l->t0 = uv_hrtime();
 	if (axfr_is_request(in, len)) {
-		server_handle_axfr(l, c, peer, in, len);
+		if (l->w)
+			worker_handoff(l, SERVER_HANDOFF_QUERY, peer, in, len);
+		else
+			server_handle_axfr(l, c, peer, in, len);
 		return;
 	}
 	server_query_init(l, &qi, peer, c != NULL);
-	int st = query_answer(registry_get(s->env.registry), &qi, in, len, l->out, sizeof(l->out),
-			      &out_len);
+	int st = query_answer(l->snap, &qi, in, len, l->out, sizeof(l->out), &out_len);
 	if (st == QUERY_DROP || out_len < SERVER_DNS_HDR || out_len > sizeof(l->out)) {
-		l->stats.dropped++;
+		SERVER_INC(l->stats.dropped);
 		return;
 	}
-	bool ra = s->env.forward && acl_match(s->env.allow_recursion, peer);
+	bool ra = env->forward && acl_match(env->allow_recursion, peer);
+	if (server_needs_main(l, st, ra, &qi, in)) {
+		worker_handoff(l, SERVER_HANDOFF_QUERY, peer, in, len);
+		return;
+	}
 	if (ra)
 		l->out[3] |= 0x80;
 	if (st == QUERY_OUTSIDE) {
@@ -607,14 +907,90 @@ static void server_handle_query(struct listener *l, struct tcp_conn *c, const st
 		server_handle_fetch(l, c, peer, ra, &qi, in, len, out_len);
 		return;
 	}
-	if (qi.service_name && s->env.sync)
-		sync_touch(s->env.sync, qi.service_namespace, qi.service_group, qi.service_name);
-	else if (qi.rcode == 3 && s->env.sync) /* NXDOMAIN in a zone: the catalog may be behind */
-		sync_catalog_miss(s->env.sync);
+	server_note_use(l, &qi);
 	server_send(l, c, peer, l->out, out_len);
 }
 
+/* A message answered on its own on the main loop (TCP, handed over): fresh clock and snapshot. */
+static void listener_stamp(struct listener *l)
+{
+	l->t0 = uv_hrtime();
+	l->now_ms = server_now_ms();
+	l->snap = registry_get(l->env->registry);
+}
+
+static void server_take_handoff(struct server *s, struct server_handoff *h)
+{
+	const char *ns = (const char *)h->data;
+	const char *group = h->len ? ns + strlen(ns) + 1 : NULL;
+	const char *name = group ? group + strlen(group) + 1 : NULL;
+
+	switch (h->kind) {
+	case SERVER_HANDOFF_QUERY:
+		listener_stamp(s->listeners[h->listener]);
+		s->listeners[h->listener]->t0 = h->t0;
+		server_handle_query(s->listeners[h->listener], NULL,
+				    (const struct sockaddr *)&h->peer, h->data, h->len);
+		break;
+	case SERVER_HANDOFF_TOUCH:
+		if (s->env.sync)
+			sync_touch(s->env.sync, ns, group, name);
+		break;
+	case SERVER_HANDOFF_MISS:
+		if (s->env.sync)
+			sync_catalog_miss(s->env.sync);
+		break;
+	}
+}
+
+static void server_on_handoff(uv_async_t *a)
+{
+	struct server *s = a->data;
+	struct server_handoff *h, *next;
+
+	uv_mutex_lock(&s->handoff_lock);
+	h = s->handoff_head;
+	s->handoff_head = NULL;
+	s->handoff_tail = &s->handoff_head;
+	s->n_handoff = 0;
+	uv_mutex_unlock(&s->handoff_lock);
+	for (; h; h = next) {
+		next = h->next;
+		if (!s->closing)
+			server_take_handoff(s, h);
+		free(h);
+	}
+}
+
 /* ---- UDP ---- */
+
+/* A batch is what one recvmmsg returned (or one datagram without it): the clock is read, the
+ * snapshot entered and a worker's env locked once for all of it, and its replies go out in one
+ * sendmmsg at the end. */
+static void listener_batch_begin(struct listener *l)
+{
+	l->in_batch = true;
+	l->t0 = uv_hrtime();
+	l->now_ms = server_now_ms();
+	if (l->w) {
+		uv_mutex_lock(&l->w->lock);
+		l->snap = registry_reader_enter(l->w->reader);
+	} else {
+		l->snap = registry_get(l->env->registry);
+	}
+}
+
+static void listener_batch_end(struct listener *l)
+{
+	udp_batch_flush(l);
+	server_observe_batch(l);
+	l->in_batch = false;
+	l->snap = NULL;
+	if (l->w) {
+		registry_reader_leave(l->w->reader);
+		uv_mutex_unlock(&l->w->lock);
+	}
+}
 
 static void udp_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -622,19 +998,30 @@ static void udp_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)l->rbuf, sizeof(l->rbuf));
 }
 
+/* With UV_UDP_RECVMMSG libuv calls this once per datagram (UV_UDP_MMSG_CHUNK), then once with
+ * n == 0 and no peer (UV_UDP_MMSG_FREE) when the batch is done, or with n == 0 when there was
+ * nothing to read. */
 static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *peer,
 			unsigned flags)
 {
 	struct listener *l = h->data;
 
-	if (l->s->closing || n < 0 || !peer)
-		return; /* n == 0 && !peer: nothing more to read */
-	l->stats.udp_queries++;
-	if ((flags & UV_UDP_PARTIAL) || n < SERVER_DNS_HDR) {
-		l->stats.malformed++;
+	if (n < 0 || !peer) {
+		if (l->in_batch)
+			listener_batch_end(l);
 		return;
 	}
-	server_handle_query(l, NULL, peer, (const uint8_t *)buf->base, (size_t)n);
+	if (l->closing)
+		return;
+	if (!l->in_batch)
+		listener_batch_begin(l);
+	SERVER_INC(l->stats.udp_queries);
+	if ((flags & UV_UDP_PARTIAL) || n < SERVER_DNS_HDR)
+		SERVER_INC(l->stats.malformed);
+	else
+		server_handle_query(l, NULL, peer, (const uint8_t *)buf->base, (size_t)n);
+	if (!(flags & UV_UDP_MMSG_CHUNK))
+		listener_batch_end(l);
 }
 
 /* ---- TCP connections ---- */
@@ -684,7 +1071,7 @@ static void tcp_conn_close(struct tcp_conn *c)
 static void tcp_on_idle(uv_timer_t *t)
 {
 	struct tcp_conn *c = t->data;
-	c->l->stats.tcp_idle_closed++;
+	SERVER_INC(c->l->stats.tcp_idle_closed);
 	tcp_conn_close(c);
 }
 
@@ -717,13 +1104,14 @@ static size_t tcp_process(struct tcp_conn *c, const uint8_t *p, size_t n)
 	c->processing = true;
 	while (!c->closing && !tcp_paused(c) && (fs = tcp_frame_size(p + used, n - used)) > 0) {
 		if (fs < 2 + SERVER_DNS_HDR) {
-			c->l->stats.malformed++;
+			SERVER_INC(c->l->stats.malformed);
 			tcp_conn_close(c);
 			break;
 		}
 		if (fs > n - used)
 			break;
-		c->l->stats.tcp_queries++;
+		SERVER_INC(c->l->stats.tcp_queries);
+		listener_stamp(c->l);
 		server_handle_query(c->l, c, (const struct sockaddr *)&c->peer, p + used + 2,
 				    fs - 2);
 		used += fs;
@@ -892,12 +1280,12 @@ static void tcp_on_connection(uv_stream_t *h, int status)
 		return;
 	}
 	if (s->n_conns >= s->tcp_max_conns) {
-		l->stats.tcp_rejected++;
+		SERVER_INC(l->stats.tcp_rejected);
 		server_log_cap(s, l);
 		tcp_conn_close(c);
 		return;
 	}
-	l->stats.tcp_accepted++;
+	SERVER_INC(l->stats.tcp_accepted);
 	tcp_conn_list(c);
 	tcp_update_reading(c);
 	tcp_arm_idle(c);
@@ -935,8 +1323,10 @@ static int server_parse_addr(const char *s, struct sockaddr_storage *ss)
 	return -EINVAL;
 }
 
-/* A bound socket of type (and listening, for TCP). fd, or a negative errno. */
-static int server_socket(const struct sockaddr *sa, int type)
+/* A bound socket of type (and listening, for TCP). reuseport: one of a SO_REUSEPORT group, where
+ * the kernel spreads the datagrams over the sockets by their addresses and ports. fd, or a
+ * negative errno. */
+static int server_socket(const struct sockaddr *sa, int type, bool reuseport)
 {
 	int one = 1, fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
@@ -946,6 +1336,7 @@ static int server_socket(const struct sockaddr *sa, int type)
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
 	    (type == SOCK_STREAM &&
 	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
 	    bind(fd, sa, (socklen_t)server_sa_len(sa)) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, SERVER_TCP_BACKLOG) < 0)) {
 		int err = -errno;
@@ -972,23 +1363,24 @@ static int listener_rrl_init(struct listener *l, const struct config *cfg, const
 	return l->rrl ? 0 : -ENOMEM;
 }
 
-/* Parses and binds one listen address; nothing touches the loop yet. */
-static int listener_bind(struct listener *l, const char *addr)
+/* Parses and binds one listen address (UDP, and TCP when tcp); nothing touches the loop yet. */
+static int listener_bind(struct listener *l, const char *addr, bool reuseport, bool tcp)
 {
 	struct sockaddr_storage ss;
 	int fd;
 
-	snprintf(l->name, sizeof(l->name), "%s", addr);
 	if (server_parse_addr(addr, &ss) < 0) {
 		log_err("server", "listen %s: not ADDR:PORT or [ADDR]:PORT", addr);
 		return -EINVAL;
 	}
-	if ((fd = server_socket((const struct sockaddr *)&ss, SOCK_DGRAM)) < 0) {
+	if ((fd = server_socket((const struct sockaddr *)&ss, SOCK_DGRAM, reuseport)) < 0) {
 		log_err("server", "bind %s/udp failed: %s", addr, strerror(-fd));
 		return fd;
 	}
 	l->udp_fd = fd;
-	if ((fd = server_socket((const struct sockaddr *)&ss, SOCK_STREAM)) < 0) {
+	if (!tcp)
+		return 0;
+	if ((fd = server_socket((const struct sockaddr *)&ss, SOCK_STREAM, false)) < 0) {
 		log_err("server", "bind %s/tcp failed: %s", addr, strerror(-fd));
 		return fd;
 	}
@@ -996,19 +1388,28 @@ static int listener_bind(struct listener *l, const char *addr)
 	return 0;
 }
 
-/* Hands the bound sockets to the loop and starts serving. */
+/* Hands the bound UDP socket to l's loop and starts reading. */
+static int listener_start_udp(struct listener *l)
+{
+	int rc;
+
+	if ((rc = uv_udp_init_ex(l->loop, &l->udp, AF_UNSPEC | UV_UDP_RECVMMSG)) < 0)
+		return rc;
+	l->udp.data = l;
+	l->udp_init = true;
+	if (!l->w)
+		l->s->refs++;
+	if ((rc = uv_udp_open(&l->udp, l->udp_fd)) < 0)
+		return rc;
+	l->udp_fd = -1;
+	return uv_udp_recv_start(&l->udp, udp_on_alloc, udp_on_recv);
+}
+
+/* Hands the bound sockets to the main loop and starts serving. */
 static int listener_start(struct server *s, struct listener *l)
 {
 	int rc;
 
-	if ((rc = uv_udp_init_ex(s->loop, &l->udp, AF_UNSPEC | UV_UDP_RECVMMSG)) < 0)
-		return rc;
-	l->udp.data = l;
-	l->udp_init = true;
-	s->refs++;
-	if ((rc = uv_udp_open(&l->udp, l->udp_fd)) < 0)
-		return rc;
-	l->udp_fd = -1;
 	if ((rc = uv_tcp_init(s->loop, &l->tcp)) < 0)
 		return rc;
 	l->tcp.data = l;
@@ -1019,8 +1420,211 @@ static int listener_start(struct server *s, struct listener *l)
 	l->tcp_fd = -1;
 	if ((rc = uv_listen((uv_stream_t *)&l->tcp, SERVER_TCP_BACKLOG, tcp_on_connection)) < 0)
 		return rc;
-	return uv_udp_recv_start(&l->udp, udp_on_alloc, udp_on_recv);
+	return listener_start_udp(l);
 }
+
+static struct listener *listener_new(struct server *s, size_t index, const char *addr)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->s = s;
+	l->loop = s->loop;
+	l->env = &s->env;
+	l->index = index;
+	l->udp_fd = l->tcp_fd = -1;
+	snprintf(l->name, sizeof(l->name), "%s", addr);
+	server_seed(l->rng);
+	return l;
+}
+
+static void listener_free(struct listener *l)
+{
+	if (!l)
+		return;
+	if (l->udp_fd >= 0)
+		close(l->udp_fd);
+	if (l->tcp_fd >= 0)
+		close(l->tcp_fd);
+	rrl_free(l->rrl);
+	free(l);
+}
+
+/* Stops reading: a batch cut short is still sent. */
+static void listener_close_udp(struct listener *l, uv_close_cb cb)
+{
+	if (!l->udp_init || l->closing)
+		return;
+	l->closing = true;
+	if (l->in_batch)
+		listener_batch_end(l);
+	uv_close((uv_handle_t *)&l->udp, cb);
+}
+
+/* ---- worker threads ---- */
+
+static void worker_close_handles(struct worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++)
+		listener_close_udp(w->listeners[i], NULL);
+	if (w->stop_init && !uv_is_closing((uv_handle_t *)&w->stop))
+		uv_close((uv_handle_t *)&w->stop, NULL);
+}
+
+static void worker_on_stop(uv_async_t *a)
+{
+	worker_close_handles(a->data);
+}
+
+static void worker_run(void *arg)
+{
+	struct worker *w = arg;
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+/* After the thread ended, or when it never started: closes what is open, ends the loop, frees. */
+static void worker_free(struct worker *w)
+{
+	int rc;
+
+	if (w->loop_init) {
+		worker_close_handles(w);
+		uv_run(&w->loop, UV_RUN_DEFAULT);
+		if ((rc = uv_loop_close(&w->loop)) != 0)
+			log_err("server", "worker loop still busy at exit: %s", uv_strerror(rc));
+	}
+	for (size_t i = 0; i < w->n_listeners; i++)
+		listener_free(w->listeners[i]);
+	free(w->listeners);
+	registry_reader_free(w->reader);
+	metrics_free(w->metrics); /* its counts go to the server's */
+	if (w->lock_init)
+		uv_mutex_destroy(&w->lock);
+	free(w);
+}
+
+/* A worker's socket for each listen address, in the SO_REUSEPORT group of the main loop's. */
+static int worker_listen(struct worker *w, const struct config *cfg)
+{
+	struct server *s = w->s;
+	int rc = 0;
+
+	if (!(w->listeners = calloc(s->n_listeners, sizeof(*w->listeners))))
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_listeners && rc == 0; i++) {
+		struct listener *l = listener_new(s, i, cfg->listen[i]);
+		if (!l)
+			return -ENOMEM;
+		w->listeners[w->n_listeners++] = l;
+		l->w = w;
+		l->loop = &w->loop;
+		l->env = &w->env;
+		if ((rc = listener_bind(l, cfg->listen[i], true, false)) == 0 &&
+		    (rc = listener_rrl_init(l, cfg, cfg->listen[i])) == 0 &&
+		    (rc = listener_start_udp(l)) < 0)
+			log_err("server", "listen %s in a worker failed: %s", l->name,
+				uv_strerror(rc));
+	}
+	return rc;
+}
+
+/* Sets a worker up on this thread, then starts its thread. */
+static int worker_start(struct server *s, const struct config *cfg, struct worker **out)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	int rc;
+
+	*out = w;
+	if (!w)
+		return -ENOMEM;
+	w->s = s;
+	w->miss_second = -1;
+	if ((rc = uv_loop_init(&w->loop)) < 0)
+		return rc;
+	w->loop_init = true;
+	if ((rc = uv_mutex_init(&w->lock)) < 0)
+		return rc;
+	w->lock_init = true;
+	if (!(w->reader = registry_reader_new(s->env.registry)) ||
+	    (s->env.metrics && !(w->metrics = metrics_shard_new(s->env.metrics))))
+		return -ENOMEM;
+	w->env = s->env;
+	w->env.metrics = w->metrics;
+	if ((rc = uv_async_init(&w->loop, &w->stop, worker_on_stop)) < 0)
+		return rc;
+	w->stop.data = w;
+	w->stop_init = true;
+	if ((rc = worker_listen(w, cfg)) < 0)
+		return rc;
+	if ((rc = uv_thread_create(&w->thread, worker_run, w)) < 0)
+		return rc;
+	w->started = true;
+	return 0;
+}
+
+/* Ends every worker before the main loop's handles close: the workers hand work to it. */
+static void server_stop_workers(struct server *s)
+{
+	for (size_t i = 0; i < s->n_workers; i++) {
+		struct worker *w = s->workers[i];
+		if (w && w->started) {
+			uv_async_send(&w->stop);
+			uv_thread_join(&w->thread);
+			w->started = false;
+		}
+	}
+	for (size_t i = 0; i < s->n_workers; i++) {
+		if (s->workers[i])
+			worker_free(s->workers[i]);
+	}
+	free(s->workers);
+	s->workers = NULL;
+	s->n_workers = 0;
+}
+
+static void server_on_own_close(uv_handle_t *h)
+{
+	server_unref(h->data);
+}
+
+/* A snapshot retired while a worker was inside a batch waits for the next publish; this frees it
+ * within a second instead, so a quiet registry does not keep two copies. */
+static void server_on_reclaim(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	registry_reclaim(s->env.registry);
+}
+
+static int server_start_workers(struct server *s, const struct config *cfg)
+{
+	size_t n = cfg->threads;
+	int rc;
+
+	if (!(s->workers = calloc(n, sizeof(*s->workers))))
+		return -ENOMEM;
+	if ((rc = uv_async_init(s->loop, &s->handoff_async, server_on_handoff)) < 0)
+		return rc;
+	s->handoff_async.data = s;
+	s->handoff_init = true;
+	s->refs++;
+	uv_timer_init(s->loop, &s->reclaim);
+	s->reclaim.data = s;
+	s->reclaim_init = true;
+	s->refs++;
+	uv_timer_start(&s->reclaim, server_on_reclaim, 1000, 1000);
+	for (size_t i = 0; i < n; i++) {
+		s->n_workers++;
+		if ((rc = worker_start(s, cfg, &s->workers[i])) < 0) {
+			log_err("server", "cannot start worker thread %zu: %s", i + 1,
+				uv_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* ---- the server ---- */
 
 static struct server *server_alloc(uv_loop_t *loop, const struct config *cfg,
 				   const struct server_env *env)
@@ -1034,20 +1638,22 @@ static struct server *server_alloc(uv_loop_t *loop, const struct config *cfg,
 	s->tcp_idle_ms = cfg->tcp_idle_timeout_ms;
 	s->tcp_max_conns = cfg->tcp_max_connections;
 	s->refs = 1;
-	s->listeners = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*s->listeners));
-	if (!s->listeners) {
+	s->handoff_tail = &s->handoff_head;
+	if (uv_mutex_init(&s->handoff_lock) < 0) {
 		free(s);
 		return NULL;
 	}
+	s->listeners = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*s->listeners));
+	if (!s->listeners) {
+		server_unref(s);
+		return NULL;
+	}
 	for (size_t i = 0; i < cfg->n_listen; i++) {
-		struct listener *l = calloc(1, sizeof(*l));
+		struct listener *l = listener_new(s, i, cfg->listen[i]);
 		if (!l) {
 			server_unref(s);
 			return NULL;
 		}
-		l->s = s;
-		l->udp_fd = l->tcp_fd = -1;
-		server_seed(l->rng);
 		s->listeners[s->n_listeners++] = l;
 	}
 	return s;
@@ -1065,35 +1671,50 @@ static void server_close_fds(struct server *s)
 	}
 }
 
+/* The workers take the new env between batches; once this returns none holds the old one, so the
+ * caller may free the old ACLs. */
 void server_set_env(struct server *s, const struct server_env *env)
 {
 	s->env = *env;
+	for (size_t i = 0; i < s->n_workers; i++) {
+		struct worker *w = s->workers[i];
+		uv_mutex_lock(&w->lock);
+		w->env = *env;
+		w->env.metrics = w->metrics;
+		uv_mutex_unlock(&w->lock);
+	}
+}
+
+/* Binds every address and starts the workers; 0 or a negative errno after logging why. */
+static int server_listen(struct server *s, const struct config *cfg)
+{
+	bool reuseport = cfg->threads >= 2;
+	int rc = 0;
+
+	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
+		rc = listener_bind(s->listeners[i], cfg->listen[i], reuseport, true);
+	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
+		rc = listener_rrl_init(s->listeners[i], cfg, cfg->listen[i]);
+	for (size_t i = 0; i < s->n_listeners && rc == 0; i++) {
+		if ((rc = listener_start(s, s->listeners[i])) < 0)
+			log_err("server", "listen %s failed: %s", s->listeners[i]->name,
+				uv_strerror(rc));
+	}
+	if (rc == 0 && reuseport)
+		rc = server_start_workers(s, cfg);
+	return rc;
 }
 
 int server_new(uv_loop_t *loop, const struct config *cfg, const struct server_env *env,
 	       struct server **out)
 {
 	struct server *s = server_alloc(loop, cfg, env);
-	int rc = 0;
+	int rc;
 
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
-	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
-		rc = listener_bind(s->listeners[i], cfg->listen[i]);
-	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
-		rc = listener_rrl_init(s->listeners[i], cfg, cfg->listen[i]);
-	if (rc < 0) {
-		server_close_fds(s);
-		server_unref(s);
-		return rc;
-	}
-	for (size_t i = 0; i < s->n_listeners && rc == 0; i++) {
-		if ((rc = listener_start(s, s->listeners[i])) < 0)
-			log_err("server", "listen %s failed: %s", s->listeners[i]->name,
-				uv_strerror(rc));
-	}
-	if (rc < 0) {
+	if ((rc = server_listen(s, cfg)) < 0) {
 		server_close(s); /* the handles opened so far close when the loop runs */
 		return rc;
 	}
@@ -1106,38 +1727,48 @@ void server_close(struct server *s)
 	if (!s || s->closing)
 		return;
 	s->closing = true;
+	server_stop_workers(s);
 	server_close_fds(s);
 	for (size_t i = 0; i < s->n_listeners; i++) {
 		struct listener *l = s->listeners[i];
-		if (l->udp_init)
-			uv_close((uv_handle_t *)&l->udp, server_on_handle_close);
+		listener_close_udp(l, server_on_handle_close);
 		if (l->tcp_init)
 			uv_close((uv_handle_t *)&l->tcp, server_on_handle_close);
 	}
+	if (s->handoff_init)
+		uv_close((uv_handle_t *)&s->handoff_async, server_on_own_close);
+	if (s->reclaim_init)
+		uv_close((uv_handle_t *)&s->reclaim, server_on_own_close);
 	while (s->conns)
 		tcp_conn_close(s->conns);
 	server_unref(s);
 }
 
+static void server_add_stats(struct server_stats *out, const struct server_stats *st)
+{
+	out->udp_queries += SERVER_GET(st->udp_queries);
+	out->tcp_queries += SERVER_GET(st->tcp_queries);
+	out->dropped += SERVER_GET(st->dropped);
+	out->malformed += SERVER_GET(st->malformed);
+	out->forwarded += SERVER_GET(st->forwarded);
+	out->fetched += SERVER_GET(st->fetched);
+	out->send_errors += SERVER_GET(st->send_errors);
+	out->tcp_accepted += SERVER_GET(st->tcp_accepted);
+	out->tcp_rejected += SERVER_GET(st->tcp_rejected);
+	out->tcp_idle_closed += SERVER_GET(st->tcp_idle_closed);
+	out->rrl_dropped += SERVER_GET(st->rrl_dropped);
+	out->rrl_slipped += SERVER_GET(st->rrl_slipped);
+	for (size_t r = 0; r < 16; r++)
+		out->rcode[r] += SERVER_GET(st->rcode[r]);
+}
+
 void server_get_stats(const struct server *s, struct server_stats *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < s->n_listeners; i++) {
-		const struct server_stats *st = &s->listeners[i]->stats;
-		out->udp_queries += st->udp_queries;
-		out->tcp_queries += st->tcp_queries;
-		out->dropped += st->dropped;
-		out->malformed += st->malformed;
-		out->forwarded += st->forwarded;
-		out->fetched += st->fetched;
-		out->send_errors += st->send_errors;
-		out->tcp_accepted += st->tcp_accepted;
-		out->tcp_rejected += st->tcp_rejected;
-		out->tcp_idle_closed += st->tcp_idle_closed;
-		out->rrl_dropped += st->rrl_dropped;
-		out->rrl_slipped += st->rrl_slipped;
-		for (size_t r = 0; r < 16; r++)
-			out->rcode[r] += st->rcode[r];
-	}
+	for (size_t i = 0; i < s->n_listeners; i++)
+		server_add_stats(out, &s->listeners[i]->stats);
+	for (size_t w = 0; w < s->n_workers; w++)
+		for (size_t i = 0; i < s->workers[w]->n_listeners; i++)
+			server_add_stats(out, &s->workers[w]->listeners[i]->stats);
 	out->tcp_open = s->n_conns;
 }

@@ -1,5 +1,6 @@
 #include "sync.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 #include "log.h"
 #include "nacos.h"
 #include "nacosapi.h"
+#include "push.h"
+#include "pushsock.h"
 #include "registry.h"
 #include "snapshot.h"
 #include "syncpolicy.h"
@@ -26,6 +29,10 @@
 #define SYNC_MISS_PERIOD_MS   5000 /* catalog re-list on a miss at most this often */
 #define SYNC_MAX_PAGES        200  /* 100,000 names per group */
 #define SYNC_HOLD_MS          30000
+/* With pushes arriving, polls may slow down to Nacos's cacheMillis, but 1.x forgets a push
+ * subscriber after 10 s without a list call from it. */
+#define SYNC_PUSH_MAX_POLL_MS 10000
+#define SYNC_PEERS            4 /* addresses remembered per server: pushes come from these */
 
 struct sync_waiter {
 	uv_timer_t timer;
@@ -43,10 +50,13 @@ struct sync_entry {
 	char *ns, *group, *name;
 	struct nacos_service *svc; /* last good copy (owned); NULL: never fetched */
 	int64_t last_used_ms, next_poll_ms;
-	bool inflight; /* a call holds this entry */
-	bool doomed;   /* untracked while in flight: freed when the call ends */
-	bool failing;  /* the last fetch failed (logged once per change) */
-	bool held;     /* the last answer was held back by the guard */
+	bool inflight;   /* a call holds this entry */
+	bool doomed;     /* untracked while in flight: freed when the call ends */
+	bool failing;    /* the last fetch failed (logged once per change) */
+	bool held;       /* the last answer was held back by the guard */
+	bool subscribed; /* the last poll carried udpPort: Nacos pushes changes of it */
+	bool push_ok;    /* a push for it arrived since: polls may slow down */
+	int64_t ref_ms;  /* Nacos's lastRefTime (ms) of the data held; 0: unknown */
 	struct sync_waiter *waiters;
 };
 
@@ -70,8 +80,11 @@ struct sync_server {
 	char *token;
 	int64_t token_refresh_ms;
 	bool login_inflight;
-	bool login_failing;          /* logged once per change */
-	struct sync_call *auth_wait; /* calls waiting for a token */
+	bool login_failing;              /* logged once per change */
+	struct sync_call *auth_wait;     /* calls waiting for a token */
+	char local_ip[INET6_ADDRSTRLEN]; /* our end of the last connection to it */
+	/* Its addresses: [0] from the URL when it names an IP, then those connected to. */
+	char peers[SYNC_PEERS][INET6_ADDRSTRLEN];
 };
 
 enum sync_call_kind { SYNC_CALL_INSTANCES, SYNC_CALL_CATALOG, SYNC_CALL_LOGIN };
@@ -104,6 +117,7 @@ struct sync {
 	size_t n_cats;
 	size_t total_instances;
 	struct syncpolicy_guard guard;
+	struct pushsock *push; /* NULL: push off */
 	uv_timer_t tick, catalog_timer, publish_timer, cache_timer;
 	int64_t last_miss_ms, last_cache_ms;
 	size_t last_skipped;
@@ -365,6 +379,127 @@ static bool sync_switch_api(struct sync *s, struct sync_call *c, struct sync_ser
 	return true;
 }
 
+/* ---- UDP push: who may push, and where to ----------------------------------------------- */
+
+/* Canonical text of an address, IPv4-mapped IPv6 as IPv4; "" when in is no address. */
+static void sync_ip_canon(const char *in, char out[INET6_ADDRSTRLEN])
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	out[0] = '\0';
+	if (inet_pton(AF_INET, in, &a4) == 1)
+		inet_ntop(AF_INET, &a4, out, INET6_ADDRSTRLEN);
+	else if (inet_pton(AF_INET6, in, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6))
+		inet_ntop(AF_INET, &a6.s6_addr[12], out, INET6_ADDRSTRLEN);
+	else if (inet_pton(AF_INET6, in, &a6) == 1)
+		inet_ntop(AF_INET6, &a6, out, INET6_ADDRSTRLEN);
+}
+
+static void sync_sockaddr_ip(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+	if (sa->sa_family == AF_INET)
+		uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
+	else if (sa->sa_family == AF_INET6)
+		uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof(ip));
+	sync_ip_canon(ip, out);
+}
+
+/* The host of "http://host:port/..." when it is an IP address, canonical; "" otherwise. */
+static void sync_url_ip(const char *url, char out[INET6_ADDRSTRLEN])
+{
+	const char *h = strstr(url, "://");
+	char host[INET6_ADDRSTRLEN + 1];
+	size_t n;
+	out[0] = '\0';
+	if (!h)
+		return;
+	h += 3;
+	if (*h == '[')
+		n = strcspn(++h, "]");
+	else
+		n = strcspn(h, ":/");
+	if (n >= sizeof(host))
+		return;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	sync_ip_canon(host, out);
+}
+
+/* A connection to srv tells our address towards it, and one of its own: pushes come from the
+ * addresses of the servers we talk to (a host name may have several). */
+static void sync_server_learn(struct sync_server *srv, const struct http_response *resp)
+{
+	char ip[INET6_ADDRSTRLEN];
+	if (resp->local_ip && resp->local_ip[0])
+		sync_ip_canon(resp->local_ip, srv->local_ip);
+	sync_ip_canon(resp->primary_ip ? resp->primary_ip : "", ip);
+	if (!ip[0])
+		return;
+	for (size_t i = 0; i < SYNC_PEERS; i++)
+		if (strcmp(srv->peers[i], ip) == 0)
+			return;
+	memmove(srv->peers[2], srv->peers[1], (SYNC_PEERS - 2) * sizeof(srv->peers[0]));
+	memcpy(srv->peers[1], ip, sizeof(ip));
+}
+
+/* The configured server a datagram from peer comes from (any port); NULL: none. */
+static struct sync_server *sync_push_server(struct sync *s, const struct sockaddr *peer)
+{
+	char ip[INET6_ADDRSTRLEN];
+	sync_sockaddr_ip(peer, ip);
+	for (size_t i = 0; ip[0] && i < s->n_servers; i++)
+		for (size_t k = 0; k < SYNC_PEERS; k++)
+			if (strcmp(s->servers[i].peers[k], ip) == 0)
+				return &s->servers[i];
+	return NULL;
+}
+
+/* The clientIP that polls sent to srv ask pushes for: --push-advertise, else the address the
+ * push socket is bound to, else ours on the connection to srv. NULL: no push (off, the v3
+ * API, no address known yet, or one of a family the socket cannot receive). */
+static const char *sync_push_ip(const struct sync *s, const struct sync_server *srv)
+{
+	const char *ip, *bound;
+	if (!s->push || srv->api == NACOSAPI_V3)
+		return NULL;
+	bound = pushsock_address(s->push);
+	if (s->cfg.push_advertise[0])
+		ip = s->cfg.push_advertise;
+	else if (strcmp(bound, "0.0.0.0") != 0 && strcmp(bound, "::") != 0)
+		ip = bound;
+	else
+		ip = srv->local_ip;
+	return ip[0] && pushsock_can_receive(s->push, ip) ? ip : NULL;
+}
+
+/* The poll period of e: while pushes reach it, stretched towards Nacos's cacheMillis, but to
+ * no more than twice poll-interval (a lost push, UDP being best effort, waits at most that
+ * long) and below the 10 s after which 1.x forgets the subscription (jitter adds 10 %). */
+static int64_t sync_poll_ms(const struct sync *s, const struct sync_entry *e)
+{
+	int64_t base = s->cfg.poll_interval_ms, stretch = SYNC_PUSH_MAX_POLL_MS;
+	if (!e->subscribed || !e->push_ok)
+		return base;
+	if (e->svc && e->svc->cache_millis > 0 && e->svc->cache_millis < stretch)
+		stretch = e->svc->cache_millis;
+	if (2 * base < stretch)
+		stretch = 2 * base;
+	stretch = stretch * 9 / 10;
+	return stretch > base ? stretch : base;
+}
+
+/* A poll of e goes out with (on) or without a push subscription. */
+static void sync_entry_subscribe(struct sync *s, struct sync_entry *e, bool on)
+{
+	bool stretched = e->subscribed && e->push_ok;
+	e->subscribed = on;
+	e->push_ok = e->push_ok && on;
+	if (stretched && !on) /* the next poll was planned for pushes that stop here */
+		e->next_poll_ms =
+			sync_now(s) + syncpolicy_jitter_ms(s->cfg.poll_interval_ms, sync_rand(s));
+}
+
 /* ---- calls: one logical request, failed over across servers ------------------------------- */
 
 static struct sync_call *sync_call_new(struct sync *s, enum sync_call_kind kind)
@@ -474,6 +609,7 @@ static char *sync_call_url(struct sync_call *c, struct sync_server *srv)
 						 c->page, sync_page_size(srv), tok);
 	if (srv->api == NACOSAPI_V3) {
 		char *clusters = sync_clusters(c->e);
+		sync_entry_subscribe(c->s, c->e, false);
 		char *url = clusters ? nacosapi_instance_list_url(srv->url, NACOSAPI_V3, c->e->ns,
 								  c->e->group, c->e->name, clusters,
 								  NULL)
@@ -481,8 +617,11 @@ static char *sync_call_url(struct sync_call *c, struct sync_server *srv)
 		free(clusters);
 		return url;
 	}
-	return nacosapi_instance_list_url(srv->url, NACOSAPI_V1, c->e->ns, c->e->group, c->e->name,
-					  NULL, tok);
+	char *url = nacosapi_instance_list_url(srv->url, NACOSAPI_V1, c->e->ns, c->e->group,
+					       c->e->name, NULL, tok);
+	const char *ip = sync_push_ip(c->s, srv);
+	sync_entry_subscribe(c->s, c->e, ip != NULL);
+	return ip ? nacosapi_subscribe_take(url, ip, pushsock_port(c->s->push)) : url;
 }
 
 static void on_call_done(void *arg, const struct http_response *resp);
@@ -576,6 +715,8 @@ static void on_call_done(void *arg, const struct http_response *resp)
 		return;
 	}
 	sync_describe(why, sizeof(why), resp);
+	if (!resp->error)
+		sync_server_learn(srv, resp);
 	if (resp->error == -EMSGSIZE) {
 		/* Every server holds the same data: no retry elsewhere, and no backoff. */
 		s->stats.over_response_size++;
@@ -659,7 +800,7 @@ static void sync_login_done(struct sync *s, size_t server, const char *body, siz
 static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent)
 {
 	struct sync_call *c = sync_call_new(s, SYNC_CALL_INSTANCES);
-	e->next_poll_ms = sync_now(s) + syncpolicy_jitter_ms(s->cfg.poll_interval_ms, sync_rand(s));
+	e->next_poll_ms = sync_now(s) + syncpolicy_jitter_ms(sync_poll_ms(s, e), sync_rand(s));
 	if (!c)
 		return;
 	e->inflight = true;
@@ -758,6 +899,30 @@ static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_servic
 	return true;
 }
 
+/* Nacos's lastRefTime (ms) of a v1 answer; 0 when absent (the v3 API has none). */
+static int64_t sync_answer_ref(const struct sync_server *srv, const char *body, size_t len)
+{
+	int64_t ref = 0;
+	if (srv->api == NACOSAPI_V3 || push_ref_time(body, len, &ref) < 0)
+		return 0;
+	return ref;
+}
+
+/* A polled answer (svc taken) with Nacos's lastRefTime ref. A push may have brought newer data
+ * while the poll was out: that stays. true when the snapshot must change. */
+static bool sync_take_answer(struct sync *s, struct sync_entry *e, struct nacos_service *svc,
+			     int64_t ref)
+{
+	if (!e->svc || !ref || ref >= e->ref_ms) {
+		e->ref_ms = ref;
+		return sync_apply(s, e, svc);
+	}
+	nacos_service_free(svc);
+	bool was_stale = e->svc->origin.stale;
+	e->svc->origin.stale = false; /* Nacos answered */
+	return was_stale;
+}
+
 static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct sync_server *srv,
 			    const char *body, size_t len)
 {
@@ -789,12 +954,140 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct s
 	e->failing = false;
 	sync_name_set(svc, e);
 	sync_origin_set(svc, srv);
-	if (sync_apply(s, e, svc))
+	if (sync_take_answer(s, e, svc, sync_answer_ref(srv, body, len)))
 		sync_schedule_publish(s);
 	if (e->waiters) {
 		sync_publish_now(s);
 		sync_waiters_run(e);
 	}
+}
+
+/* ---- UDP push: datagrams ------------------------------------------------------------------ */
+
+static void sync_on_diag(void *arg, const char *msg);
+
+static void sync_push_reject(struct sync *s, const struct sockaddr *peer, const char *why)
+{
+	char ip[INET6_ADDRSTRLEN];
+	s->stats.push_rejected++;
+	sync_sockaddr_ip(peer, ip);
+	log_debug("push", "datagram from %s rejected: %s", ip[0] ? ip : "?", why);
+}
+
+/* The tracked entry a push of group/name is for. A push names no namespace: when several
+ * zones' namespaces track the name, it is ambiguous, and those entries are polled now. */
+static struct sync_entry *sync_push_target(struct sync *s, const char *group, const char *name)
+{
+	struct sync_entry *found = NULL, *e;
+	bool ambiguous = false;
+	for (size_t z = 0; z < s->cfg.n_zones; z++) {
+		if (!(e = sync_entry_find(s, s->cfg.zones[z].namespace_id, group, name)) ||
+		    e == found)
+			continue;
+		ambiguous = found != NULL;
+		if (found && !found->inflight && !found->waiters)
+			sync_fetch(s, found, false);
+		if (found && !e->inflight && !e->waiters)
+			sync_fetch(s, e, false);
+		found = e;
+	}
+	return ambiguous ? NULL : found;
+}
+
+/* A "dom" push from srv: applied when it is newer than the data held (Nacos's lastRefTime). */
+static void sync_push_apply(struct sync *s, const struct sync_server *srv, const struct push_msg *m,
+			    const struct sockaddr *peer)
+{
+	struct nacos_diag d = {.warn = sync_on_diag, .arg = s};
+	struct nacos_service *svc = NULL;
+	struct sync_entry *e;
+	int64_t ref = 0;
+	if (m->data_len > s->cfg.max_response_size) { /* the caps on answers hold for pushes */
+		s->stats.over_response_size++;
+		sync_push_reject(s, peer, "data over max-response-size");
+		return;
+	}
+	if (push_service(m, &d, &svc, &ref) < 0 || svc->n_instances > s->cfg.max_instances) {
+		s->stats.over_instances += svc != NULL;
+		nacos_service_free(svc);
+		sync_push_reject(s, peer, "bad service data, or over max-instances");
+		return;
+	}
+	e = sync_push_target(s, svc->group, svc->name);
+	if (!e || (e->svc && ref <= e->ref_ms)) {
+		log_debug("push", "%s@@%s: %s", svc->group, svc->name,
+			  e ? "no newer than the data held" : "not tracked here");
+		nacos_service_free(svc);
+		s->stats.push_stale++;
+		return;
+	}
+	log_debug("push", "%s/%s/%s: %zu instances pushed by %s", e->ns, e->group, e->name,
+		  svc->n_instances, srv->url);
+	s->stats.push_applied++;
+	e->ref_ms = ref;
+	e->push_ok = true;
+	sync_name_set(svc, e);
+	sync_origin_set(svc, srv);
+	if (sync_apply(s, e, svc))
+		sync_schedule_publish(s);
+}
+
+/* Every datagram is either acked and used, or rejected; the ack goes from this socket to the
+ * sender, which Nacos matches on (address, port, lastRefTime). */
+static void on_push(void *arg, const uint8_t *data, size_t len, const struct sockaddr *peer)
+{
+	struct sync *s = arg;
+	struct sync_server *srv = sync_push_server(s, peer);
+	struct push_msg m;
+	char ack[128];
+	int rc, n;
+	if (s->closing)
+		return;
+	s->stats.push_received++;
+	if (!srv) {
+		sync_push_reject(s, peer, "not from a configured Nacos server");
+		return;
+	}
+	if ((rc = push_parse(data, len, &m)) < 0) {
+		sync_push_reject(s, peer, rc == -EMSGSIZE ? "inflates too far" : "malformed");
+		return;
+	}
+	if ((n = push_ack(&m, ack, sizeof(ack))) > 0)
+		pushsock_send(s->push, peer, ack, (size_t)n);
+	if (m.type == PUSH_DOM)
+		sync_push_apply(s, srv, &m, peer);
+	else
+		sync_push_reject(s, peer, "not a \"dom\" push");
+	push_msg_deinit(&m);
+}
+
+/* Opens the push socket when push is on. <0 only when an explicit --push-listen cannot be
+ * bound; without one, a failure leaves polling alone (logged). */
+static int sync_push_start(struct sync *s)
+{
+	const char *where = s->cfg.push_listen[0] ? s->cfg.push_listen : "an ephemeral port";
+	int rc;
+	if (!s->cfg.push)
+		return 0;
+	if ((rc = pushsock_new(s->loop, s->cfg.push_listen, on_push, s, &s->push)) < 0) {
+		s->push = NULL;
+		log_msg(s->cfg.push_listen[0] ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "push",
+			"cannot receive Nacos pushes on %s: %s; polling only", where,
+			uv_strerror(rc));
+		return s->cfg.push_listen[0] ? rc : 0;
+	}
+	log_info("push", "receiving Nacos pushes on %s port %u", pushsock_address(s->push),
+		 pushsock_port(s->push));
+	return 0;
+}
+
+static void sync_push_stop(struct sync *s)
+{
+	pushsock_close(s->push);
+	s->push = NULL;
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+			e->push_ok = false;
 }
 
 /* ---- catalog ----------------------------------------------------------------------------- */
@@ -1492,6 +1785,7 @@ static int sync_servers_parse(const struct config *cfg, struct sync_server *out,
 		/* list_api: service/list is on up to 3.1, v3 or not */
 		out[i] = (struct sync_server){.api = api, .list_api = NACOSAPI_V1};
 		memcpy(out[i].url, urls[i], sizeof(urls[i]));
+		sync_url_ip(out[i].url, out[i].peers[0]);
 	}
 	return n;
 }
@@ -1499,7 +1793,9 @@ static int sync_servers_parse(const struct config *cfg, struct sync_server *out,
 static int sync_http_new(uv_loop_t *loop, const struct config *cfg, struct http **out)
 {
 	struct http_options o = {
-		.user_agent = "Nacos-DNS:v" NACOS_DNS_VERSION,
+		/* Nacos pushes only to the clients it knows, at a minimum version (Nacos-DNS:
+		 * 0.4.3); our own version comes after, for the server's logs. */
+		.user_agent = "Nacos-DNS:v1.0.1 nacos-dns/" NACOS_DNS_VERSION,
 		.ca_file = cfg->nacos_ca,
 		.timeout_ms = 3000,
 		.max_body = cfg->max_response_size,
@@ -1558,6 +1854,10 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, st
 	if ((rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats)) < 0 ||
 	    (rc = sync_http_new(loop, cfg, &s->http)) < 0)
 		goto fail;
+	if ((rc = sync_push_start(s)) < 0) {
+		http_close(s->http);
+		goto fail;
+	}
 	sync_start_timers(s);
 	if (s->cfg.cache_file[0])
 		sync_cache_load(s);
@@ -1655,6 +1955,8 @@ static void sync_servers_replace(struct sync *s, struct sync_server *fresh, size
 				fresh[i].api = s->servers[k].api;
 				fresh[i].list_api = s->servers[k].list_api;
 			}
+			if (strcmp(fresh[i].url, s->servers[k].url) == 0) /* also when re-pinned */
+				memcpy(fresh[i].peers, s->servers[k].peers, sizeof(fresh[i].peers));
 		}
 	}
 	for (size_t k = 0; k < s->n_servers; k++)
@@ -1795,12 +2097,17 @@ int sync_reload(struct sync *s, const struct config *cfg)
 {
 	unsigned poll_ms = s->cfg.poll_interval_ms, catalog_ms = s->cfg.catalog_interval_ms;
 	bool reset = sync_network_changed(&s->cfg, cfg);
+	bool repush = s->cfg.push != cfg->push || strcmp(s->cfg.push_listen, cfg->push_listen) != 0;
 	int rc;
 	if (s->closing)
 		return -ECANCELED;
 	if (reset && (rc = sync_network_reset(s, cfg)) < 0)
 		return rc;
 	s->cfg = *cfg;
+	if (repush) {
+		sync_push_stop(s);
+		sync_push_start(s); /* a failure is logged, and polls go on */
+	}
 	config_snapshot(&s->cfg, &s->snapcfg);
 	sync_guard_setup(s, false);
 	sync_timers_restart(s, poll_ms, catalog_ms, reset);
@@ -1822,6 +2129,8 @@ void sync_close(struct sync *s)
 		return;
 	s->closing = true;
 	http_close(s->http); /* cancels every call */
+	pushsock_close(s->push);
+	s->push = NULL;
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
 			sync_waiters_run(e);

@@ -45,6 +45,10 @@ struct sync_stats {
 	 * over max-services, instance lists over max-instances, services not tracked for
 	 * max-tracked. */
 	uint64_t over_response_size, over_services, over_instances, over_tracked;
+	/* UDP pushes: every datagram counts as received and as one of applied (its service
+	 * updated, or confirmed unchanged), stale (no newer than the data held, or for a service
+	 * not tracked) or rejected (not from a Nacos server, malformed, unknown type). */
+	uint64_t push_received, push_applied, push_stale, push_rejected;
 	uint64_t tracked; /* now: services tracked */
 	uint64_t stale;   /* now: services served stale */
 };

@@ -204,7 +204,8 @@ def test_client_that_never_reads_its_replies_is_closed(nacos_dns, workdir, http_
 
 def start_synced(nacos_dns, nacos, http_port, *extra):
     srv = nacos_dns("--nacos", nacos.url, "--poll-interval", "1", "--catalog-interval", "1",
-                    "--fetch-wait", "2s", "--http", f"127.0.0.1:{http_port}", *extra)
+                    "--fetch-wait", "2s", "--http", f"127.0.0.1:{http_port}",
+                    "--push", "off", *extra)  # the caps on polled answers; push: test_push.py
     wait_for(lambda: sorted(addr(srv)) == ["10.0.0.1", "10.0.0.2"], what="first data")
     return srv
 

@@ -50,8 +50,10 @@ def registry(*services, ns="public"):
 
 
 def start_dns(nacos_dns, nacos_url, *extra):
+    # Polling alone: a push would bring changes before the polls these tests look at
+    # (test_push.py covers push).
     return nacos_dns("--nacos", nacos_url, "--poll-interval", POLL, "--fetch-wait", "2s",
-                     "--log-level", "debug", *extra)
+                     "--log-level", "debug", "--push", "off", *extra)
 
 
 NAME = "order-service.DEFAULT_GROUP.svc"

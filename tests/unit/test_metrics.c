@@ -53,7 +53,8 @@ static void test_inputs(void)
 	struct metrics *m = metrics_new();
 	struct server_stats ss = {.dropped = 7, .malformed = 3};
 	struct forward_stats fs = {.queries = 11, .timeouts = 2};
-	struct sync_stats ys = {.requests = 5, .fetch_failed = 1};
+	struct sync_stats ys = {
+		.requests = 5, .fetch_failed = 1, .push_received = 4, .push_stale = 3};
 	struct metrics_origin o[] = {{"http://a\"b:8848", "v1", 4}};
 	struct metrics_input in = {.server = &ss,
 				   .forward = &fs,
@@ -81,6 +82,8 @@ static void test_inputs(void)
 	CHECK(sample(t, "nacosdns_forward_errors_total{kind=\"timeout\"}") == 2);
 	CHECK(sample(t, "nacosdns_sync_http_requests_total") == 5);
 	CHECK(sample(t, "nacosdns_sync_fetches_total{call=\"instances\",result=\"failed\"}") == 1);
+	CHECK(sample(t, "nacosdns_push_packets_total{result=\"received\"}") == 4);
+	CHECK(sample(t, "nacosdns_push_packets_total{result=\"stale\"}") == 3);
 	CHECK(sample(t, "nacosdns_snapshot_generation") == 42);
 	CHECK(sample(t, "nacosdns_data_age_seconds") == 1.5);
 	CHECK(sample(t, "nacosdns_services{state=\"stale\"}") == 2);

@@ -52,6 +52,14 @@ static void test_urls(void)
 		     "G&serviceName=a%20b&clusterName=DEFAULT%2Cc1");
 	CHECK(!strstr(u, "secret")); /* v3 sends the token as a header only */
 	free(u);
+	u = nacosapi_subscribe_take(
+		nacosapi_instance_list_url("http://h", NACOSAPI_V1, "p", "G", "s", NULL, NULL),
+		"fe80::1", 40123);
+	CHECK_STR_EQ(u,
+		     "http://h/nacos/v1/ns/instance/list?namespaceId=p&groupName=G&serviceName=s&"
+		     "healthyOnly=false&udpPort=40123&clientIP=fe80%3A%3A1");
+	free(u);
+	CHECK(nacosapi_subscribe_take(NULL, "10.0.0.1", 1) == NULL);
 	u = nacosapi_service_list_url("http://h", NACOSAPI_V1, "public", "G", 2,
 				      NACOSAPI_V1_PAGE_SIZE, NULL);
 	CHECK_STR_EQ(u, "http://h/nacos/v1/ns/service/list?namespaceId=public&groupName=G&pageNo=2&"
