@@ -17,7 +17,7 @@ int64_t syncpolicy_jitter_ms(int64_t interval_ms, uint32_t rnd)
 	int64_t spread = interval_ms / 10;
 	int64_t ms = interval_ms;
 	if (spread > 0)
-		ms += (int64_t)(rnd % (uint32_t)(2 * spread + 1)) - spread;
+		ms -= (int64_t)(rnd % (uint32_t)(spread + 1));
 	return ms > 0 ? ms : 1;
 }
 

@@ -11,7 +11,8 @@ struct nacos_service;
  * 500 ms doubling up to 10 s (a poll or two: a recovered Nacos is
  * used again soon), minus up to 20 % (from rnd) so that nodes do not march in step. */
 int64_t syncpolicy_backoff_ms(unsigned failures, uint32_t rnd);
-/* interval +/- 10 % (from rnd); at least 1. */
+/* interval minus up to 10 % (from rnd), at least 1: spreads nodes without ever waiting longer
+ * than the interval, so poll-interval stays the bound on staleness. */
 int64_t syncpolicy_jitter_ms(int64_t interval_ms, uint32_t rnd);
 /* When to log in again: at 90 % of the token's lifetime (ttl_s <= 0: treated as 5 s). */
 int64_t syncpolicy_token_refresh_at(int64_t obtained_ms, int64_t ttl_s);
