@@ -313,6 +313,21 @@ static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 		    (unsigned long long)s->catalog_failed);
 	mbuf_printf(b, "nacosdns_sync_fetches_total{call=\"login\",result=\"ok\"} %llu\n",
 		    (unsigned long long)s->logins);
+	mbuf_head(b, "sync_requests_total", "counter",
+		  "HTTP answers from each Nacos server, by the API it speaks and result.");
+	for (size_t i = 0; i < s->n_servers; i++) {
+		const struct sync_server_stats *v = &s->servers[i];
+		for (int api = 0; api < 2; api++) {
+			for (int r = 0; r < SYNC_RESULT_COUNT; r++) {
+				mbuf_printf(b, "nacosdns_sync_requests_total{server=\"");
+				mbuf_label(b, v->url);
+				mbuf_printf(b, "\",api=\"%s\",result=\"%s\"} %llu\n",
+					    api ? "v3" : "v1",
+					    sync_result_name((enum sync_result)r),
+					    (unsigned long long)v->results[api][r]);
+			}
+		}
+	}
 	mbuf_metric(b, "sync_held_back_total", "counter",
 		    "Nacos answers held back by the mass-removal guard.", (double)s->held_back);
 	mbuf_metric(b, "sync_tracked_services", "gauge", "Services whose instances are polled.",

@@ -85,6 +85,7 @@ struct sync_server {
 	char local_ip[INET6_ADDRSTRLEN]; /* our end of the last connection to it */
 	/* Its addresses: [0] from the URL when it names an IP, then those connected to. */
 	char peers[SYNC_PEERS][INET6_ADDRSTRLEN];
+	uint64_t results[2][SYNC_RESULT_COUNT]; /* v1 (and not yet detected), v3 */
 };
 
 enum sync_call_kind { SYNC_CALL_INSTANCES, SYNC_CALL_CATALOG, SYNC_CALL_LOGIN };
@@ -704,6 +705,29 @@ static void sync_describe(char *buf, size_t cap, const struct http_response *res
 			*p = ' ';
 }
 
+/* The same tests as on_call_done's, in its order, for the per-server counters. */
+static enum sync_result sync_classify(const struct sync *s, const struct sync_call *c,
+				      const struct http_response *resp)
+{
+	if (resp->error == -EMSGSIZE)
+		return SYNC_RESULT_REJECTED;
+	if (resp->error || nacosapi_server_error(resp->status))
+		return SYNC_RESULT_ERROR;
+	if (nacosapi_api_missing(resp->status))
+		return SYNC_RESULT_API_MISSING;
+	if (c->kind != SYNC_CALL_LOGIN && s->cfg.username[0] &&
+	    nacosapi_auth_failed(resp->status, resp->body))
+		return SYNC_RESULT_AUTH;
+	return resp->status == 200 ? SYNC_RESULT_OK : SYNC_RESULT_REJECTED;
+}
+
+const char *sync_result_name(enum sync_result r)
+{
+	static const char *const names[SYNC_RESULT_COUNT] = {"ok", "error", "api_missing", "auth",
+							     "rejected"};
+	return r < SYNC_RESULT_COUNT ? names[r] : "unknown";
+}
+
 static void on_call_done(void *arg, const struct http_response *resp)
 {
 	struct sync_call *c = arg;
@@ -715,6 +739,7 @@ static void on_call_done(void *arg, const struct http_response *resp)
 		return;
 	}
 	sync_describe(why, sizeof(why), resp);
+	srv->results[srv->api == NACOSAPI_V3][sync_classify(s, c, resp)]++;
 	if (!resp->error)
 		sync_server_learn(srv, resp);
 	if (resp->error == -EMSGSIZE) {
@@ -1925,6 +1950,14 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (const struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
 			out->stale += e->svc && e->svc->origin.stale;
+	_Static_assert(SYNC_MAX_SERVERS >= NACOSAPI_MAX_SERVERS, "room for every server");
+	out->n_servers = s->n_servers;
+	for (size_t i = 0; i < s->n_servers; i++) {
+		const struct sync_server *srv = &s->servers[i];
+		struct sync_server_stats *o = &out->servers[i];
+		snprintf(o->url, sizeof(o->url), "%s", srv->url);
+		memcpy(o->results, srv->results, sizeof(o->results));
+	}
 }
 
 /* ---- reload ------------------------------------------------------------------------------ */

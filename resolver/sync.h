@@ -31,6 +31,23 @@ int sync_reload(struct sync *s, const struct config *cfg);
 void sync_catalog_miss(struct sync *s);
 
 /* Counters for metrics; monotonic unless noted. */
+#define SYNC_MAX_SERVERS 16
+
+enum sync_result {
+	SYNC_RESULT_OK,          /* 200 */
+	SYNC_RESULT_ERROR,       /* no answer, timeout, or 5xx: failed over */
+	SYNC_RESULT_API_MISSING, /* 404/410: this API is not there */
+	SYNC_RESULT_AUTH,        /* 401/403 naming the token or user */
+	SYNC_RESULT_REJECTED,    /* any other status, or an answer over max-response-size */
+	SYNC_RESULT_COUNT
+};
+
+/* HTTP answers of one Nacos server, by the API asked (0: v1, 1: v3) and result. */
+struct sync_server_stats {
+	char url[256];
+	uint64_t results[2][SYNC_RESULT_COUNT];
+};
+
 struct sync_stats {
 	uint64_t requests;     /* HTTP requests sent to Nacos, logins included */
 	uint64_t fetch_ok;     /* instance lists fetched */
@@ -51,5 +68,8 @@ struct sync_stats {
 	uint64_t push_received, push_applied, push_stale, push_rejected;
 	uint64_t tracked; /* now: services tracked */
 	uint64_t stale;   /* now: services served stale */
+	struct sync_server_stats servers[SYNC_MAX_SERVERS];
+	size_t n_servers;
 };
+const char *sync_result_name(enum sync_result r); /* "ok", "error", ... */
 void sync_get_stats(const struct sync *s, struct sync_stats *out);

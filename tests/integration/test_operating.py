@@ -108,6 +108,29 @@ def test_readyz_is_503_before_the_first_sync(nacos_dns):
     srv.stop()
 
 
+def test_sync_requests_are_counted_per_server_api_and_result(nacos_dns, fake_nacos):
+    fake = fake_nacos(mode="2.x")
+    fake.register("order-service", "10.0.0.1", 8080)
+    dead = f"http://127.0.0.1:{free_port(kind=None)}"
+    port = free_port(kind=None)
+    srv = nacos_dns("--nacos", f"{fake.url},{dead}", "--http", f"127.0.0.1:{port}",
+                    "--push", "off", "--poll-interval", "1")
+    wait_for(lambda: srv.query("order-service.DEFAULT_GROUP.svc.", "A").answer, timeout=10)
+
+    def count(server, result):
+        prefix = f'nacosdns_sync_requests_total{{server="{server}",'
+        return sum(float(line.split()[-1]) for line in http_get(port, "/metrics")[1].splitlines()
+                   if line.startswith(prefix) and f'result="{result}"}}' in line)
+
+    # Requests are spread over both servers: the dead one's fail over to the live one.
+    wait_for(lambda: count(dead, "error") >= 1, timeout=15, what="a failed request counted")
+    assert count(fake.url, "ok") >= 2  # the catalog and the instance list at least
+    assert 'api="v1",result="ok"' in http_get(port, "/metrics")[1]
+    if shutil.which("promtool"):
+        subprocess.run(["promtool", "check", "metrics"], check=True, capture_output=True,
+                       input=http_get(port, "/metrics")[1].encode())
+
+
 def axfr_records(srv, zone="svc."):
     """Every record of a transfer as (name, type) -> set of rdata text, SOAs counted apart."""
     msgs = list(dns.query.xfr(srv.host, zone, port=srv.port, timeout=5, lifetime=10,
