@@ -887,12 +887,40 @@ static void sync_name_set(struct nacos_service *svc, const struct sync_entry *e)
 	svc->name = n;
 }
 
+/* Whether an answer that takes e from old_n to new_n instances may be applied now. */
+static bool sync_removal_allowed(struct sync *s, const struct sync_entry *e, size_t old_n,
+				 size_t new_n)
+{
+	bool started = false;
+	bool allow = syncpolicy_guard_allow(&s->guard, sync_now(s), s->total_instances,
+					    old_n - new_n, &started);
+	if (started)
+		log_warn("nacos",
+			 "answers would remove over half of all %zu instances at once: holding "
+			 "removals back for %ds unless Nacos recovers",
+			 s->total_instances, SYNC_HOLD_MS / 1000);
+	/* An empty list is what a Nacos restarting empty answers for every service: take it only
+	 * when the next answer says it again, so that the guard has counted the whole round
+	 * before the first service is emptied. */
+	return allow && (new_n > 0 || e->held);
+}
+
+/* Keeps e's data, served stale, instead of svc (freed). true when the snapshot must change. */
+static bool sync_hold(struct sync *s, struct sync_entry *e, struct nacos_service *svc)
+{
+	bool was_stale = e->svc->origin.stale;
+	s->stats.held_back++;
+	e->held = true;
+	nacos_service_free(svc);
+	e->svc->origin.stale = true;
+	return !was_stale;
+}
+
 /* Applies a fresh answer for e (svc taken). true when the snapshot must change. */
 static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_service *svc)
 {
 	enum syncpolicy_change ch = syncpolicy_compare(e->svc, svc);
 	size_t old_n = e->svc ? e->svc->n_instances : 0;
-	bool started = false;
 	if (ch == SYNCPOLICY_SAME) {
 		bool was_stale = e->svc->origin.stale;
 		struct nacos_origin o = e->svc->origin;
@@ -902,21 +930,8 @@ static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_servic
 		e->held = false;
 		return was_stale;
 	}
-	if (old_n > svc->n_instances &&
-	    !syncpolicy_guard_allow(&s->guard, sync_now(s), s->total_instances,
-				    old_n - svc->n_instances, &started)) {
-		if (started)
-			log_warn("nacos",
-				 "answers would remove over half of all %zu instances at "
-				 "once: holding removals back for %ds unless Nacos recovers",
-				 s->total_instances, SYNC_HOLD_MS / 1000);
-		s->stats.held_back++;
-		e->held = true;
-		nacos_service_free(svc);
-		bool was_stale = e->svc->origin.stale;
-		e->svc->origin.stale = true;
-		return !was_stale;
-	}
+	if (old_n > svc->n_instances && !sync_removal_allowed(s, e, old_n, svc->n_instances))
+		return sync_hold(s, e, svc);
 	s->total_instances = s->total_instances - old_n + svc->n_instances;
 	nacos_service_free(e->svc);
 	e->svc = svc;

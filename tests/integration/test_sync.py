@@ -123,6 +123,34 @@ def test_faults_keep_the_last_good_answer(fault, fake_nacos, nacos_dns):
     assert log.count("fetching public/DEFAULT_GROUP/order-service failed") <= 1
 
 
+def test_empty_nacos_empties_no_service_but_a_real_removal_lands(fake_nacos, nacos_dns):
+    # Six services of two instances: an empty Nacos answers each poll with an empty list, and
+    # each one alone removes under half of the registry, so only counting the whole round
+    # before emptying anything keeps them all.
+    names = [f"svc-{i}" for i in range(6)]
+    nacos = fake_nacos(mode="2.x", data=registry(*[
+        service_info(n, [{"ip": f"10.0.{i}.1"}, {"ip": f"10.0.{i}.2"}])
+        for i, n in enumerate(names)]))
+    srv = start_dns(nacos_dns, nacos.url)
+    for i, n in enumerate(names):
+        assert wait_until(lambda: addresses(srv, f"{n}.DEFAULT_GROUP.svc") ==
+                          [f"10.0.{i}.1", f"10.0.{i}.2"])
+    nacos.reset_counters()
+    nacos.fault("empty")
+    wait_until(lambda: nacos.requests()["total"] >= 3 * len(names), timeout=15)
+    for i, n in enumerate(names):
+        assert addresses(srv, f"{n}.DEFAULT_GROUP.svc") == [f"10.0.{i}.1", f"10.0.{i}.2"], n
+    nacos.fault("none")
+    for n in names:
+        wait_until(lambda: "stale=no" in info(srv, n), timeout=10)
+    # One service really losing its instances is believed at the next answer that agrees, once
+    # the hold the empty round started (30 s) is over.
+    nacos.deregister("svc-0", "10.0.0.1", 8080)
+    nacos.deregister("svc-0", "10.0.0.2", 8080)
+    wait_until(lambda: addresses(srv, "svc-0.DEFAULT_GROUP.svc") == [], timeout=45)
+    assert addresses(srv, "svc-1.DEFAULT_GROUP.svc") == ["10.0.1.1", "10.0.1.2"]
+
+
 def test_restart_with_cache_file_while_nacos_is_down(fake_nacos, nacos_dns, workdir):
     cache = os.path.join(workdir, "cache.json")
     nacos = fake_nacos(mode="2.x")
