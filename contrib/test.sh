@@ -52,10 +52,11 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 setup_and_test "$ASAN_DIR" -Db_sanitize=address,undefined || status=1
 
-# Snapshot publishing is the one place threads share memory: check it under ThreadSanitizer.
+# Threads share the snapshot and the counters: check publishing and the worker threads under
+# ThreadSanitizer.
 unset ASAN_OPTIONS
-echo "== ThreadSanitizer: registry"
-TEST_ARGS=(registry)
+echo "== ThreadSanitizer: registry, test_threads, test_transport"
+TEST_ARGS=(registry test_threads test_transport)
 setup_and_test "$TSAN_DIR" -Db_sanitize=thread -Db_lundef=false || status=1
 TEST_ARGS=()
 
