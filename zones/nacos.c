@@ -447,10 +447,11 @@ static int service_named(const char *full, const char *group_field, const char *
 		sep = gstart + strlen(gstart);
 	}
 	glen = (size_t)(sep - gstart);
-	/* Nacos forbids "@@" in a group: the grouped form written back could not be split. */
-	if (memmem(gstart, glen, "@@", 2)) {
-		nacos_diag_report(d, 0, "service \"%.200s\": group \"%.200s\" contains \"@@\"",
-				  name, gstart);
+	/* Nacos forbids '@' in a group and at the start of a name: with either, the grouped form
+	 * written back ("G@@@x", "G@@@@x") would split somewhere else when read again. */
+	if (memchr(gstart, '@', glen) || *name == '@') {
+		nacos_diag_report(d, 0, "service \"%.200s\": %s", name,
+				  *name == '@' ? "name starts with '@'" : "group contains '@'");
 		return -EBADMSG;
 	}
 	if (glen > NACOS_MAX_STR || str_too_long(name)) {
