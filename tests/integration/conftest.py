@@ -198,4 +198,21 @@ def wait_for(predicate, timeout=10.0, what="condition"):
         time.sleep(0.05)
 
 
+def wait_until(check, timeout=8.0, step=0.05):
+    """Polls check() until it returns a true value; returns that value or fails.
+    Unlike wait_for, an exception from check() (a query timing out while the server is busy)
+    counts as "not yet"."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as e:  # a timeout while the server is busy: try again
+            last = e
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
 from fake_nacos_fixture import *  # noqa: F401,F403  (fake_nacos fixture)

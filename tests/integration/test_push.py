@@ -17,24 +17,10 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import free_port
+from conftest import free_port, wait_until
 
 NAME = "order-service.DEFAULT_GROUP.svc"
 SLOW_POLL = "30"
-
-
-def wait_until(check, timeout=8.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as e:  # a timeout while the server is busy: try again
-            last = e
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def addresses(srv, name=NAME):

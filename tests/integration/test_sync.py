@@ -12,24 +12,9 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import service_info
+from conftest import service_info, wait_until
 
 POLL = "1"  # --poll-interval, seconds
-
-
-def wait_until(check, timeout=8.0, step=0.1):
-    """Polls check() until it returns a true value; returns that value or fails."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as e:  # a timeout while the server is busy: try again
-            last = e
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def addresses(srv, name, rdtype="A"):
