@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bgwork.h"
 #include "config.h"
 #include "log.h"
 #include "nacos.h"
@@ -16,6 +17,10 @@
 
 #define FILESRC_MAX_SIZE     (256u << 20)
 #define FILESRC_MAX_WARNINGS 20
+/* The parse tree of a large file is several times the snapshot: once reloads stop for this long,
+ * the free heap it left is handed back to the system. Trimming after every load instead would
+ * make each load of a burst fault the same pages in again. */
+#define FILESRC_TRIM_DELAY_MS 1000
 
 /* One load of the file: everything it needs is copied in, so it can run off the loop while a
  * newer configuration replaces the one it came from. */
@@ -37,6 +42,10 @@ struct filesrc {
 	struct filesrc_job *job; /* the reload in flight, or NULL */
 	bool again;              /* a reload was asked for while one was in flight */
 	bool closing;
+	uv_timer_t trim_timer;
+	uv_work_t trim_work;
+	bool trim_inflight;
+	int refs; /* the timer, the reload and the trim in flight: freed when the last ends */
 };
 
 /* Logs the first skipped items of one load and counts the rest. */
@@ -163,9 +172,6 @@ static void filesrc_load(struct filesrc_job *job, const char *path)
 	job->skipped = fd.d.skipped;
 	nacos_registry_free(r);
 	diag_finish(&fd);
-	/* The parse tree of a large file is several times the snapshot: hand it back to the system
-	 * rather than keep it as free heap for the life of the process. */
-	malloc_trim(0);
 }
 
 static void job_log_result(const struct filesrc_job *job, const char *path, bool reload)
@@ -218,6 +224,12 @@ struct filesrc *filesrc_new(uv_loop_t *loop, const char *path, const struct conf
 		goto fail;
 	registry_publish_take(reg, job->snap);
 	free(job);
+	malloc_trim(0);
+	uv_timer_init(loop, &f->trim_timer);
+	f->trim_timer.data = f;
+	uv_unref((uv_handle_t *)&f->trim_timer); /* it never keeps the loop alive */
+	f->trim_work.data = f;
+	f->refs = 1;
 	return f;
 fail:
 	free(job);
@@ -225,9 +237,40 @@ fail:
 	return NULL;
 }
 
+static void filesrc_unref(struct filesrc *f)
+{
+	if (--f->refs == 0)
+		free(f);
+}
+
+static void on_trim_work(uv_work_t *req)
+{
+	bgwork_lower_priority();
+	malloc_trim(0);
+}
+
+static void on_trim_done(uv_work_t *req, int status)
+{
+	struct filesrc *f = req->data;
+	f->trim_inflight = false;
+	filesrc_unref(f);
+}
+
+static void on_trim_timer(uv_timer_t *t)
+{
+	struct filesrc *f = t->data;
+	if (f->closing || f->job || f->trim_inflight)
+		return; /* a reload in flight re-arms the timer when it ends */
+	if (uv_queue_work(f->loop, &f->trim_work, on_trim_work, on_trim_done) == 0) {
+		f->trim_inflight = true;
+		f->refs++;
+	}
+}
+
 static void on_reload_work(uv_work_t *req)
 {
 	struct filesrc_job *job = req->data;
+	bgwork_lower_priority();
 	filesrc_load(job, job->owner->path);
 }
 
@@ -248,9 +291,10 @@ static void on_reload_done(uv_work_t *req, int status)
 	}
 	free(job);
 	if (f->closing) {
-		free(f);
+		filesrc_unref(f);
 		return;
 	}
+	uv_timer_start(&f->trim_timer, on_trim_timer, FILESRC_TRIM_DELAY_MS, 0);
 	if (f->again) {
 		f->again = false;
 		filesrc_start_reload(f);
@@ -275,6 +319,7 @@ static void filesrc_start_reload(struct filesrc *f)
 		return;
 	}
 	f->job = job;
+	f->refs++;
 }
 
 void filesrc_reload(struct filesrc *f, const struct config *cfg)
@@ -289,14 +334,17 @@ void filesrc_reload(struct filesrc *f, const struct config *cfg)
 	filesrc_start_reload(f);
 }
 
+static void on_trim_timer_close(uv_handle_t *h)
+{
+	filesrc_unref(h->data);
+}
+
 void filesrc_close(struct filesrc *f)
 {
 	if (!f || f->closing)
 		return;
 	f->closing = true;
-	if (!f->job) {
-		free(f);
-		return;
-	}
-	uv_cancel((uv_req_t *)&f->job->work); /* on_reload_done frees f either way */
+	if (f->job)
+		uv_cancel((uv_req_t *)&f->job->work); /* on_reload_done runs either way */
+	uv_close((uv_handle_t *)&f->trim_timer, on_trim_timer_close);
 }

@@ -13,4 +13,4 @@ struct filesrc *filesrc_new(uv_loop_t *loop, const char *path, const struct conf
 /* Re-reads the file off the loop (uv_queue_work) and publishes on success; a bad file is logged
  * and the old data stays. cfg: the configuration to build with from now on. */
 void filesrc_reload(struct filesrc *f, const struct config *cfg);
-void filesrc_close(struct filesrc *f); /* frees once no reload is in flight */
+void filesrc_close(struct filesrc *f); /* frees once nothing is in flight */

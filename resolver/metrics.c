@@ -334,6 +334,8 @@ static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 		    (double)s->tracked);
 	mbuf_metric(b, "cache_writes_total", "counter", "Cache file writes.",
 		    (double)s->cache_writes);
+	mbuf_metric(b, "snapshot_build_seconds", "gauge",
+		    "Time the last snapshot build took, off the query path.", s->build_ms / 1000.0);
 	mbuf_head(
 		b, "push_packets_total", "counter",
 		"UDP push datagrams from Nacos: received, and each as applied, stale or rejected.");

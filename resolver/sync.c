@@ -12,15 +12,18 @@
 
 #include <uv.h>
 
+#include "bgwork.h"
 #include "build_config.h"
 #include "config.h"
 #include "http.h"
+#include "lending.h"
 #include "log.h"
 #include "nacos.h"
 #include "nacosapi.h"
 #include "push.h"
 #include "pushsock.h"
 #include "registry.h"
+#include "snapjob.h"
 #include "snapshot.h"
 #include "syncpolicy.h"
 
@@ -58,6 +61,7 @@ struct sync_entry {
 	bool push_ok;    /* a push for it arrived since: polls may slow down */
 	int64_t ref_ms;  /* Nacos's lastRefTime (ms) of the data held; 0: unknown */
 	struct sync_waiter *waiters;
+	uint64_t ready_seq; /* waiters run once the build of this number is published; 0: none */
 };
 
 /* The service names of one group of one zone's namespace. */
@@ -120,6 +124,11 @@ struct sync {
 	struct syncpolicy_guard guard;
 	struct pushsock *push; /* NULL: push off */
 	uv_timer_t tick, catalog_timer, publish_timer, cache_timer;
+	/* Snapshots are built on the thread pool from the services lent to the build. */
+	struct lending *lent;
+	struct snapjob *build; /* in flight, or NULL */
+	uint64_t build_ticket, build_seq, builds_started;
+	bool build_again, build_urgent; /* another build is due when the one in flight ends */
 	int64_t last_miss_ms, last_cache_ms;
 	size_t last_skipped;
 	int cache_rc; /* result of the last cache write, to log changes only */
@@ -132,7 +141,7 @@ struct sync {
 static void sync_call_send(struct sync_call *c);
 static void sync_schedule_publish(struct sync *s);
 static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent);
-static void sync_publish_now(struct sync *s);
+static void sync_publish_urgent(struct sync *s);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -254,10 +263,10 @@ static void sync_entry_remove(struct sync *s, struct sync_entry *e)
 	if (e->svc)
 		s->total_instances -= e->svc->n_instances;
 	sync_waiters_run(e);
+	lending_retire(s->lent, e->svc);
+	e->svc = NULL;
 	if (e->inflight) {
 		e->doomed = true; /* the call frees it */
-		nacos_service_free(e->svc);
-		e->svc = NULL;
 		return;
 	}
 	sync_entry_free(e);
@@ -285,6 +294,7 @@ static void sync_waiter_fire(struct sync_waiter *w)
 static void sync_waiters_run(struct sync_entry *e)
 {
 	struct sync_waiter *w;
+	e->ready_seq = 0;
 	while ((w = e->waiters)) {
 		e->waiters = w->next;
 		w->e = NULL;
@@ -835,6 +845,32 @@ static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent)
 }
 
 /* Ends a call on e; false when e was untracked meanwhile (and is now freed). */
+/* e's data, safe to change: while a job on the thread pool may read it, a copy takes its place.
+ * NULL on ENOMEM. */
+static struct nacos_service *sync_svc_edit(struct sync *s, struct sync_entry *e)
+{
+	if (!e->svc || !lending_active(s->lent))
+		return e->svc;
+	struct nacos_service *c = nacos_service_clone(e->svc);
+	if (!c)
+		return NULL;
+	lending_retire(s->lent, e->svc);
+	e->svc = c;
+	return c;
+}
+
+/* Marks e's data as served stale, or not. true when that changed. */
+static bool sync_mark_stale(struct sync *s, struct sync_entry *e, bool stale)
+{
+	if (!e->svc || e->svc->origin.stale == stale)
+		return false;
+	struct nacos_service *svc = sync_svc_edit(s, e);
+	if (!svc)
+		return false;
+	svc->origin.stale = stale;
+	return true;
+}
+
 static bool sync_entry_settle(struct sync_entry *e)
 {
 	e->inflight = false;
@@ -853,10 +889,8 @@ static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *
 		log_warn("nacos", "fetching %s/%s/%s failed: %s; %s", e->ns, e->group, e->name, why,
 			 e->svc ? "serving the last good copy" : "no data yet");
 	e->failing = true;
-	if (e->svc && !e->svc->origin.stale) {
-		e->svc->origin.stale = true;
+	if (sync_mark_stale(s, e, true))
 		sync_schedule_publish(s);
-	}
 	sync_waiters_run(e);
 }
 
@@ -908,12 +942,10 @@ static bool sync_removal_allowed(struct sync *s, const struct sync_entry *e, siz
 /* Keeps e's data, served stale, instead of svc (freed). true when the snapshot must change. */
 static bool sync_hold(struct sync *s, struct sync_entry *e, struct nacos_service *svc)
 {
-	bool was_stale = e->svc->origin.stale;
 	s->stats.held_back++;
 	e->held = true;
 	nacos_service_free(svc);
-	e->svc->origin.stale = true;
-	return !was_stale;
+	return sync_mark_stale(s, e, true);
 }
 
 /* Applies a fresh answer for e (svc taken). true when the snapshot must change. */
@@ -923,17 +955,15 @@ static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_servic
 	size_t old_n = e->svc ? e->svc->n_instances : 0;
 	if (ch == SYNCPOLICY_SAME) {
 		bool was_stale = e->svc->origin.stale;
-		struct nacos_origin o = e->svc->origin;
-		e->svc->origin = svc->origin; /* keep the old copy, refresh where it came from */
-		svc->origin = o;
-		nacos_service_free(svc);
+		lending_retire(s->lent, e->svc); /* the same data, with where it came from now */
+		e->svc = svc;
 		e->held = false;
 		return was_stale;
 	}
 	if (old_n > svc->n_instances && !sync_removal_allowed(s, e, old_n, svc->n_instances))
 		return sync_hold(s, e, svc);
 	s->total_instances = s->total_instances - old_n + svc->n_instances;
-	nacos_service_free(e->svc);
+	lending_retire(s->lent, e->svc);
 	e->svc = svc;
 	e->held = false;
 	return true;
@@ -958,9 +988,7 @@ static bool sync_take_answer(struct sync *s, struct sync_entry *e, struct nacos_
 		return sync_apply(s, e, svc);
 	}
 	nacos_service_free(svc);
-	bool was_stale = e->svc->origin.stale;
-	e->svc->origin.stale = false; /* Nacos answered */
-	return was_stale;
+	return sync_mark_stale(s, e, false); /* Nacos answered */
 }
 
 static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct sync_server *srv,
@@ -996,9 +1024,9 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct s
 	sync_origin_set(svc, srv);
 	if (sync_take_answer(s, e, svc, sync_answer_ref(srv, body, len)))
 		sync_schedule_publish(s);
-	if (e->waiters) {
-		sync_publish_now(s);
-		sync_waiters_run(e);
+	if (e->waiters) { /* a first query waits: publish without the usual delay */
+		e->ready_seq = s->builds_started + 1;
+		sync_publish_urgent(s);
 	}
 }
 
@@ -1383,60 +1411,159 @@ static void sync_on_diag(void *arg, const char *msg)
 	log_debug("snapshot", "%s", msg);
 }
 
-static int sync_add_all(struct sync *s, struct snapshot_builder *b, struct nacos_diag *d)
+/* ---- publishing: snapshots built on the thread pool --------------------------------------- */
+
+/* A job for a snapshot of everything held now: the services are lent to it. NULL on ENOMEM. */
+static struct snapjob *sync_job_new(struct sync *s)
 {
+	struct snapjob *j = snapjob_new(&s->snapcfg, registry_next_generation(s->reg));
+	if (!j)
+		return NULL;
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			if (e->svc && snapshot_builder_add_service(b, e->ns, e->svc, d) == -ENOMEM)
-				return -ENOMEM;
+			if (e->svc && snapjob_add_service(j, e->ns, e->svc) < 0)
+				goto fail;
 	for (size_t i = 0; i < s->n_cats; i++) {
 		struct sync_catalog *cat = &s->cats[i];
 		for (size_t k = 0; k < cat->n; k++) {
 			struct sync_entry *e =
 				sync_entry_find(s, cat->ns, cat->group, cat->names[k]);
 			if ((!e || !e->svc) &&
-			    snapshot_builder_add_pending(b, cat->ns, cat->group, cat->names[k],
-							 d) == -ENOMEM)
-				return -ENOMEM;
+			    snapjob_add_pending(j, cat->ns, cat->group, cat->names[k]) < 0)
+				goto fail;
 		}
 	}
-	return 0;
+	return j;
+fail:
+	snapjob_free(j);
+	return NULL;
 }
 
 static void sync_cache_schedule(struct sync *s);
 
-static void sync_publish_now(struct sync *s)
+static void sync_publish_result(struct sync *s, struct snapjob_result *res)
 {
-	struct nacos_diag d = {.warn = sync_on_diag, .arg = s};
-	uv_timer_stop(&s->publish_timer);
-	struct snapshot_builder *b =
-		snapshot_builder_new(&s->snapcfg, registry_next_generation(s->reg), &d);
-	if (!b || sync_add_all(s, b, &d) < 0) {
-		snapshot_builder_free(b);
+	if (!res->snap) {
 		log_err("sync",
 			"building a snapshot failed: out of memory; serving the previous one");
 		return;
 	}
-	struct snapshot *snap = snapshot_build(b);
-	if (!snap) {
-		log_err("sync",
-			"building a snapshot failed: out of memory; serving the previous one");
-		return;
-	}
-	if (d.skipped != s->last_skipped)
+	if (res->skipped != s->last_skipped)
 		log_warn("sync",
 			 "%zu Nacos names cannot be DNS names and are not served "
 			 "(--log-level debug lists them)",
-			 d.skipped);
-	s->last_skipped = d.skipped;
-	registry_publish_take(s->reg, snap);
+			 res->skipped);
+	s->last_skipped = res->skipped;
+	registry_publish_take(s->reg, res->snap);
+	res->snap = NULL;
 	s->stats.publishes++;
+	s->stats.build_ms = res->build_ms;
 	sync_cache_schedule(s);
+}
+
+/* Builds and publishes on this thread: before uv_run, where nothing is served yet. */
+static void sync_publish_blocking(struct sync *s)
+{
+	struct snapjob_result res;
+	struct snapjob *j = sync_job_new(s);
+	if (!j) {
+		log_err("sync",
+			"building a snapshot failed: out of memory; serving the previous one");
+		return;
+	}
+	snapjob_run(j, &res);
+	sync_publish_result(s, &res);
+}
+
+/* Runs the waiters of the entries whose data the build of seq published. The entries are
+ * gathered first: a waiter's callback may track another service and grow the table. */
+static void sync_waiters_ready(struct sync *s, uint64_t seq)
+{
+	size_t n = 0, cap = 0;
+	struct sync_entry **ready = NULL;
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext) {
+			if (!e->waiters || !e->ready_seq || e->ready_seq > seq)
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 16;
+				struct sync_entry **p = realloc(ready, ncap * sizeof(*p));
+				if (!p)
+					goto run; /* the others time out as if the fetch were slow
+						   */
+				ready = p;
+				cap = ncap;
+			}
+			ready[n++] = e;
+		}
+run:
+	for (size_t i = 0; i < n; i++)
+		sync_waiters_run(ready[i]);
+	free(ready);
+}
+
+static void sync_build_start(struct sync *s);
+
+static void on_build_done(void *arg, struct snapjob_result *res)
+{
+	struct sync *s = arg;
+	s->build = NULL;
+	lending_end(s->lent, s->build_ticket);
+	if (!res->cancelled && !s->closing)
+		sync_publish_result(s, res);
+	if (!s->closing) {
+		sync_waiters_ready(s, s->build_seq);
+		if (s->build_again && s->build_urgent)
+			sync_build_start(s);
+		else if (s->build_again)
+			sync_schedule_publish(s);
+		s->build_again = s->build_urgent = false;
+	}
+	sync_handle_closed(s); /* the build counted as an open handle */
+}
+
+/* Starts a build of everything held now; one already in flight is followed by another. */
+static void sync_build_start(struct sync *s)
+{
+	uv_timer_stop(&s->publish_timer);
+	if (s->closing)
+		return;
+	if (s->build) {
+		s->build_again = true;
+		return;
+	}
+	struct snapjob *j = sync_job_new(s);
+	uint64_t ticket = j ? lending_begin(s->lent) : 0;
+	if (!ticket) {
+		snapjob_free(j);
+		log_err("sync",
+			"building a snapshot failed: out of memory; serving the previous one");
+		return;
+	}
+	s->build = j;
+	if (snapjob_start(j, s->loop, on_build_done, s) < 0) {
+		s->build = NULL;
+		lending_end(s->lent, ticket);
+		log_err("sync", "building a snapshot failed: cannot queue it; serving the "
+				"previous one");
+		return;
+	}
+	s->build_ticket = ticket;
+	s->build_seq = ++s->builds_started;
+	s->open_handles++;
+}
+
+/* A query waits for data that just came in: build now, or right after the build in flight. */
+static void sync_publish_urgent(struct sync *s)
+{
+	if (s->build)
+		s->build_urgent = true;
+	sync_build_start(s);
 }
 
 static void on_publish_timer(uv_timer_t *t)
 {
-	sync_publish_now(t->data);
+	sync_build_start(t->data);
 }
 
 static void sync_schedule_publish(struct sync *s)
@@ -1450,23 +1577,32 @@ static void sync_schedule_publish(struct sync *s)
 struct sync_cache_job {
 	uv_work_t work;
 	struct sync *s;
-	struct nacos_registry *r;
+	struct nacos_registry *r; /* its services are lent to the job */
+	uint64_t ticket;
 	int rc;
 	char path[CONFIG_PATH_LEN];
 };
 
-/* A copy of every fetched service, grouped by namespace, for the worker thread. */
-static struct nacos_registry *sync_registry_copy(struct sync *s)
+/* Frees a registry made by sync_registry_lend, but not the services it borrowed. */
+static void sync_registry_unlend(struct nacos_registry *r)
+{
+	for (size_t i = 0; r && i < r->n_namespaces; i++)
+		for (size_t k = 0; k < r->namespaces[i].n_services; k++)
+			r->namespaces[i].services[k] = NULL; /* nacos_service_free(NULL): no-op */
+	nacos_registry_free(r);
+}
+
+/* Every fetched service, grouped by namespace: borrowed, not copied, so that writing the cache
+ * costs the loop no copy of the registry. NULL on ENOMEM. */
+static struct nacos_registry *sync_registry_lend(struct sync *s)
 {
 	struct nacos_registry *r = nacos_registry_new();
 	if (!r)
 		return NULL;
 	for (size_t i = 0; i < s->n_buckets; i++) {
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext) {
-			struct nacos_service *c = e->svc ? nacos_service_clone(e->svc) : NULL;
-			if (e->svc && (!c || nacos_registry_put_take(r, e->ns, c) < 0)) {
-				nacos_service_free(c);
-				nacos_registry_free(r);
+			if (e->svc && nacos_registry_put_take(r, e->ns, e->svc) < 0) {
+				sync_registry_unlend(r);
 				return NULL;
 			}
 		}
@@ -1528,9 +1664,9 @@ static void sync_cache_flush(struct sync *s)
 {
 	if (!s->cfg.cache_file[0] || !s->dirty_cache || s->cache_inflight)
 		return;
-	struct nacos_registry *r = sync_registry_copy(s);
+	struct nacos_registry *r = sync_registry_lend(s);
 	int rc = r ? sync_cache_store(s->cfg.cache_file, r) : -ENOMEM;
-	nacos_registry_free(r);
+	sync_registry_unlend(r);
 	s->dirty_cache = false;
 	sync_cache_note(s, s->cfg.cache_file, rc);
 	if (rc == 0)
@@ -1540,6 +1676,7 @@ static void sync_cache_flush(struct sync *s)
 static void on_cache_work(uv_work_t *w)
 {
 	struct sync_cache_job *j = w->data;
+	bgwork_lower_priority();
 	j->rc = sync_cache_store(j->path, j->r);
 }
 
@@ -1548,7 +1685,8 @@ static void on_cache_done(uv_work_t *w, int status)
 	struct sync_cache_job *j = w->data;
 	struct sync *s = j->s;
 	sync_cache_note(s, j->path, j->rc);
-	nacos_registry_free(j->r);
+	sync_registry_unlend(j->r);
+	lending_end(s->lent, j->ticket);
 	free(j);
 	s->cache_inflight = false;
 	s->last_cache_ms = sync_now(s);
@@ -1562,7 +1700,9 @@ static void on_cache_done(uv_work_t *w, int status)
 static void sync_cache_write(struct sync *s)
 {
 	struct sync_cache_job *j = calloc(1, sizeof(*j));
-	if (!j || !(j->r = sync_registry_copy(s))) {
+	if (!j || !(j->r = sync_registry_lend(s)) || !(j->ticket = lending_begin(s->lent))) {
+		if (j)
+			sync_registry_unlend(j->r);
 		free(j);
 		log_warn("sync", "writing cache file %s failed: out of memory", s->cfg.cache_file);
 		return;
@@ -1572,7 +1712,8 @@ static void sync_cache_write(struct sync *s)
 	snprintf(j->path, sizeof(j->path), "%s", s->cfg.cache_file);
 	s->dirty_cache = false;
 	if (uv_queue_work(s->loop, &j->work, on_cache_work, on_cache_done) < 0) {
-		nacos_registry_free(j->r);
+		sync_registry_unlend(j->r);
+		lending_end(s->lent, j->ticket);
 		free(j);
 		return;
 	}
@@ -1672,7 +1813,7 @@ static void sync_cache_load(struct sync *s)
 	if (rc < 0)
 		return;
 	log_info("sync", "loaded %d services from cache file %s", rc, s->cfg.cache_file);
-	sync_publish_now(s);
+	sync_publish_blocking(s);
 	s->ready = true;
 }
 
@@ -1751,6 +1892,7 @@ static void sync_free(struct sync *s)
 	for (size_t i = 0; i < s->n_servers; i++)
 		free(s->servers[i].token);
 	free(s->buckets);
+	lending_free(s->lent);
 	free(s);
 }
 
@@ -1880,7 +2022,8 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, st
 {
 	struct sync *s = calloc(1, sizeof(*s));
 	int rc = -ENOMEM;
-	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))))
+	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))) ||
+	    !(s->lent = lending_new()))
 		goto fail;
 	s->loop = loop;
 	s->cfg = *cfg;
@@ -2163,7 +2306,7 @@ int sync_reload(struct sync *s, const struct config *cfg)
 	for (size_t i = 0; s->cfg.track_all && i < s->n_cats; i++)
 		if (s->cats[i].valid)
 			sync_catalog_track_all(s, &s->cats[i]);
-	sync_publish_now(s);
+	sync_build_start(s);
 	log_info("sync", "reloaded: %s (api %s), %zu servers, groups %s, track %s%s", s->cfg.nacos,
 		 s->cfg.nacos_api[0] ? s->cfg.nacos_api : "auto", s->n_servers,
 		 s->cfg.groups[0] ? s->cfg.groups : "DEFAULT_GROUP",
@@ -2182,6 +2325,8 @@ void sync_close(struct sync *s)
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
 			sync_waiters_run(e);
+	if (s->build)
+		snapjob_cancel(s->build); /* on_build_done runs either way */
 	/* A change still waiting for its snapshot is a change the cache file lacks too. */
 	if (s->cfg.cache_file[0] && uv_is_active((uv_handle_t *)&s->publish_timer))
 		s->dirty_cache = true;

@@ -57,6 +57,7 @@ struct sync_stats {
 	uint64_t logins;
 	uint64_t held_back; /* answers held back by the mass-removal guard */
 	uint64_t publishes; /* snapshots published */
+	double build_ms;    /* now: how long building the last one took (on the thread pool) */
 	uint64_t cache_writes;
 	/* Refusals by a memory cap (config max-*): Nacos answers over max-response-size, listings
 	 * over max-services, instance lists over max-instances, services not tracked for

@@ -4,12 +4,14 @@
 # Per server and query mix: queries/s, average latency, server CPU seconds per million answers
 # (utime+stime of the server's processes from /proc), memory (PSS, so forked servers are not
 # counted twice); then p99 latency at a fixed rate, and the ratios of nacos-dns to each peer.
+# Every server runs all the time, and the runs go round the servers ROUNDS times, so that a
+# slow moment of the machine hits every server alike; each figure is the median of its rounds.
 #
 # Usage: contrib/bench/dns_bench.sh [BUILD_DIR] [SERVICES [INSTANCES]]   (default 1000 x 3)
-# Environment: DURATION seconds per run (10), RATE for the p99 run (20000), SERVERS
+# Environment: DURATION seconds per run (10), ROUNDS (3), RATE for the p99 run (20000), SERVERS
 # ("nacos-dns nsd knot unbound"; a missing server is skipped), THREADS for nacos-dns (1),
-# CHURN=1 adds the churn run: registry file replaced and SIGHUP every 100 ms during dnsperf,
-# then a dnspython pass that checks no answer is wrong or torn.
+# CHURN=1 adds a churn run to each round (the registry file replaced and SIGHUP every 100 ms,
+# by churn.py, during dnsperf) and then a dnspython pass that checks no answer is wrong or torn.
 # Needs: dnsperf, taskset, dig, /usr/bin/python3 with dnspython; nsd, knot, unbound to compare.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,6 +22,7 @@ BIN=$BUILD/resolver/nacos-dns
 DURATION=${DURATION:-10}
 RATE=${RATE:-20000}
 THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-3}
 SERVERS=${SERVERS:-nacos-dns nsd knot unbound}
 CHURN=${CHURN:-0}
 PY=/usr/bin/python3
@@ -195,39 +198,32 @@ run_p99() { # port queryfile
 
 # ---- churn: the registry file replaced and SIGHUP every 100 ms ----
 
-churn_loop() { # pid
-	v=0
-	while kill -0 "$1" 2>/dev/null; do
-		v=$((1 - v))
-		src=$TMP/registry-a.json
-		[ $v -eq 1 ] && src=$TMP/registry-b.json
-		cp "$src" "$TMP/registry.tmp" && mv "$TMP/registry.tmp" "$TMP/registry.json"
-		kill -HUP "$1" 2>/dev/null || true
-		sleep 0.1
-	done
-}
-
+# dnsperf at full speed while churn.py swaps the registry: prints what run_load prints
 run_churn() { # port pid
-	cp "$TMP/registry.json" "$TMP/registry-a.json"
-	churn_loop "$2" &
-	CHURN_PID=$!
-	PIDS="$PIDS $CHURN_PID"
-	set -- "$1" "$2" "$(run_load "$1" "$2" "$TMP/q-mix.txt")"
-	echo "churn (mix): $3" >>"$TMP/results.churn"
-	if "$PY" "$BENCH/verify_churn.py" "$1" "$SERVICES" "$INSTANCES" "$DURATION" \
-		>>"$TMP/results.churn" 2>&1; then
-		echo "verify: ok" >>"$TMP/results.churn"
-	else
-		echo "verify: FAILED" >>"$TMP/results.churn"
-	fi
-	kill "$CHURN_PID" 2>/dev/null || true
-	wait "$CHURN_PID" 2>/dev/null || true
-	cp "$TMP/registry-a.json" "$TMP/registry.json"
+	taskset -c $CPU_CLIENT "$PY" "$BENCH/churn.py" "$2" "$TMP" "$((DURATION + 1))" \
+		>>"$TMP/churn.log" 2>&1 &
+	cpid=$!
+	run_load "$1" "$2" "$TMP/q-mix.txt"
+	wait "$cpid" || true
 }
 
-# ---- one server ----
+# dnspython checks every answer while the registry keeps changing: no wrong or torn answer
+verify_churn() { # port pid
+	taskset -c $CPU_CLIENT "$PY" "$BENCH/churn.py" "$2" "$TMP" "$((DURATION + 1))" \
+		>>"$TMP/churn.log" 2>&1 &
+	cpid=$!
+	if "$PY" "$BENCH/verify_churn.py" "$1" "$SERVICES" "$INSTANCES" "$DURATION" \
+		>"$TMP/verify.out" 2>&1; then
+		echo "verify: ok, $(cat "$TMP/verify.out")"
+	else
+		echo "verify: FAILED: $(cat "$TMP/verify.out")"
+	fi
+	wait "$cpid" || true
+}
 
-bench_server() { # name port
+# ---- servers ----
+
+start_server() { # name port: starts it and appends "name port pid" to $TMP/servers
 	command -v "$(case $1 in knot) echo knotd ;; *) echo "$1" ;; esac)" >/dev/null ||
 		[ "$1" = nacos-dns ] || { echo "skipping $1: not installed" >&2; return 0; }
 	"start_$(echo "$1" | tr - _)" "$2"
@@ -237,34 +233,60 @@ bench_server() { # name port
 		kill "$PID" 2>/dev/null || true
 		return 0
 	fi
-	echo "benchmarking $1 (pid $PID, port $2)" >&2
-	for mix in a mix nx; do
-		echo "$1 $mix $(run_load "$2" "$PID" "$TMP/q-$mix.txt")" >>"$TMP/results"
-	done
-	echo "$1 p99 $(run_p99 "$2" "$TMP/q-mix.txt")" >>"$TMP/results"
-	echo "$1 mem $(mem_kb "$PID")" >>"$TMP/results"
-	if [ "$CHURN" = 1 ] && [ "$1" = nacos-dns ]; then
-		echo "nacos-dns steady (mix): $(grep '^nacos-dns mix ' "$TMP/results" |
-			cut -d' ' -f3-)" >"$TMP/results.churn"
-		run_churn "$2" "$PID"
+	echo "$1 $2 $PID" >>"$TMP/servers"
+}
+
+# One round: every server in turn, every mix, then the p99 run; nacos-dns under churn too.
+bench_round() { # round
+	while read -r name port pid; do
+		echo "round $1: $name" >&2
+		for mix in a mix nx; do
+			echo "$name $mix $1 $(run_load "$port" "$pid" "$TMP/q-$mix.txt")" >>"$TMP/results"
+		done
+		echo "$name p99 $1 $(run_p99 "$port" "$TMP/q-mix.txt")" >>"$TMP/results"
+		if [ "$CHURN" = 1 ] && [ "$name" = nacos-dns ]; then
+			echo "$name churn $1 $(run_churn "$port" "$pid")" >>"$TMP/results"
+		fi
+	done <"$TMP/servers"
+}
+
+median() { # column: the median of that column of stdin
+	sort -g -k"$1","$1" | awk -v c="$1" '{ v[NR] = $c } END { print NR ? v[int((NR + 1) / 2)] : 0 }'
+}
+
+# "server kind" -> the median over the rounds of each figure: "qps avg cpu" or "p99 lost"
+medians() { # server kind
+	grep "^$1 $2 " "$TMP/results" >"$TMP/sel" || true
+	if [ "$2" = p99 ]; then
+		echo "$(median 4 <"$TMP/sel") $(median 5 <"$TMP/sel")"
+	else
+		echo "$(median 4 <"$TMP/sel") $(median 5 <"$TMP/sel") $(median 6 <"$TMP/sel")"
 	fi
-	kill "$PID" 2>/dev/null || true
-	wait "$PID" 2>/dev/null || true
 }
 
 report() {
-	awk '
-	$2 == "a" || $2 == "mix" || $2 == "nx" { qps[$1, $2] = $3; avg[$1, $2] = $4; cpu[$1, $2] = $5 }
+	: >"$TMP/summary"
+	while read -r name port pid; do
+		for kind in a mix nx p99 churn; do
+			grep -q "^$name $kind " "$TMP/results" &&
+				echo "$name $kind $(medians "$name" "$kind")" >>"$TMP/summary"
+		done
+		echo "$name mem $(cat "$TMP/mem.$name")" >>"$TMP/summary"
+	done <"$TMP/servers"
+	awk -v rate="$RATE" '
+	$2 == "a" || $2 == "mix" || $2 == "nx" || $2 == "churn" {
+		qps[$1, $2] = $3; avg[$1, $2] = $4; cpu[$1, $2] = $5 }
 	$2 == "p99" { p99[$1] = $3; lost[$1] = $4 }
 	$2 == "mem" { mem[$1] = $3 }
 	!seen[$1]++ { order[++n] = $1 }
 	END {
 		printf "%-10s %-4s %10s %9s %16s\n", "server", "mix", "queries/s", "avg ms", "CPU s/M answers"
+		split("a mix nx", ms, " ")
 		for (i = 1; i <= n; i++) for (m = 1; m <= 3; m++) {
-			split("a mix nx", ms, " "); s = order[i]; x = ms[m]
+			s = order[i]; x = ms[m]
 			printf "%-10s %-4s %10d %9.3f %16.2f\n", s, x, qps[s, x], avg[s, x], cpu[s, x]
 		}
-		printf "\n%-10s %22s %8s %12s\n", "server", "p99 ms at '"$RATE"' q/s", "lost", "memory MiB"
+		printf "\n%-10s %22s %8s %12s\n", "server", "p99 ms at " rate " q/s", "lost", "memory MiB"
 		for (i = 1; i <= n; i++) {
 			s = order[i]
 			printf "%-10s %22.3f %8s %12.1f\n", s, p99[s], lost[s], mem[s] / 1024
@@ -280,19 +302,35 @@ report() {
 				p99[s] ? p99["nacos-dns"] / p99[s] : 0,
 				mem[s] ? mem["nacos-dns"] / mem[s] : 0
 		}
-	}' "$TMP/results"
-	[ -f "$TMP/results.churn" ] && { echo; cat "$TMP/results.churn"; }
+		if (("nacos-dns", "churn") in qps)
+			printf "\nnacos-dns under churn (mix): %d q/s, %.2f CPU s/M answers: %.2fx the steady rate\n",
+				qps["nacos-dns", "churn"], cpu["nacos-dns", "churn"],
+				qps["nacos-dns", "mix"] ? qps["nacos-dns", "churn"] / qps["nacos-dns", "mix"] : 0
+	}' "$TMP/summary"
 	return 0
 }
 
 echo "generating $SERVICES services x $INSTANCES instances" >&2
 "$PY" "$BENCH/gen_zone.py" "$TMP" "$SERVICES" "$INSTANCES"
+cp "$TMP/registry.json" "$TMP/registry-a.json"
 : >"$TMP/results"
+: >"$TMP/servers"
 port=$BASE
 for s in $SERVERS; do
-	bench_server "$s" "$port"
+	start_server "$s" "$port"
 	port=$((port + 1))
 done
-echo "$SERVICES services x $INSTANCES instances, $DURATION s per run, server on CPU $CPU_SRV," \
-	"dnsperf on CPU $CPU_CLIENT; nacos-dns --threads $THREADS"
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	bench_round $r
+	r=$((r + 1))
+done
+while read -r name port pid; do
+	mem_kb "$pid" >"$TMP/mem.$name"
+	[ "$CHURN" = 1 ] && [ "$name" = nacos-dns ] && verify_churn "$port" "$pid" >"$TMP/verify"
+done <"$TMP/servers"
+echo "$SERVICES services x $INSTANCES instances, $ROUNDS rounds of $DURATION s per run (medians)," \
+	"servers on CPU $CPU_SRV, dnsperf on CPU $CPU_CLIENT; nacos-dns --threads $THREADS"
 report
+[ -f "$TMP/verify" ] && cat "$TMP/verify"
+exit 0

@@ -118,6 +118,7 @@ static void test_bad_initial(uv_loop_t *loop, const struct config *c)
 	CHECK(f != NULL);
 	CHECK_INT_EQ(services(reg), 0);
 	filesrc_close(f);
+	CHECK_INT_EQ(uv_run(loop, UV_RUN_DEFAULT), 0); /* the close callbacks free it */
 	registry_free(reg);
 }
 

@@ -1,0 +1,175 @@
+#!/bin/sh
+# 10,000 services x 10 instances synced from the fake Nacos of tests/fake_nacos with --track
+# all: the time to the first full sync, the memory once synced (RSS and PSS), how long one
+# snapshot rebuild takes, and the queries/s dnsperf gets while snapshots are rebuilt back to
+# back (SIGHUP every 100 ms rebuilds and publishes the whole snapshot) against the same run
+# without rebuilds, in alternating rounds. nacos-dns is pinned to CPU 1 and dnsperf to CPU 0.
+# Not a test: it prints figures.
+# Usage: contrib/bench/scale_bench.sh [BUILD_DIR] ; environment: SERVICES (10000), INSTANCES
+# (10), DURATION seconds per dnsperf run (10), ROUNDS (3), THREADS for nacos-dns (1: the main
+# loop answers every query itself, the case where a rebuild on the loop would stall them).
+# Needs: dnsperf, taskset, /usr/bin/python3.
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-$ROOT/build}
+BIN=$BUILD/resolver/nacos-dns
+[ -x "$BIN" ] || { echo "no $BIN: build first (meson setup build && ninja -C build)" >&2; exit 1; }
+command -v dnsperf >/dev/null || { echo "dnsperf missing (apt-get install dnsperf)" >&2; exit 1; }
+export SERVICES=${SERVICES:-10000} INSTANCES=${INSTANCES:-10} DURATION=${DURATION:-10}
+export ROUNDS=${ROUNDS:-3} THREADS=${THREADS:-1}
+exec /usr/bin/python3 - "$ROOT" "$BIN" <<'EOF'
+import json, os, random, re, signal, socket, statistics, subprocess, sys, tempfile, threading
+import time, urllib.request
+
+ROOT, BIN = sys.argv[1], sys.argv[2]
+SERVICES, INSTANCES = int(os.environ["SERVICES"]), int(os.environ["INSTANCES"])
+DURATION, ROUNDS, THREADS = int(os.environ["DURATION"]), int(os.environ["ROUNDS"]), os.environ["THREADS"]
+TMP = tempfile.mkdtemp(prefix="scale-bench-")
+CPU_SRV, CPU_CLIENT = ("1", "0") if os.cpu_count() >= 2 else ("0", "0")
+procs = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    sys.exit(f"timed out waiting for {what}")
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+def metric(text, name):
+    m = re.search(r"^nacosdns_" + re.escape(name) + r" (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def memory_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        rss = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            pss = int(re.search(r"Pss:\s+(\d+)", f.read()).group(1))
+    except OSError:
+        pss = rss
+    return rss, pss
+
+
+def dnsperf(port, queries):
+    out = subprocess.run(["taskset", "-c", CPU_CLIENT, "dnsperf", "-s", "127.0.0.1", "-p",
+                          str(port), "-d", queries, "-l", str(DURATION), "-c", "1", "-T", "1",
+                          "-q", "200"], capture_output=True, text=True).stdout
+    m = re.search(r"Queries per second:\s+([\d.]+)", out)
+    lost = re.search(r"Queries lost:\s+(\d+)", out)
+    return float(m.group(1)) if m else 0.0, int(lost.group(1)) if lost else -1
+
+
+def rebuilds(pid, stop, metrics_url, samples):
+    """SIGHUP every 100 ms: each one rebuilds the whole snapshot (builds in flight coalesce).
+    The last build time is read from /metrics every half second."""
+    n = 0
+    while not stop.is_set():
+        os.kill(pid, signal.SIGHUP)
+        n += 1
+        if n % 5 == 0:
+            v = metric(get(metrics_url).decode(), "snapshot_build_seconds")
+            if v:
+                samples.append(v)
+        stop.wait(0.1)
+
+
+def main():
+    fport, dport, hport = free_port(), free_port(), free_port()
+    log = open(os.path.join(TMP, "fake.log"), "w")
+    fake = subprocess.Popen([sys.executable, ROOT + "/tests/fake_nacos/fake_nacos.py", "--port",
+                             str(fport), "--mode", "2.x"], stdout=log, stderr=log)
+    procs.append(fake)
+    nacos = f"http://127.0.0.1:{fport}"
+    wait_for(lambda: b"ready" in open(log.name, "rb").read(), 30, "the fake Nacos")
+    req = urllib.request.Request(nacos + "/__fake/bulk", method="POST", data=json.dumps(
+        {"namespaceId": "public", "groupName": "DEFAULT_GROUP", "services": SERVICES,
+         "instances": INSTANCES, "prefix": "svc-"}).encode(),
+        headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=300).read()
+
+    queries = os.path.join(TMP, "queries.txt")
+    rng = random.Random(42)
+    with open(queries, "w") as f:
+        for _ in range(100000):
+            i = rng.randrange(SERVICES)
+            f.write(f"svc-{i}.DEFAULT_GROUP.svc {'SRV' if rng.random() < 0.2 else 'A'}\n")
+
+    # Polls and catalog listings far apart: the figures are about rebuilds, not about the fake.
+    t0 = time.monotonic()
+    dns = subprocess.Popen(["taskset", "-c", CPU_SRV, BIN, "--listen", f"127.0.0.1:{dport}",
+                            "--nacos", nacos, "--track", "all", "--poll-interval", "10m",
+                            "--catalog-interval", "10m", "--push", "off", "--http",
+                            f"127.0.0.1:{hport}", "--threads", THREADS, "--log-level", "warn",
+                            "--max-tracked", "1000000"],
+                           stdout=log, stderr=log)
+    procs.append(dns)
+    murl = f"http://127.0.0.1:{hport}/metrics"
+
+    def synced():
+        try:
+            t = get(murl).decode()
+        except OSError:
+            return None
+        m = re.search(r'^nacosdns_services\{state="fetched"\} (\d+)$', t, re.M)
+        return m and int(m.group(1)) >= SERVICES
+    wait_for(synced, 600, "the first full sync")
+    first_sync = time.monotonic() - t0
+    time.sleep(2)
+    rss, pss = memory_kib(dns.pid)
+    build_s = metric(get(murl).decode(), "snapshot_build_seconds")
+
+    steady, churn, samples, published = [], [], [], []
+    for _ in range(ROUNDS):
+        steady.append(dnsperf(dport, queries))
+        g0 = metric(get(murl).decode(), "snapshot_generation")
+        stop = threading.Event()
+        th = threading.Thread(target=rebuilds, args=(dns.pid, stop, murl, samples))
+        th.start()
+        churn.append(dnsperf(dport, queries))
+        stop.set()
+        th.join()
+        published.append(metric(get(murl).decode(), "snapshot_generation") - g0)
+    rss2, pss2 = memory_kib(dns.pid)
+
+    qs, qc = statistics.median(q for q, _ in steady), statistics.median(q for q, _ in churn)
+    print(f"{SERVICES} services x {INSTANCES} instances, --track all, nacos-dns --threads "
+          f"{THREADS} on CPU {CPU_SRV}, dnsperf on CPU {CPU_CLIENT}, {ROUNDS} rounds of "
+          f"{DURATION} s (medians)")
+    print(f"first full sync: {first_sync:.1f} s")
+    print(f"memory once synced: RSS {rss / 1024:.1f} MiB, PSS {pss / 1024:.1f} MiB; after the "
+          f"rebuild rounds: RSS {rss2 / 1024:.1f} MiB")
+    all_builds = samples + ([build_s] if build_s else [])
+    print(f"snapshot rebuild: {statistics.median(all_builds) * 1000:.0f} ms median, "
+          f"{max(all_builds) * 1000:.0f} ms max over {len(all_builds)} samples "
+          f"(on a thread-pool thread at nice 10)")
+    print(f"queries/s steady: {qs:.0f}; while rebuilding back to back: {qc:.0f} "
+          f"({statistics.median(published):.0f} snapshots published per {DURATION} s run): "
+          f"{qc / qs:.2f}x; queries lost: {sum(l for _, l in steady)} steady, "
+          f"{sum(l for _, l in churn)} rebuilding")
+
+
+try:
+    main()
+finally:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait()
+    subprocess.run(["rm", "-rf", TMP])
+EOF
