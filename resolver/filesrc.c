@@ -17,10 +17,6 @@
 
 #define FILESRC_MAX_SIZE     (256u << 20)
 #define FILESRC_MAX_WARNINGS 20
-/* The parse tree of a large file is several times the snapshot: once reloads stop for this long,
- * the free heap it left is handed back to the system. Trimming after every load instead would
- * make each load of a burst fault the same pages in again. */
-#define FILESRC_TRIM_DELAY_MS 1000
 
 /* One load of the file: everything it needs is copied in, so it can run off the loop while a
  * newer configuration replaces the one it came from. */
@@ -42,10 +38,7 @@ struct filesrc {
 	struct filesrc_job *job; /* the reload in flight, or NULL */
 	bool again;              /* a reload was asked for while one was in flight */
 	bool closing;
-	uv_timer_t trim_timer;
-	uv_work_t trim_work;
-	bool trim_inflight;
-	int refs; /* the timer, the reload and the trim in flight: freed when the last ends */
+	struct bgwork_trim *trim; /* the parse tree of a large file is several times the snapshot */
 };
 
 /* Logs the first skipped items of one load and counts the rest. */
@@ -225,46 +218,12 @@ struct filesrc *filesrc_new(uv_loop_t *loop, const char *path, const struct conf
 	registry_publish_take(reg, job->snap);
 	free(job);
 	malloc_trim(0);
-	uv_timer_init(loop, &f->trim_timer);
-	f->trim_timer.data = f;
-	uv_unref((uv_handle_t *)&f->trim_timer); /* it never keeps the loop alive */
-	f->trim_work.data = f;
-	f->refs = 1;
+	f->trim = bgwork_trim_new(loop); /* NULL: the heap is not trimmed after reloads */
 	return f;
 fail:
 	free(job);
 	free(f);
 	return NULL;
-}
-
-static void filesrc_unref(struct filesrc *f)
-{
-	if (--f->refs == 0)
-		free(f);
-}
-
-static void on_trim_work(uv_work_t *req)
-{
-	bgwork_lower_priority();
-	malloc_trim(0);
-}
-
-static void on_trim_done(uv_work_t *req, int status)
-{
-	struct filesrc *f = req->data;
-	f->trim_inflight = false;
-	filesrc_unref(f);
-}
-
-static void on_trim_timer(uv_timer_t *t)
-{
-	struct filesrc *f = t->data;
-	if (f->closing || f->job || f->trim_inflight)
-		return; /* a reload in flight re-arms the timer when it ends */
-	if (uv_queue_work(f->loop, &f->trim_work, on_trim_work, on_trim_done) == 0) {
-		f->trim_inflight = true;
-		f->refs++;
-	}
 }
 
 static void on_reload_work(uv_work_t *req)
@@ -291,10 +250,10 @@ static void on_reload_done(uv_work_t *req, int status)
 	}
 	free(job);
 	if (f->closing) {
-		filesrc_unref(f);
+		free(f);
 		return;
 	}
-	uv_timer_start(&f->trim_timer, on_trim_timer, FILESRC_TRIM_DELAY_MS, 0);
+	bgwork_trim_poke(f->trim);
 	if (f->again) {
 		f->again = false;
 		filesrc_start_reload(f);
@@ -319,7 +278,6 @@ static void filesrc_start_reload(struct filesrc *f)
 		return;
 	}
 	f->job = job;
-	f->refs++;
 }
 
 void filesrc_reload(struct filesrc *f, const struct config *cfg)
@@ -334,17 +292,15 @@ void filesrc_reload(struct filesrc *f, const struct config *cfg)
 	filesrc_start_reload(f);
 }
 
-static void on_trim_timer_close(uv_handle_t *h)
-{
-	filesrc_unref(h->data);
-}
-
 void filesrc_close(struct filesrc *f)
 {
 	if (!f || f->closing)
 		return;
 	f->closing = true;
-	if (f->job)
-		uv_cancel((uv_req_t *)&f->job->work); /* on_reload_done runs either way */
-	uv_close((uv_handle_t *)&f->trim_timer, on_trim_timer_close);
+	bgwork_trim_close(f->trim);
+	if (!f->job) {
+		free(f);
+		return;
+	}
+	uv_cancel((uv_req_t *)&f->job->work); /* on_reload_done frees f either way */
 }

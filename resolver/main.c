@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "acl.h"
+#include "bgwork.h"
 #include "config.h"
 #include "filesrc.h"
 #include "forward.h"
@@ -343,6 +344,7 @@ int main(int argc, char **argv)
 		return rc == 2 ? 2 : 0;
 	}
 	log_set_level(d->cfg[0].log_level);
+	bgwork_setup();
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = uv_loop_init(&d->loop)) < 0) {
 		log_err("main", "cannot create the event loop: %s", uv_strerror(rc));

@@ -336,6 +336,8 @@ static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 		    (double)s->cache_writes);
 	mbuf_metric(b, "snapshot_build_seconds", "gauge",
 		    "Time the last snapshot build took, off the query path.", s->build_ms / 1000.0);
+	mbuf_metric(b, "snapshot_build_cpu_seconds", "gauge",
+		    "CPU time the last snapshot build took.", s->build_cpu_ms / 1000.0);
 	mbuf_head(
 		b, "push_packets_total", "counter",
 		"UDP push datagrams from Nacos: received, and each as applied, stale or rejected.");

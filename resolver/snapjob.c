@@ -137,10 +137,11 @@ static double snapjob_ms(const struct timespec *a, const struct timespec *b)
 static void snapjob_build(struct snapjob *j)
 {
 	struct nacos_diag d = {.warn = on_diag};
-	struct timespec t0, t1;
+	struct timespec t0, t1, c0, c1;
 	int rc = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	for (size_t i = 0; i < j->n_items && rc != -ENOMEM; i++) {
 		const struct snapjob_item *it = &j->items[i];
 		const char *ns = j->strs + it->ns;
@@ -155,8 +156,10 @@ static void snapjob_build(struct snapjob *j)
 	else
 		j->res.snap = snapshot_build(b);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 	j->res.skipped = d.skipped;
 	j->res.build_ms = snapjob_ms(&t0, &t1);
+	j->res.cpu_ms = snapjob_ms(&c0, &c1);
 }
 
 void snapjob_run(struct snapjob *j, struct snapjob_result *out)

@@ -18,6 +18,7 @@ struct snapjob_result {
 	bool cancelled;
 	size_t skipped;  /* Nacos names that cannot be DNS names (logged at debug level) */
 	double build_ms; /* time the build itself took */
+	double cpu_ms;   /* CPU time it took: less than build_ms while queries had the CPU */
 };
 
 /* Runs on the loop once the build has ended; the job is freed right after it returns. */

@@ -126,7 +126,8 @@ struct sync {
 	uv_timer_t tick, catalog_timer, publish_timer, cache_timer;
 	/* Snapshots are built on the thread pool from the services lent to the build. */
 	struct lending *lent;
-	struct snapjob *build; /* in flight, or NULL */
+	struct bgwork_trim *trim; /* the previous snapshot is freed at each publish */
+	struct snapjob *build;    /* in flight, or NULL */
 	uint64_t build_ticket, build_seq, builds_started;
 	bool build_again, build_urgent; /* another build is due when the one in flight ends */
 	int64_t last_miss_ms, last_cache_ms;
@@ -1458,6 +1459,8 @@ static void sync_publish_result(struct sync *s, struct snapjob_result *res)
 	res->snap = NULL;
 	s->stats.publishes++;
 	s->stats.build_ms = res->build_ms;
+	s->stats.build_cpu_ms = res->cpu_ms;
+	bgwork_trim_poke(s->trim);
 	sync_cache_schedule(s);
 }
 
@@ -2023,7 +2026,7 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, st
 	struct sync *s = calloc(1, sizeof(*s));
 	int rc = -ENOMEM;
 	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))) ||
-	    !(s->lent = lending_new()))
+	    !(s->lent = lending_new()) || !(s->trim = bgwork_trim_new(loop)))
 		goto fail;
 	s->loop = loop;
 	s->cfg = *cfg;
@@ -2051,8 +2054,10 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, st
 	*out = s;
 	return 0;
 fail:
-	if (s)
+	if (s) {
+		bgwork_trim_close(s->trim);
 		sync_free(s);
+	}
 	return rc;
 }
 
@@ -2331,6 +2336,7 @@ void sync_close(struct sync *s)
 	if (s->cfg.cache_file[0] && uv_is_active((uv_handle_t *)&s->publish_timer))
 		s->dirty_cache = true;
 	sync_cache_flush(s);
+	bgwork_trim_close(s->trim);
 	uv_close((uv_handle_t *)&s->tick, sync_on_close);
 	uv_close((uv_handle_t *)&s->catalog_timer, sync_on_close);
 	uv_close((uv_handle_t *)&s->publish_timer, sync_on_close);

@@ -55,9 +55,10 @@ struct sync_stats {
 	uint64_t catalog_ok;   /* catalog listings completed */
 	uint64_t catalog_failed;
 	uint64_t logins;
-	uint64_t held_back; /* answers held back by the mass-removal guard */
-	uint64_t publishes; /* snapshots published */
-	double build_ms;    /* now: how long building the last one took (on the thread pool) */
+	uint64_t held_back;  /* answers held back by the mass-removal guard */
+	uint64_t publishes;  /* snapshots published */
+	double build_ms;     /* now: how long building the last one took (on the thread pool) */
+	double build_cpu_ms; /* now: the CPU time that build took */
 	uint64_t cache_writes;
 	/* Refusals by a memory cap (config max-*): Nacos answers over max-response-size, listings
 	 * over max-services, instance lists over max-instances, services not tracked for
