@@ -845,7 +845,6 @@ static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent)
 	sync_call_start(c, "no Nacos server to ask");
 }
 
-/* Ends a call on e; false when e was untracked meanwhile (and is now freed). */
 /* e's data, safe to change: while a job on the thread pool may read it, a copy takes its place.
  * NULL on ENOMEM. */
 static struct nacos_service *sync_svc_edit(struct sync *s, struct sync_entry *e)
@@ -872,6 +871,7 @@ static bool sync_mark_stale(struct sync *s, struct sync_entry *e, bool stale)
 	return true;
 }
 
+/* Ends a call on e; false when e was untracked meanwhile (and is now freed). */
 static bool sync_entry_settle(struct sync_entry *e)
 {
 	e->inflight = false;
@@ -1492,8 +1492,7 @@ static void sync_waiters_ready(struct sync *s, uint64_t seq)
 				size_t ncap = cap ? 2 * cap : 16;
 				struct sync_entry **p = realloc(ready, ncap * sizeof(*p));
 				if (!p)
-					goto run; /* the others time out as if the fetch were slow
-						   */
+					goto run; /* the rest time out like a slow fetch */
 				ready = p;
 				cap = ncap;
 			}
