@@ -1594,22 +1594,40 @@ static void sync_registry_unlend(struct nacos_registry *r)
 	nacos_registry_free(r);
 }
 
+static int sync_entry_cmp(const void *a, const void *b)
+{
+	const struct sync_entry *x = *(struct sync_entry *const *)a;
+	const struct sync_entry *y = *(struct sync_entry *const *)b;
+	int c = strcmp(x->ns, y->ns);
+	if (!c)
+		c = strcmp(x->svc->group, y->svc->group);
+	return c ? c : strcmp(x->svc->name, y->svc->name);
+}
+
 /* Every fetched service, grouped by namespace: borrowed, not copied, so that writing the cache
- * costs the loop no copy of the registry. NULL on ENOMEM. */
+ * costs the loop no copy of the registry. They go in sorted, so that each lands at the end of
+ * its namespace's sorted array rather than moving half of it. NULL on ENOMEM. */
 static struct nacos_registry *sync_registry_lend(struct sync *s)
 {
 	struct nacos_registry *r = nacos_registry_new();
-	if (!r)
-		return NULL;
-	for (size_t i = 0; i < s->n_buckets; i++) {
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext) {
-			if (e->svc && nacos_registry_put_take(r, e->ns, e->svc) < 0) {
-				sync_registry_unlend(r);
-				return NULL;
-			}
-		}
-	}
+	struct sync_entry **v = calloc(s->n_entries + 1, sizeof(*v));
+	size_t n = 0;
+	if (!r || !v)
+		goto fail;
+	for (size_t i = 0; i < s->n_buckets; i++)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+			if (e->svc && n < s->n_entries)
+				v[n++] = e;
+	qsort(v, n, sizeof(*v), sync_entry_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (nacos_registry_put_take(r, v[i]->ns, v[i]->svc) < 0)
+			goto fail;
+	free(v);
 	return r;
+fail:
+	free(v);
+	sync_registry_unlend(r);
+	return NULL;
 }
 
 /* Writes text to path atomically: a temp file in the same directory, fsync, rename. */
