@@ -251,6 +251,12 @@ static void metrics_render_latency(struct mbuf *b, const struct metrics *m)
 static void metrics_render_server(struct mbuf *b, const struct metrics *m,
 				  const struct server_stats *s)
 {
+	mbuf_head(b, "udp_datagrams_total", "counter",
+		  "UDP datagrams received, by the loop whose socket took them (with worker threads "
+		  "the main loop takes only what the kernel could not steer to a worker).");
+	mbuf_printf(b, "nacosdns_udp_datagrams_total{loop=\"main\"} %llu\n", s->udp_main);
+	mbuf_printf(b, "nacosdns_udp_datagrams_total{loop=\"workers\"} %llu\n",
+		    s->udp_queries - s->udp_main);
 	mbuf_metric(b, "dropped_packets_total", "counter",
 		    "Packets not answered because they were not DNS queries.", (double)s->dropped);
 	mbuf_metric(b, "malformed_packets_total", "counter",

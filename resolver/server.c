@@ -22,6 +22,7 @@
 #include "query.h"
 #include "registry.h"
 #include "rrl.h"
+#include "steer.h"
 #include "sync.h"
 
 #define SERVER_UDP_RBUF       (16 * 65536) /* recvmmsg: up to 16 datagrams per system call */
@@ -1596,6 +1597,28 @@ static void server_on_reclaim(uv_timer_t *t)
 	registry_reclaim(s->env.registry);
 }
 
+/* The main loop's socket of each address was bound first, the workers' after it: queries go to
+ * the workers only, and the main loop, which also parses Nacos answers, answers just what a
+ * worker hands it. */
+static void server_steer(struct server *s, size_t n_workers)
+{
+	for (size_t i = 0; i < s->n_listeners; i++) {
+		struct listener *l = s->listeners[i];
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		uv_os_fd_t fd;
+		int rc;
+		if (uv_fileno((uv_handle_t *)&l->udp, &fd) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		if ((rc = steer_attach(fd, ss.ss_family, (unsigned)n_workers)) < 0)
+			log_info("server",
+				 "%s: queries not steered to the workers (%s); the main "
+				 "loop answers a share",
+				 l->name, strerror(-rc));
+	}
+}
+
 static int server_start_workers(struct server *s, const struct config *cfg)
 {
 	size_t n = cfg->threads;
@@ -1621,6 +1644,7 @@ static int server_start_workers(struct server *s, const struct config *cfg)
 			return rc;
 		}
 	}
+	server_steer(s, n);
 	return 0;
 }
 
@@ -1767,6 +1791,7 @@ void server_get_stats(const struct server *s, struct server_stats *out)
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < s->n_listeners; i++)
 		server_add_stats(out, &s->listeners[i]->stats);
+	out->udp_main = out->udp_queries;
 	for (size_t w = 0; w < s->n_workers; w++)
 		for (size_t i = 0; i < s->workers[w]->n_listeners; i++)
 			server_add_stats(out, &s->workers[w]->listeners[i]->stats);

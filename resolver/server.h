@@ -36,6 +36,7 @@ void server_close(struct server *s);
 /* Counters since start, summed over every listener. */
 struct server_stats {
 	unsigned long long udp_queries;     /* datagrams received */
+	unsigned long long udp_main;        /* of those, by the main loop's sockets */
 	unsigned long long tcp_queries;     /* TCP messages received */
 	unsigned long long dropped;         /* not answered: not a query (QR set, garbage) */
 	unsigned long long malformed;       /* too short for a DNS header, or bad TCP framing */

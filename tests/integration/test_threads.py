@@ -107,6 +107,12 @@ def test_many_source_ports_all_answered_and_counted(nacos_dns, workdir):
     # counts a batch just after sending it, so the sum may lag the replies for a moment.
     wait_for(lambda: replies_total(http) >= len(questions), what="every reply counted")
     assert replies_total(http) == len(questions)
+    # The kernel hands every datagram to a worker socket, none to the main loop's, which also
+    # parses Nacos answers (a BPF program on the SO_REUSEPORT group picks 1 + hash % workers).
+    received = dict(re.findall(r'^nacosdns_udp_datagrams_total\{loop="(\w+)"\} (\d+)$',
+                               metrics(http), re.M))
+    assert received["main"] == "0", received
+    assert int(received["workers"]) >= len(questions), received
     # TCP stays on the main loop and is counted there.
     assert a_of(srv.query(name_of(3), tcp=True)) == [ip_of(3)]
     assert replies_total(http, "tcp") == 1
