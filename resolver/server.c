@@ -130,7 +130,8 @@ struct server_pending {
 	struct tcp_conn *c; /* NULL for UDP */
 	struct sockaddr_storage peer;
 	bool ra;
-	uint64_t t0; /* arrival, for the latency metric and the query log */
+	bool catalog_wait; /* waits for the catalog: the name may turn out a service to fetch */
+	uint64_t t0;       /* arrival, for the latency metric and the query log */
 	size_t len;
 	uint8_t query[]; /* fetch: the query, to answer again from the new snapshot */
 };
@@ -596,6 +597,7 @@ static struct server_pending *server_pending_new(struct listener *l, struct tcp_
 	memset(&p->peer, 0, sizeof(p->peer));
 	memcpy(&p->peer, peer, server_sa_len(peer));
 	p->ra = ra;
+	p->catalog_wait = false;
 	p->t0 = l->t0;
 	p->len = len;
 	if (len)
@@ -687,6 +689,12 @@ static void server_on_fetched(void *arg)
 		server_query_init(l, &qi, peer, p->c != NULL);
 		int st = query_answer(registry_get(l->s->env.registry), &qi, p->query, p->len,
 				      l->out, sizeof(l->out), &out_len);
+		if (st == QUERY_FETCH && p->catalog_wait && qi.service_name) {
+			p->catalog_wait = false;
+			if (sync_track(l->s->env.sync, qi.service_namespace, qi.service_group,
+				       qi.service_name, server_on_fetched, p) == 0)
+				return;
+		}
 		/* Still not fetched (timeout, Nacos down): out holds the SERVFAIL. */
 		if (st != QUERY_DROP) {
 			if (p->ra)
@@ -697,18 +705,27 @@ static void server_on_fetched(void *arg)
 	server_pending_free(p);
 }
 
-/* A catalog service not fetched yet: answer once the sync has it, else the SERVFAIL in out. */
+/* A catalog service not fetched yet, or a name the catalog may yet list: answer once the sync
+ * has it, else the SERVFAIL in out. */
 static void server_handle_fetch(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
 				bool ra, const struct query_info *qi, const uint8_t *in, size_t len,
 				size_t out_len)
 {
 	struct sync *sync = l->env->sync;
 
-	if (sync && qi->service_name) {
+	if (sync) {
 		struct server_pending *p = server_pending_new(l, c, peer, ra, in, len);
-		if (p && sync_track(sync, qi->service_namespace, qi->service_group,
-				    qi->service_name, server_on_fetched, p) == 0) {
-			SERVER_INC(l->stats.fetched);
+		int rc = -ENOMEM;
+		if (p && qi->service_name) {
+			rc = sync_track(sync, qi->service_namespace, qi->service_group,
+					qi->service_name, server_on_fetched, p);
+		} else if (p) {
+			p->catalog_wait = true;
+			rc = sync_wait_catalog(sync, server_on_fetched, p);
+		}
+		if (rc == 0) {
+			if (qi->service_name)
+				SERVER_INC(l->stats.fetched);
 			return;
 		}
 		if (p)
@@ -746,7 +763,9 @@ static void server_handle_axfr(struct listener *l, struct tcp_conn *c, const str
 			return;
 		}
 		rcode = rc == -ENOENT ? 9 : 2; /* NOTAUTH, SERVFAIL */
-		if (rc != -ENOENT)
+		if (rc == -EAGAIN)
+			log_info("server", "zone transfer refused until the catalog is listed");
+		else if (rc != -ENOENT)
 			log_warn("server", "zone transfer failed: %s", strerror(-rc));
 	}
 	if ((n = axfr_error(in, len, rcode, l->out, sizeof(l->out))) < 0) {
@@ -869,7 +888,7 @@ static bool server_needs_main(const struct listener *l, int st, bool ra,
 		return false;
 	if (st == QUERY_OUTSIDE)
 		return ra && (in[2] & 0x01);
-	return st == QUERY_FETCH && l->env->sync && qi->service_name;
+	return st == QUERY_FETCH && l->env->sync;
 }
 
 /* One DNS message from a client (c == NULL: UDP). The caller has set t0, now_ms and snap. */

@@ -40,7 +40,7 @@
 struct sync_waiter {
 	uv_timer_t timer;
 	struct sync *s;
-	struct sync_entry *e; /* NULL once run */
+	struct sync_waiter **list; /* &entry->waiters or &sync->catalog_waiters; NULL once run */
 	sync_fetch_cb cb;
 	void *arg;
 	struct sync_waiter *next;
@@ -133,6 +133,10 @@ struct sync {
 	int64_t last_miss_ms, last_cache_ms;
 	size_t last_skipped;
 	int cache_rc; /* result of the last cache write, to log changes only */
+	/* Queries for names missing from a zone whose catalog is not listed yet. */
+	struct sync_waiter *catalog_waiters;
+	bool build_complete;     /* the build in flight lists every catalog */
+	bool published_complete; /* so did the snapshot published last */
 	bool ready, dirty_cache, cache_inflight, closing;
 	int open_handles;
 	uint64_t rnd;
@@ -292,31 +296,38 @@ static void sync_waiter_fire(struct sync_waiter *w)
 	uv_close((uv_handle_t *)&w->timer, sync_waiter_on_close);
 }
 
-static void sync_waiters_run(struct sync_entry *e)
+static void sync_waiter_list_run(struct sync_waiter **list)
 {
 	struct sync_waiter *w;
-	e->ready_seq = 0;
-	while ((w = e->waiters)) {
-		e->waiters = w->next;
-		w->e = NULL;
+	while ((w = *list)) {
+		*list = w->next;
+		w->list = NULL;
 		sync_waiter_fire(w);
 	}
+}
+
+static void sync_waiters_run(struct sync_entry *e)
+{
+	e->ready_seq = 0;
+	sync_waiter_list_run(&e->waiters);
 }
 
 static void on_waiter_timeout(uv_timer_t *t)
 {
 	struct sync_waiter *w = t->data;
-	if (w->e) {
-		struct sync_waiter **p = &w->e->waiters;
+	if (w->list) {
+		struct sync_waiter **p = w->list;
 		while (*p != w)
 			p = &(*p)->next;
 		*p = w->next;
-		w->e = NULL;
+		w->list = NULL;
 	}
 	sync_waiter_fire(w);
 }
 
-static int sync_waiter_add(struct sync *s, struct sync_entry *e, sync_fetch_cb cb, void *arg)
+/* cb runs after timeout_ms unless the list is run first. */
+static int sync_waiter_add(struct sync *s, struct sync_waiter **list, uint64_t timeout_ms,
+			   sync_fetch_cb cb, void *arg)
 {
 	struct sync_waiter *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -325,12 +336,12 @@ static int sync_waiter_add(struct sync *s, struct sync_entry *e, sync_fetch_cb c
 	s->open_handles++;
 	w->timer.data = w;
 	w->s = s;
-	w->e = e;
+	w->list = list;
 	w->cb = cb;
 	w->arg = arg;
-	w->next = e->waiters;
-	e->waiters = w;
-	uv_timer_start(&w->timer, on_waiter_timeout, s->cfg.fetch_wait_ms, 0);
+	w->next = *list;
+	*list = w;
+	uv_timer_start(&w->timer, on_waiter_timeout, timeout_ms, 0);
 	return 0;
 }
 
@@ -1310,7 +1321,7 @@ static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t
 	bool partial = last_total != cat->first_total || n < last_total;
 	if (partial && cat->valid)
 		sync_catalog_union(cat, &fresh, &n);
-	bool changed = sync_catalog_diff(s, cat, fresh, n);
+	bool first = !cat->valid, changed = sync_catalog_diff(s, cat, fresh, n);
 	if (!changed && cat->valid) /* held back, or the same names */
 		sync_catalog_union(cat, &fresh, &n);
 	changed = changed || n != old_n;
@@ -1324,7 +1335,9 @@ static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t
 	s->stats.catalog_ok++;
 	if (s->cfg.track_all)
 		sync_catalog_track_all(s, cat);
-	if (changed)
+	if (first) /* its zone stops being partial: queries may be waiting for that */
+		sync_publish_urgent(s);
+	else if (changed)
 		sync_schedule_publish(s);
 }
 
@@ -1380,12 +1393,6 @@ static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t
 	struct sync_catalog *cat = c->cat;
 	free(c);
 	sync_catalog_finish(s, cat, total);
-	bool all = true;
-	for (size_t i = 0; i < s->n_cats; i++)
-		all = all && s->cats[i].valid;
-	if (all && !s->ready)
-		log_info("nacos", "catalog synced");
-	s->ready = s->ready || all;
 }
 
 static void sync_call_succeeded(struct sync_call *c, const char *body, size_t len)
@@ -1417,7 +1424,16 @@ static void sync_on_diag(void *arg, const char *msg)
 /* A job for a snapshot of everything held now: the services are lent to it. NULL on ENOMEM. */
 static struct snapjob *sync_job_new(struct sync *s)
 {
-	struct snapjob *j = snapjob_new(&s->snapcfg, registry_next_generation(s->reg));
+	struct snapshot_config sc = s->snapcfg;
+	s->build_complete = true;
+	for (size_t z = 0; z < sc.n_zones; z++)
+		for (size_t i = 0; i < s->n_cats; i++)
+			if (!s->cats[i].valid &&
+			    strcmp(s->cats[i].ns, sc.zones[z].namespace_id) == 0)
+				sc.zones[z].partial = true;
+	for (size_t z = 0; z < sc.n_zones; z++)
+		s->build_complete = s->build_complete && !sc.zones[z].partial;
+	struct snapjob *j = snapjob_new(&sc, registry_next_generation(s->reg));
 	if (!j)
 		return NULL;
 	for (size_t i = 0; i < s->n_buckets; i++)
@@ -1511,9 +1527,17 @@ static void on_build_done(void *arg, struct snapjob_result *res)
 	struct sync *s = arg;
 	s->build = NULL;
 	lending_end(s->lent, s->build_ticket);
+	bool complete = s->build_complete && res->snap && !res->cancelled;
+	if (res->snap && !res->cancelled)
+		s->published_complete = complete;
 	if (!res->cancelled && !s->closing)
 		sync_publish_result(s, res);
 	if (!s->closing) {
+		if (complete && !s->ready)
+			log_info("nacos", "catalog synced and served");
+		s->ready = s->ready || complete;
+		if (complete)
+			sync_waiter_list_run(&s->catalog_waiters);
 		sync_waiters_ready(s, s->build_seq);
 		if (s->build_again && s->build_urgent)
 			sync_build_start(s);
@@ -2064,6 +2088,8 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, st
 	sync_start_timers(s);
 	if (s->cfg.cache_file[0])
 		sync_cache_load(s);
+	if (!s->ready) /* its zones partial: no NXDOMAIN before the catalog is listed */
+		sync_publish_blocking(s);
 	log_info("sync", "syncing from %s (api %s), %zu servers, groups %s, track %s", cfg->nacos,
 		 cfg->nacos_api[0] ? cfg->nacos_api : "auto", s->n_servers,
 		 cfg->groups[0] ? cfg->groups : "DEFAULT_GROUP",
@@ -2090,7 +2116,18 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 	if (!e->inflight)
 		sync_fetch(s, e,
 			   true); /* before the waiter joins, so a failure now cannot run cb */
-	return sync_waiter_add(s, e, cb, arg);
+	return sync_waiter_add(s, &e->waiters, s->cfg.fetch_wait_ms, cb, arg);
+}
+
+int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg)
+{
+	if (s->closing)
+		return -ECANCELED;
+	/* Listed and published since the query read its snapshot: answer again at once. */
+	uint64_t wait = s->published_complete ? 0 : s->cfg.fetch_wait_ms;
+	if (wait)
+		sync_catalog_miss(s); /* a failed listing is retried now, not at the next round */
+	return sync_waiter_add(s, &s->catalog_waiters, wait, cb, arg);
 }
 
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service)
@@ -2347,6 +2384,7 @@ void sync_close(struct sync *s)
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
 			sync_waiters_run(e);
+	sync_waiter_list_run(&s->catalog_waiters);
 	if (s->build)
 		snapjob_cancel(s->build); /* on_build_done runs either way */
 	/* A change still waiting for its snapshot is a change the cache file lacks too. */

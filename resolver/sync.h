@@ -19,7 +19,12 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 	       sync_fetch_cb cb, void *arg);
 /* A query was answered from this service: it stays tracked (cheap; called per answer). */
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service);
-bool sync_ready(const struct sync *s); /* first catalog sync or cache load done */
+/* A query named a name missing from a zone whose catalog is not listed yet (QUERY_FETCH
+ * without a service): cb runs once, when a snapshot with every catalog is published, or after
+ * cfg->fetch_wait_ms; never inside this call. <0: cb will not run. */
+int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg);
+/* The cache file was loaded, or a snapshot with every catalog listed was published. */
+bool sync_ready(const struct sync *s);
 void sync_close(struct sync *s);
 /* SIGHUP: applies cfg (copied) to the running sync, keeping every service's data: TTLs and
  * zones (a new snapshot is published now), intervals, track mode, groups, and the Nacos

@@ -237,6 +237,10 @@ int axfr_transfer(const struct snapshot *s, const uint8_t *in, size_t len, int64
 		rc = -ENOENT;
 		goto out;
 	}
+	if (s->zones[z].partial) { /* a secondary would serve names missing as NXDOMAIN */
+		rc = -EAGAIN;
+		goto out;
+	}
 	if (!(rrs = ldns_rr_list_new())) {
 		rc = -ENOMEM;
 		goto out;

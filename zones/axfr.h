@@ -15,8 +15,8 @@ bool axfr_is_request(const uint8_t *in, size_t len);
 /* Emits the transfer of the zone the AXFR query in[0..len) names through cb, in messages of at
  * most about 16 KiB. The records are what individual queries over TCP answer at each name of
  * the zone (the per-query _info TXT and catalog-only services are not part of it). now_ms: Unix
- * ms. 0; -ENOENT: the question names no zone apex (answer NOTAUTH); -EBADMSG: not an AXFR
- * query; -ENOMEM; or cb's negative return. */
+ * ms. 0; -ENOENT: the question names no zone apex (answer NOTAUTH); -EAGAIN: the zone is
+ * partial (answer SERVFAIL); -EBADMSG: not an AXFR query; -ENOMEM; or cb's negative return. */
 int axfr_transfer(const struct snapshot *s, const uint8_t *in, size_t len, int64_t now_ms,
 		  axfr_msg_cb cb, void *arg);
 

@@ -616,7 +616,7 @@ static int answer_in(struct reply *r, const struct snapshot *s, const struct que
 	}
 	resolve(s, q, apex_label, &h);
 	set_service(qi, s, h.svc);
-	if (h.kind == SNAP_KIND_PENDING) {
+	if (h.kind == SNAP_KIND_PENDING || (h.kind == HIT_NXDOMAIN && s->zones[zone].partial)) {
 		reply_empty(r, q, qi, max_udp, R_SERVFAIL);
 		return QUERY_FETCH;
 	}

@@ -11,7 +11,9 @@ enum query_status {
 	QUERY_ANSWER = 0,  /* out holds the reply */
 	QUERY_OUTSIDE = 1, /* name in no zone: out holds REFUSED; forward instead when allowed */
 	QUERY_FETCH = 2,   /* service known but not fetched yet: out holds SERVFAIL; service_* say
-			      which service; after the fetch, answer again from the new snapshot */
+			      which service; after the fetch, answer again from the new snapshot.
+			      service_name NULL: a name missing from a zone whose catalog is not
+			      listed yet; answer again once it is */
 };
 
 /* Per query: inputs set by the caller, outputs set by query_answer. */

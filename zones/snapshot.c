@@ -31,7 +31,7 @@ struct addr_w {
 void snapshot_config_defaults(struct snapshot_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->zones[0] = (struct snapshot_zone){"svc.", "public"};
+	c->zones[0] = (struct snapshot_zone){.name = "svc.", .namespace_id = "public"};
 	c->n_zones = 1;
 	c->ttl = 5;
 	c->negative_ttl = 5;
@@ -839,6 +839,7 @@ static int zones_init(struct snapshot_builder *b, const struct snapshot_config *
 			strdup(c->zones[k].namespace_id ? c->zones[k].namespace_id : "public");
 		if (!z->namespace_id)
 			return -ENOMEM;
+		z->partial = c->zones[k].partial;
 		if (name_find(s, z->wire, len) == SNAP_NONE &&
 		    name_insert(s, z->wire, len, k, SNAP_KIND_APEX, SNAP_NONE, SNAP_NONE) ==
 			    SNAP_NONE)

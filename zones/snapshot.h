@@ -1,5 +1,6 @@
 /* The immutable registry the query path reads: zones, owner names -> prepared wire RRsets. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ enum snapshot_overflow {
 struct snapshot_zone {
 	const char *name;         /* presentation form, "svc." (trailing dot optional) */
 	const char *namespace_id; /* Nacos namespace served in this zone, "public" */
+	bool partial; /* its catalog is not listed yet: a name not held may still exist, so
+			 queries for one get QUERY_FETCH instead of NXDOMAIN */
 };
 
 #define SNAPSHOT_MAX_ZONES 16

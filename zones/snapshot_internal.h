@@ -85,6 +85,7 @@ struct snap_zone {
 	uint8_t wire[256]; /* lowercased */
 	uint16_t wire_len;
 	char *namespace_id;
+	bool partial; /* see struct snapshot_zone */
 	/* SOA record: C0 xx (owner) type class ttl rdlen MNAME "hostmaster" C0 xx (RNAME) ... */
 	uint32_t soa_off, soa_len;
 	uint32_t soa_rname_ptr;  /* offset of the RNAME suffix pointer inside the SOA record */

@@ -41,8 +41,8 @@ static struct snapshot *fuzz_build(enum snapshot_overflow overflow)
 	struct nacos_registry *r = NULL;
 
 	snapshot_config_defaults(&c);
-	c.zones[1] = (struct snapshot_zone){"cluster.local.", "public"};
-	c.zones[2] = (struct snapshot_zone){"prod.svc", "prod"};
+	c.zones[1] = (struct snapshot_zone){"cluster.local.", "public", false};
+	c.zones[2] = (struct snapshot_zone){"prod.svc", "prod", true};
 	c.n_zones = 3;
 	c.overflow = overflow;
 	c.udp_max = 512;

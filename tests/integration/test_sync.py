@@ -299,6 +299,32 @@ def test_sighup_applies_ttl_and_new_nacos_servers_keeping_the_data(fake_nacos, n
     assert srv.query(NAME).answer[0].ttl == 30
 
 
+def test_no_nxdomain_before_the_catalog_is_listed(fake_nacos, nacos_dns):
+    """A name not held may still exist until the catalog is listed: a query for it waits for
+    the listing instead of getting an NXDOMAIN that stub resolvers would cache."""
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.1", 8080)
+    nacos.fault("slow", path="/nacos/v1/ns/service/list", count=1, delay=1)
+    srv = start_dns(nacos_dns, nacos.url)
+    assert addresses(srv, NAME) == ["10.0.0.1"]  # waited for the listing, then the fetch
+    assert srv.query("no-service.DEFAULT_GROUP.svc").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_unlisted_catalog_answers_servfail_until_it_is_listed(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.1", 8080)
+    nacos.fault("500", path="/nacos/v1/ns/service/list")
+    srv = start_dns(nacos_dns, nacos.url, "--fetch-wait", "500ms")
+    for name in (NAME, "no-service.DEFAULT_GROUP.svc"):
+        assert srv.query(name).rcode() == dns.rcode.SERVFAIL
+    assert srv.query("svc.", "SOA").rcode() == dns.rcode.NOERROR  # the apex is known
+    nacos.fault("none")
+    # A waiting query asks for the listing again (at most every 5 s).
+    assert wait_until(lambda: srv.query("no-service.DEFAULT_GROUP.svc").rcode()
+                      == dns.rcode.NXDOMAIN, timeout=12)
+    assert addresses(srv, NAME) == ["10.0.0.1"]
+
+
 def test_catalog_miss_lists_the_catalog_again(fake_nacos, nacos_dns):
     nacos = fake_nacos(mode="2.x")
     nacos.register("order-service", "10.0.0.1", 8080)

@@ -281,7 +281,7 @@ static struct snapshot_config config(void)
 {
 	struct snapshot_config c;
 	snapshot_config_defaults(&c);
-	c.zones[1] = (struct snapshot_zone){"Corp.Example.", "prod"};
+	c.zones[1] = (struct snapshot_zone){"Corp.Example.", "prod", false};
 	c.n_zones = 2;
 	c.hostname = "ns1.example.";
 	c.version = "nacos-dns-test";
@@ -541,6 +541,30 @@ static void test_pending(const struct snapshot *s)
 	CHECK_INT_EQ(ask(s, "_http._tcp.PENDING-svc.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_SRV),
 		     QUERY_FETCH);
 	CHECK_STR_EQ(R.qi.service_name, "pending-svc");
+}
+
+/* A zone whose catalog is not listed yet holds what it holds, but cannot deny a name. */
+static void test_partial(void)
+{
+	struct snapshot_config c = config();
+	c.zones[0].partial = true;
+	struct snapshot_builder *b = snapshot_builder_new(&c, 9, NULL);
+	CHECK(b);
+	add_order(b);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	CHECK_INT_EQ(ask(s, "order-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A), QUERY_ANSWER);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NOERROR);
+	CHECK_INT_EQ(ask(s, "order-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_MX), QUERY_ANSWER);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NOERROR);
+	CHECK_INT_EQ(ask(s, "svc.", LDNS_RR_TYPE_SOA), QUERY_ANSWER);
+	CHECK_INT_EQ(ask(s, "new-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A), QUERY_FETCH);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_SERVFAIL);
+	CHECK(R.qi.service_name == NULL);
+	CHECK_INT_EQ(ask(s, "DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A), QUERY_ANSWER); /* an ENT */
+	CHECK_INT_EQ(ask(s, "other.Corp.Example.", LDNS_RR_TYPE_A), QUERY_ANSWER);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NXDOMAIN);
+	snapshot_free(s);
 }
 
 /* ---- sizes ---- */
@@ -1119,6 +1143,7 @@ int main(void)
 	test_dubbo(s);
 	test_case_echo(s);
 	test_pending(s);
+	test_partial();
 	test_sizes(s, subset);
 	test_edns(s);
 	test_malformed(s);
