@@ -675,7 +675,7 @@ static void server_handle_outside(struct listener *l, struct tcp_conn *c,
 	server_send(l, c, peer, l->out, out_len);
 }
 
-static void server_on_fetched(void *arg)
+static void server_on_fetched(void *arg, const struct snapshot *snap)
 {
 	struct server_pending *p = arg;
 	struct listener *l = p->l;
@@ -687,8 +687,8 @@ static void server_on_fetched(void *arg)
 		l->t0 = p->t0;
 		l->now_ms = server_now_ms();
 		server_query_init(l, &qi, peer, p->c != NULL);
-		int st = query_answer(registry_get(l->s->env.registry), &qi, p->query, p->len,
-				      l->out, sizeof(l->out), &out_len);
+		int st = query_answer(snap ? snap : registry_get(l->s->env.registry), &qi, p->query,
+				      p->len, l->out, sizeof(l->out), &out_len);
 		if (st == QUERY_FETCH && p->catalog_wait && qi.service_name) {
 			p->catalog_wait = false;
 			if (sync_track(l->s->env.sync, qi.service_namespace, qi.service_group,

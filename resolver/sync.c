@@ -40,7 +40,8 @@
 struct sync_waiter {
 	uv_timer_t timer;
 	struct sync *s;
-	struct sync_waiter **list; /* &entry->waiters or &sync->catalog_waiters; NULL once run */
+	struct sync_entry *e; /* waits for its fetch; NULL: for the catalog */
+	bool linked;          /* still on e->waiters or s->catalog_waiters */
 	sync_fetch_cb cb;
 	void *arg;
 	struct sync_waiter *next;
@@ -61,7 +62,6 @@ struct sync_entry {
 	bool push_ok;    /* a push for it arrived since: polls may slow down */
 	int64_t ref_ms;  /* Nacos's lastRefTime (ms) of the data held; 0: unknown */
 	struct sync_waiter *waiters;
-	uint64_t ready_seq; /* waiters run once the build of this number is published; 0: none */
 };
 
 /* The service names of one group of one zone's namespace. */
@@ -128,7 +128,7 @@ struct sync {
 	struct lending *lent;
 	struct bgwork_trim *trim; /* the previous snapshot is freed at each publish */
 	struct snapjob *build;    /* in flight, or NULL */
-	uint64_t build_ticket, build_seq, builds_started;
+	uint64_t build_ticket;
 	bool build_again, build_urgent; /* another build is due when the one in flight ends */
 	int64_t last_miss_ms, last_cache_ms;
 	size_t last_skipped;
@@ -255,7 +255,7 @@ static void sync_entry_free(struct sync_entry *e)
 	free(e);
 }
 
-static void sync_waiters_run(struct sync_entry *e);
+static void sync_waiters_run(struct sync *s, struct sync_entry *e);
 
 /* Stops tracking e: its data goes (the catalog, if it lists e, makes it pending again). */
 static void sync_entry_remove(struct sync *s, struct sync_entry *e)
@@ -267,7 +267,7 @@ static void sync_entry_remove(struct sync *s, struct sync_entry *e)
 	s->n_entries--;
 	if (e->svc)
 		s->total_instances -= e->svc->n_instances;
-	sync_waiters_run(e);
+	sync_waiters_run(s, e);
 	lending_retire(s->lent, e->svc);
 	e->svc = NULL;
 	if (e->inflight) {
@@ -289,44 +289,70 @@ static void sync_waiter_on_close(uv_handle_t *h)
 	sync_handle_closed(s);
 }
 
-static void sync_waiter_fire(struct sync_waiter *w)
+/* A snapshot of e's data alone, so that its waiters are answered as soon as the data is in,
+ * however long the full build takes on a busy node. Small: one service. NULL when there is no
+ * data (or no memory): the waiters then answer from the registry. */
+static struct snapshot *sync_entry_snapshot(struct sync *s, const struct sync_entry *e)
+{
+	if (!e || !e->svc || s->closing)
+		return NULL;
+	struct nacos_diag d = {0};
+	struct snapshot_builder *b =
+		snapshot_builder_new(&s->snapcfg, snapshot_generation(registry_get(s->reg)), &d);
+	if (!b || snapshot_builder_add_service(b, e->ns, e->svc, &d) <= 0) {
+		snapshot_builder_free(b);
+		return NULL;
+	}
+	return snapshot_build(b);
+}
+
+static void sync_waiter_fire(struct sync_waiter *w, const struct snapshot *snap)
 {
 	uv_timer_stop(&w->timer);
-	w->cb(w->arg);
+	w->cb(w->arg, snap);
 	uv_close((uv_handle_t *)&w->timer, sync_waiter_on_close);
 }
 
-static void sync_waiter_list_run(struct sync_waiter **list)
+static struct sync_waiter **sync_waiter_list(struct sync_waiter *w)
 {
-	struct sync_waiter *w;
-	while ((w = *list)) {
-		*list = w->next;
-		w->list = NULL;
-		sync_waiter_fire(w);
-	}
+	return w->e ? &w->e->waiters : &w->s->catalog_waiters;
 }
 
-static void sync_waiters_run(struct sync_entry *e)
+static void sync_waiter_list_run(struct sync *s, struct sync_waiter **list, struct sync_entry *e)
 {
-	e->ready_seq = 0;
-	sync_waiter_list_run(&e->waiters);
+	struct sync_waiter *w;
+	struct snapshot *snap = *list ? sync_entry_snapshot(s, e) : NULL;
+	while ((w = *list)) {
+		*list = w->next;
+		w->linked = false;
+		sync_waiter_fire(w, snap);
+	}
+	snapshot_free(snap);
+}
+
+static void sync_waiters_run(struct sync *s, struct sync_entry *e)
+{
+	sync_waiter_list_run(s, &e->waiters, e);
 }
 
 static void on_waiter_timeout(uv_timer_t *t)
 {
 	struct sync_waiter *w = t->data;
-	if (w->list) {
-		struct sync_waiter **p = w->list;
+	struct snapshot *snap = NULL;
+	if (w->linked) {
+		struct sync_waiter **p = sync_waiter_list(w);
 		while (*p != w)
 			p = &(*p)->next;
 		*p = w->next;
-		w->list = NULL;
+		w->linked = false;
+		snap = sync_entry_snapshot(w->s, w->e);
 	}
-	sync_waiter_fire(w);
+	sync_waiter_fire(w, snap);
+	snapshot_free(snap);
 }
 
-/* cb runs after timeout_ms unless the list is run first. */
-static int sync_waiter_add(struct sync *s, struct sync_waiter **list, uint64_t timeout_ms,
+/* cb runs after timeout_ms unless e's (or the catalog's, e NULL) waiters are run first. */
+static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeout_ms,
 			   sync_fetch_cb cb, void *arg)
 {
 	struct sync_waiter *w = calloc(1, sizeof(*w));
@@ -336,11 +362,12 @@ static int sync_waiter_add(struct sync *s, struct sync_waiter **list, uint64_t t
 	s->open_handles++;
 	w->timer.data = w;
 	w->s = s;
-	w->list = list;
+	w->e = e;
+	w->linked = true;
 	w->cb = cb;
 	w->arg = arg;
-	w->next = *list;
-	*list = w;
+	w->next = *sync_waiter_list(w);
+	*sync_waiter_list(w) = w;
 	uv_timer_start(&w->timer, on_waiter_timeout, timeout_ms, 0);
 	return 0;
 }
@@ -903,7 +930,7 @@ static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *
 	e->failing = true;
 	if (sync_mark_stale(s, e, true))
 		sync_schedule_publish(s);
-	sync_waiters_run(e);
+	sync_waiters_run(s, e);
 }
 
 static void sync_origin_set(struct nacos_service *svc, const struct sync_server *srv)
@@ -1036,8 +1063,8 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct s
 	sync_origin_set(svc, srv);
 	if (sync_take_answer(s, e, svc, sync_answer_ref(srv, body, len)))
 		sync_schedule_publish(s);
-	if (e->waiters) { /* a first query waits: publish without the usual delay */
-		e->ready_seq = s->builds_started + 1;
+	if (e->waiters) { /* first queries: answered now, and the next ones from the registry */
+		sync_waiters_run(s, e);
 		sync_publish_urgent(s);
 	}
 }
@@ -1494,32 +1521,6 @@ static void sync_publish_blocking(struct sync *s)
 	sync_publish_result(s, &res);
 }
 
-/* Runs the waiters of the entries whose data the build of seq published. The entries are
- * gathered first: a waiter's callback may track another service and grow the table. */
-static void sync_waiters_ready(struct sync *s, uint64_t seq)
-{
-	size_t n = 0, cap = 0;
-	struct sync_entry **ready = NULL;
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext) {
-			if (!e->waiters || !e->ready_seq || e->ready_seq > seq)
-				continue;
-			if (n == cap) {
-				size_t ncap = cap ? 2 * cap : 16;
-				struct sync_entry **p = realloc(ready, ncap * sizeof(*p));
-				if (!p)
-					goto run; /* the rest time out like a slow fetch */
-				ready = p;
-				cap = ncap;
-			}
-			ready[n++] = e;
-		}
-run:
-	for (size_t i = 0; i < n; i++)
-		sync_waiters_run(ready[i]);
-	free(ready);
-}
-
 static void sync_build_start(struct sync *s);
 
 static void on_build_done(void *arg, struct snapjob_result *res)
@@ -1537,8 +1538,7 @@ static void on_build_done(void *arg, struct snapjob_result *res)
 			log_info("nacos", "catalog synced and served");
 		s->ready = s->ready || complete;
 		if (complete)
-			sync_waiter_list_run(&s->catalog_waiters);
-		sync_waiters_ready(s, s->build_seq);
+			sync_waiter_list_run(s, &s->catalog_waiters, NULL);
 		if (s->build_again && s->build_urgent)
 			sync_build_start(s);
 		else if (s->build_again)
@@ -1575,7 +1575,6 @@ static void sync_build_start(struct sync *s)
 		return;
 	}
 	s->build_ticket = ticket;
-	s->build_seq = ++s->builds_started;
 	s->open_handles++;
 }
 
@@ -2113,10 +2112,11 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 	if (!e && !(e = sync_entry_add(s, namespace_id, group, service)))
 		return -ENOMEM;
 	e->last_used_ms = sync_now(s);
+	if (e->svc) /* fetched, not published yet (or not yet seen by the query's loop) */
+		return sync_waiter_add(s, e, 0, cb, arg);
 	if (!e->inflight)
-		sync_fetch(s, e,
-			   true); /* before the waiter joins, so a failure now cannot run cb */
-	return sync_waiter_add(s, &e->waiters, s->cfg.fetch_wait_ms, cb, arg);
+		sync_fetch(s, e, true); /* before the waiter joins: a failure now cannot run cb */
+	return sync_waiter_add(s, e, s->cfg.fetch_wait_ms, cb, arg);
 }
 
 int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg)
@@ -2127,7 +2127,7 @@ int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg)
 	uint64_t wait = s->published_complete ? 0 : s->cfg.fetch_wait_ms;
 	if (wait)
 		sync_catalog_miss(s); /* a failed listing is retried now, not at the next round */
-	return sync_waiter_add(s, &s->catalog_waiters, wait, cb, arg);
+	return sync_waiter_add(s, NULL, wait, cb, arg);
 }
 
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service)
@@ -2383,8 +2383,8 @@ void sync_close(struct sync *s)
 	s->push = NULL;
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			sync_waiters_run(e);
-	sync_waiter_list_run(&s->catalog_waiters);
+			sync_waiters_run(s, e);
+	sync_waiter_list_run(s, &s->catalog_waiters, NULL);
 	if (s->build)
 		snapjob_cancel(s->build); /* on_build_done runs either way */
 	/* A change still waiting for its snapshot is a change the cache file lacks too. */

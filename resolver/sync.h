@@ -6,15 +6,18 @@
 
 struct config;
 struct registry;
+struct snapshot;
 struct sync;
 
-typedef void (*sync_fetch_cb)(void *arg);
+/* snap: a snapshot of the fetched service alone, to answer the waiting query from (valid
+ * during the call); NULL: answer from the registry. */
+typedef void (*sync_fetch_cb)(void *arg, const struct snapshot *snap);
 
 /* Loads cfg->cache_file when set, publishes it, and starts syncing. 0 or negative errno. */
 int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, struct sync **out);
-/* A query hit a catalog service that is not tracked yet: start tracking it. cb runs once, when
- * its first fetch ends (success or not) or after cfg->fetch_wait_ms, whichever is first; never
- * inside this call. <0: cb will not run. */
+/* A query hit a catalog service the snapshot it read holds no data of: track it. cb runs once,
+ * when its first fetch ends (success or not) or after cfg->fetch_wait_ms, whichever is first,
+ * or at once when the data is already in; never inside this call. <0: cb will not run. */
 int sync_track(struct sync *s, const char *namespace_id, const char *group, const char *service,
 	       sync_fetch_cb cb, void *arg);
 /* A query was answered from this service: it stays tracked (cheap; called per answer). */

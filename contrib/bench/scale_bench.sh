@@ -4,6 +4,9 @@
 # snapshot rebuild takes, and the queries/s dnsperf gets while snapshots are rebuilt back to
 # back (SIGHUP every 100 ms rebuilds and publishes the whole snapshot) against the same run
 # without rebuilds, in alternating rounds. nacos-dns is pinned to CPU 1 and dnsperf to CPU 0.
+# Then, with a second nacos-dns that tracks only what is queried (so every snapshot it builds
+# holds the 10,000 catalog names), the latency of first queries of untracked services, idle and
+# while dnsperf saturates its CPU with queries for 20 tracked services.
 # Not a test: it prints figures.
 # Usage: contrib/bench/scale_bench.sh [BUILD_DIR] ; environment: SERVICES (10000), INSTANCES
 # (10), DURATION seconds per dnsperf run (10), ROUNDS (3), THREADS for nacos-dns (1: the main
@@ -66,9 +69,9 @@ def memory_kib(pid):
     return rss, pss
 
 
-def dnsperf(port, queries):
+def dnsperf(port, queries, duration=DURATION):
     out = subprocess.run(["taskset", "-c", CPU_CLIENT, "dnsperf", "-s", "127.0.0.1", "-p",
-                          str(port), "-d", queries, "-l", str(DURATION), "-c", "1", "-T", "1",
+                          str(port), "-d", queries, "-l", str(duration), "-c", "1", "-T", "1",
                           "-q", "200"], capture_output=True, text=True).stdout
     m = re.search(r"Queries per second:\s+([\d.]+)", out)
     lost = re.search(r"Queries lost:\s+(\d+)", out)
@@ -87,6 +90,67 @@ def rebuilds(pid, stop, metrics_url, samples):
             samples.append((metric(t, "snapshot_build_seconds"),
                             metric(t, "snapshot_build_cpu_seconds")))
         stop.wait(0.1)
+
+
+def ask(port, name, timeout=5.0):
+    """One A query over UDP: (seconds, rcode), or (None, None) on a timeout."""
+    qid = random.randrange(65536)
+    wire = qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    wire += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\x00\x00\x01\x00\x01"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        t0 = time.monotonic()
+        s.sendto(wire, ("127.0.0.1", port))
+        try:
+            while True:
+                reply = s.recv(65535)
+                if reply[:2] == wire[:2]:
+                    return time.monotonic() - t0, reply[3] & 0x0F
+        except socket.timeout:
+            return None, None
+
+
+def first_queries(port, names):
+    got = [ask(port, n) for n in names]
+    times = sorted(t for t, _ in got if t is not None)
+    bad = sum(1 for t, rc in got if t is None or rc != 0)
+    return times, bad
+
+
+def first_query_phase(nacos, log):
+    """A second nacos-dns tracking what is queried: first queries, idle and under dnsperf."""
+    dport, hport = free_port(), free_port()
+    dns = subprocess.Popen(["taskset", "-c", CPU_SRV, BIN, "--listen", f"127.0.0.1:{dport}",
+                            "--nacos", nacos, "--poll-interval", "10m", "--catalog-interval",
+                            "10m", "--push", "off", "--http", f"127.0.0.1:{hport}",
+                            "--threads", THREADS, "--log-level", "warn", "--fetch-wait", "1s"],
+                           stdout=log, stderr=log)
+    procs.append(dns)
+    wait_for(lambda: metric(get(f"http://127.0.0.1:{hport}/metrics").decode(), "ready") == 1,
+             120, "the catalog")
+    hot = os.path.join(TMP, "hot.txt")
+    with open(hot, "w") as f:
+        for i in range(20):
+            ask(dport, f"svc-{i}.DEFAULT_GROUP.svc")
+            f.write(f"svc-{i}.DEFAULT_GROUP.svc A\n")
+    n = 25
+    idle, idle_bad = first_queries(dport, [f"svc-{100 + i}.DEFAULT_GROUP.svc" for i in range(n)])
+    load = threading.Thread(target=dnsperf, args=(dport, hot, 40))
+    load.start()
+    time.sleep(1)
+    busy, busy_bad = first_queries(dport, [f"svc-{200 + i}.DEFAULT_GROUP.svc" for i in range(n)])
+    load.join()
+    dns.terminate()
+    dns.wait()
+
+    def fmt(times):
+        return (f"p50 {statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms"
+                if times else "no answers")
+    print(f"first query of an untracked service (--track queried, {SERVICES} catalog names, "
+          f"{n} each): idle {fmt(idle)}, {idle_bad} not NOERROR; under dnsperf {fmt(busy)}, "
+          f"{busy_bad} not NOERROR"
+          + (f"; p50 under load / idle: {statistics.median(busy) / statistics.median(idle):.1f}x"
+             if idle and busy else ""))
 
 
 def main():
@@ -166,6 +230,9 @@ def main():
           f"({statistics.median(published):.0f} snapshots published per {DURATION} s run): "
           f"{qc / qs:.2f}x; queries lost: {sum(l for _, l in steady)} steady, "
           f"{sum(l for _, l in churn)} rebuilding")
+    dns.terminate()
+    dns.wait()
+    first_query_phase(nacos, log)
 
 
 try:
