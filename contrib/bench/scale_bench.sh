@@ -126,8 +126,12 @@ def first_query_phase(nacos, log):
                             "--threads", THREADS, "--log-level", "warn", "--fetch-wait", "1s"],
                            stdout=log, stderr=log)
     procs.append(dns)
-    wait_for(lambda: metric(get(f"http://127.0.0.1:{hport}/metrics").decode(), "ready") == 1,
-             120, "the catalog")
+    def ready():
+        try:
+            return metric(get(f"http://127.0.0.1:{hport}/metrics").decode(), "ready") == 1
+        except OSError:
+            return False
+    wait_for(ready, 120, "the catalog")
     hot = os.path.join(TMP, "hot.txt")
     with open(hot, "w") as f:
         for i in range(20):
