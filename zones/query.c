@@ -11,18 +11,21 @@
 
 #include "snapshot_internal.h"
 
-#define T_OPT      41
-#define T_IXFR     251
-#define T_AXFR     252
-#define T_ANY      255
-#define C_CH       3
-#define R_FORMERR  1
-#define R_SERVFAIL 2
-#define R_NXDOMAIN 3
-#define R_NOTIMP   4
-#define R_REFUSED  5
-#define R_BADVERS  16
-#define OPT_LEN    11
+#define T_OPT         41
+#define T_IXFR        251
+#define T_AXFR        252
+#define T_ANY         255
+#define C_CH          3
+#define R_FORMERR     1
+#define R_SERVFAIL    2
+#define R_NXDOMAIN    3
+#define R_NOTIMP      4
+#define R_REFUSED     5
+#define R_BADVERS     16
+#define OPT_LEN       11
+#define OPT_NSID      3  /* RFC 5001 */
+#define OPT_EDE       15 /* RFC 8914 */
+#define EDE_NOT_READY 14
 /* Sets up to this many records get a full weighted shuffle, larger ones a weighted rotation. */
 #define SHUFFLE_MAX 16
 
@@ -37,6 +40,7 @@ struct question {
 	uint16_t qtype, qclass;
 	size_t qend; /* offset just past the question */
 	bool edns, do_bit;
+	bool nsid; /* the OPT asked for the server's identifier */
 	uint16_t edns_size;
 	uint8_t edns_version;
 };
@@ -46,8 +50,12 @@ struct reply {
 	uint8_t *p;
 	size_t len;
 	size_t limit; /* where records must stop (the OPT record has its room after it) */
+	size_t cap;   /* where the reply must stop: OPT options go in up to here */
 	uint16_t an, ns, ar;
 	bool tc;
+	const char *nsid;     /* the identifier to put in the OPT when asked for; NULL: none */
+	const char *ede_text; /* an extended error (RFC 8914) to put in the OPT; NULL: none */
+	uint16_t ede;
 };
 
 static uint16_t rd16(const uint8_t *p)
@@ -119,6 +127,7 @@ static int skip_name(const uint8_t *in, size_t len, size_t *at)
 	return -1;
 }
 
+/* rr: the OPT record after its owner name; its RDATA (options) is within the message. */
 static int read_opt(struct question *q, const uint8_t *rr, bool root_owner)
 {
 	if (q->edns || !root_owner)
@@ -127,6 +136,13 @@ static int read_opt(struct question *q, const uint8_t *rr, bool root_owner)
 	q->edns_size = rd16(rr + 2);
 	q->edns_version = rr[5];
 	q->do_bit = (rr[6] & 0x80) != 0;
+	size_t rdlen = rd16(rr + 8), at = 0;
+	while (at < rdlen) {
+		if (at + 4 > rdlen || at + 4 + rd16(rr + 10 + at + 2) > rdlen)
+			return -1; /* an option overruns the record: FORMERR (RFC 6891 7) */
+		q->nsid = q->nsid || rd16(rr + 10 + at) == OPT_NSID;
+		at += 4 + rd16(rr + 10 + at + 2);
+	}
 	return 0;
 }
 
@@ -180,6 +196,24 @@ static void reply_begin(struct reply *r, const struct question *q, uint8_t rcode
 	r->p[5] = 1;
 }
 
+/* Appends an option to the OPT record at opt when it fits (options are optional): a
+ * prefix_len-octet prefix (the EDE info code) and text. */
+static void put_option(struct reply *r, uint8_t *opt, uint16_t code, size_t prefix_len,
+		       const char *text)
+{
+	size_t n = strlen(text), data = prefix_len + n;
+	if (r->len + 4 + data > r->cap)
+		return;
+	uint8_t *o = r->p + r->len;
+	wr16(o, code);
+	wr16(o + 2, (uint16_t)data);
+	if (prefix_len)
+		wr16(o + 4, r->ede);
+	memcpy(o + 4 + prefix_len, text, n);
+	r->len += 4 + data;
+	wr16(opt + 9, (uint16_t)(rd16(opt + 9) + 4 + data));
+}
+
 /* Counts, TC and the OPT record (there is always room for it: see reply_limits). */
 static void reply_end(struct reply *r, const struct question *q, struct query_info *qi,
 		      uint16_t max_udp, uint8_t rcode)
@@ -199,6 +233,10 @@ static void reply_end(struct reply *r, const struct question *q, struct query_in
 		wr16(o + 9, 0);
 		r->len += OPT_LEN;
 		r->ar++;
+		if (q->nsid && r->nsid)
+			put_option(r, o, OPT_NSID, 0, r->nsid);
+		if (r->ede_text)
+			put_option(r, o, OPT_EDE, 2, r->ede_text);
 	}
 	wr16(r->p + 6, r->an);
 	wr16(r->p + 8, r->ns);
@@ -617,6 +655,10 @@ static int answer_in(struct reply *r, const struct snapshot *s, const struct que
 	resolve(s, q, apex_label, &h);
 	set_service(qi, s, h.svc);
 	if (h.kind == SNAP_KIND_PENDING || (h.kind == HIT_NXDOMAIN && s->zones[zone].partial)) {
+		/* The SERVFAIL sent when the wait ends without the data says why. */
+		r->ede = EDE_NOT_READY;
+		r->ede_text = h.kind == SNAP_KIND_PENDING ? "Nacos service not fetched yet"
+							  : "Nacos catalog not listed yet";
 		reply_empty(r, q, qi, max_udp, R_SERVFAIL);
 		return QUERY_FETCH;
 	}
@@ -635,7 +677,7 @@ static uint8_t read_query(struct question *q, const uint8_t *in, size_t len)
 {
 	memset(q, 0, offsetof(struct question, key));
 	q->in = in;
-	q->edns = q->do_bit = false;
+	q->edns = q->do_bit = q->nsid = false;
 	q->edns_version = 0;
 	if ((in[2] >> 3 & 0x0F) != 0)
 		return R_NOTIMP;
@@ -665,6 +707,7 @@ static bool reply_size(struct reply *r, struct query_info *qi, const struct ques
 	if (limit < q->qend + (q->edns ? OPT_LEN : 0))
 		return false;
 	r->limit = limit - (q->edns ? OPT_LEN : 0);
+	r->cap = limit;
 	return true;
 }
 
@@ -672,7 +715,7 @@ int query_answer(const struct snapshot *snap, struct query_info *qi, const uint8
 		 uint8_t *out, size_t out_cap, size_t *out_len)
 {
 	struct question q;
-	struct reply r = {.p = out};
+	struct reply r = {.p = out, .nsid = snap ? snap->hostname : NULL};
 	uint16_t max_udp = snap ? snap->udp_max : 1232;
 	*qi = (struct query_info){.tcp = qi->tcp,
 				  .client_hash = qi->client_hash,

@@ -1,6 +1,7 @@
 """EDNS(0) and protocol edges: RFC 6891, RFC 3225 and the checks of RFC 8906 section 8."""
 import socket
 import struct
+import subprocess
 
 import dns.edns
 import dns.flags
@@ -114,6 +115,31 @@ def test_unknown_option_ignored(server):
     assert addresses(r, SVC) == ["10.0.0.11", "10.0.0.12"]
     assert r.edns == 0
     assert all(o.otype != UNKNOWN_OPTION for o in r.options)
+
+
+NSID = 3  # RFC 5001
+
+
+def test_nsid_names_the_server_when_asked(nacos_dns, workdir):
+    srv = serve_services(nacos_dns, workdir, [service_info("order-service", [{"ip": "10.0.0.11"}])],
+                         "--hostname", "dns-7.example")
+    r = srv.query(SVC, "A", use_edns=0, options=[dns.edns.GenericOption(NSID, b"")])
+    assert r.rcode() == dns.rcode.NOERROR
+    assert addresses(r, SVC) == ["10.0.0.11"]
+    assert [bytes(o.to_wire()) for o in r.options if o.otype == NSID] == [b"dns-7.example"]
+    assert not srv.query(SVC, "A", use_edns=0).options  # not asked, not sent
+    out = subprocess.run(["dig", f"@{srv.host}", "-p", str(srv.port), "+nsid", "+time=3", SVC],
+                         capture_output=True, text=True, check=True).stdout
+    assert 'NSID: 64 6e 73 2d 37 2e 65 78 61 6d 70 6c 65 ("dns-7.example")' in out, out
+
+
+def test_option_overrunning_the_opt_is_formerr(server):
+    q = dns.message.make_query(SVC, "A", use_edns=0)
+    wire = bytearray(q.to_wire())
+    assert wire[-2:] == b"\x00\x00"  # RDLENGTH 0: the OPT record is last
+    wire[-2:] = b"\x00\x05"
+    wire += b"\x00\x03\x00\x02\x00"  # NSID claiming 2 octets, with 1
+    assert rcode_of(send_raw(server, wire)) == dns.rcode.FORMERR
 
 
 def test_unknown_flag_ignored_and_not_echoed(server):

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+import dns.edns
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -316,7 +317,11 @@ def test_unlisted_catalog_answers_servfail_until_it_is_listed(fake_nacos, nacos_
     nacos.fault("500", path="/nacos/v1/ns/service/list")
     srv = start_dns(nacos_dns, nacos.url, "--fetch-wait", "500ms")
     for name in (NAME, "no-service.DEFAULT_GROUP.svc"):
-        assert srv.query(name).rcode() == dns.rcode.SERVFAIL
+        r = srv.query(name, use_edns=0)
+        assert r.rcode() == dns.rcode.SERVFAIL
+        # RFC 8914: dig shows "EDE: 14 (Not Ready): (Nacos catalog not listed yet)"
+        assert [(o.code, o.text) for o in r.options if o.otype == dns.edns.EDE] == [
+            (dns.edns.EDECode.NOT_READY, "Nacos catalog not listed yet")]
     assert srv.query("svc.", "SOA").rcode() == dns.rcode.NOERROR  # the apex is known
     nacos.fault("none")
     # A waiting query asks for the listing again (at most every 5 s).

@@ -543,6 +543,8 @@ static void test_pending(const struct snapshot *s)
 	CHECK_STR_EQ(R.qi.service_name, "pending-svc");
 }
 
+static bool has_option(uint16_t code, const uint8_t *prefix, size_t prefix_len, const char *text);
+
 /* A zone whose catalog is not listed yet holds what it holds, but cannot deny a name. */
 static void test_partial(void)
 {
@@ -558,9 +560,12 @@ static void test_partial(void)
 	CHECK_INT_EQ(ask(s, "order-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_MX), QUERY_ANSWER);
 	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NOERROR);
 	CHECK_INT_EQ(ask(s, "svc.", LDNS_RR_TYPE_SOA), QUERY_ANSWER);
-	CHECK_INT_EQ(ask(s, "new-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A), QUERY_FETCH);
+	CHECK_INT_EQ(askx(s, "new-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A, &QE, false),
+		     QUERY_FETCH);
 	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_SERVFAIL);
 	CHECK(R.qi.service_name == NULL);
+	const uint8_t not_ready[2] = {0, 14};
+	CHECK(has_option(15, not_ready, 2, "Nacos catalog not listed yet"));
 	CHECK_INT_EQ(ask(s, "DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A), QUERY_ANSWER); /* an ENT */
 	CHECK_INT_EQ(ask(s, "other.Corp.Example.", LDNS_RR_TYPE_A), QUERY_ANSWER);
 	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NXDOMAIN);
@@ -657,6 +662,71 @@ static void test_edns(const struct snapshot *s)
 	n = mkq(in, o, LDNS_RR_TYPE_A, &QE);
 	ask_raw(s, in, n - 1, false, 1); /* OPT cut short */
 	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_FORMERR);
+}
+
+/* A query with this EDNS option (code, data) in its OPT, the only record after the question. */
+static int ask_option(const struct snapshot *s, const char *name, uint16_t type, uint16_t code,
+		      const char *data, size_t data_len)
+{
+	uint8_t in[600];
+	size_t n = mkq(in, name, type, &QE);
+	uint8_t head[4] = {(uint8_t)(code >> 8), (uint8_t)code, (uint8_t)(data_len >> 8),
+			   (uint8_t)data_len};
+	memcpy(in + n, head, 4);
+	memcpy(in + n + 4, data, data_len);
+	in[n - 1] = (uint8_t)(4 + data_len);
+	return ask_raw(s, in, n + 4 + data_len, false, 1);
+}
+
+/* Whether the reply holds the option code with exactly this data (prefix, then text). */
+static bool has_option(uint16_t code, const uint8_t *prefix, size_t prefix_len, const char *text)
+{
+	uint8_t want[300];
+	size_t n = strlen(text), data = prefix_len + n;
+	uint8_t head[4] = {(uint8_t)(code >> 8), (uint8_t)code, (uint8_t)(data >> 8),
+			   (uint8_t)data};
+	memcpy(want, head, 4);
+	memcpy(want + 4, prefix, prefix_len);
+	memcpy(want + 4 + prefix_len, text, n);
+	/* the OPT record is the last one: its options end the reply */
+	return R.len >= 4 + data && memcmp(R.wire + R.len - 4 - data, want, 4 + data) == 0;
+}
+
+/* NSID (RFC 5001) when asked for; Extended DNS Errors (RFC 8914) on a SERVFAIL for data not in
+ * yet; options that overrun the OPT are FORMERR. */
+static void test_options(const struct snapshot *s)
+{
+	const char *o = "order-service.DEFAULT_GROUP.svc.";
+	CHECK_INT_EQ(ask_option(s, o, LDNS_RR_TYPE_A, 3, "", 0), QUERY_ANSWER);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NOERROR);
+	CHECK_INT_EQ(an_count(), 2);
+	CHECK(has_option(3, NULL, 0, "ns1.example"));
+	askx(s, o, LDNS_RR_TYPE_A, &QE, false); /* not asked: not sent */
+	CHECK(!has_option(3, NULL, 0, "ns1.example"));
+	CHECK(R.wire[R.len - 2] == 0 && R.wire[R.len - 1] == 0); /* OPT RDLENGTH 0 */
+	CHECK_INT_EQ(ask_option(s, o, LDNS_RR_TYPE_A, 0xFDE9, "\1\2", 2), QUERY_ANSWER);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NOERROR);
+	uint8_t in[600];
+	size_t n = mkq(in, o, LDNS_RR_TYPE_A, &QE);
+	uint8_t overrun[5] = {0, 3, 0, 2, 0}; /* says 2 octets of data, has 1 */
+	memcpy(in + n, overrun, 5);
+	in[n - 1] = 5;
+	ask_raw(s, in, n + 5, false, 1);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_FORMERR);
+	in[n - 1] = 3; /* an option header cut short */
+	ask_raw(s, in, n + 3, false, 1);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_FORMERR);
+
+	const uint8_t not_ready[2] = {0, 14};
+	CHECK_INT_EQ(askx(s, "pending-svc.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A, &QE, false),
+		     QUERY_FETCH);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_SERVFAIL);
+	CHECK(has_option(15, not_ready, 2, "Nacos service not fetched yet"));
+	askx(s, "pending-svc.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A, &Q, false); /* no EDNS: no OPT */
+	CHECK_INT_EQ(ldns_pkt_arcount(R.pkt), 0);
+	askx(s, "nothing.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A, &QE, false);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NXDOMAIN);
+	CHECK(R.wire[R.len - 2] == 0 && R.wire[R.len - 1] == 0);
 }
 
 static void test_malformed(const struct snapshot *s)
@@ -1146,6 +1216,7 @@ int main(void)
 	test_partial();
 	test_sizes(s, subset);
 	test_edns(s);
+	test_options(s);
 	test_malformed(s);
 	test_classes(s);
 	test_order(s, by_client);
