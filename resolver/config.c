@@ -131,6 +131,8 @@ static const struct config_key config_keys[] = {
 	 "cap on the instances of one service"},
 	{"max-tracked", CK_UINT, FIELD(max_tracked), 0, 1, 1000000, NULL, NULL, "N",
 	 "cap on services whose instances are polled"},
+	{"fetch-max-waiting", CK_UINT, FIELD(fetch_max_waiting), 0, 1, 1000000, NULL, NULL, "N",
+	 "cap on queries waiting for a first fetch or the catalog"},
 	{"nacos-api", CK_ENUM, FIELD(nacos_api), 0, 0, 0, api_names, NULL, "auto|v1|v3",
 	 "Nacos HTTP API to speak"},
 	{"nacos-ca", CK_STR, FIELD(nacos_ca), 0, 0, 0, NULL, check_readable, "FILE",
@@ -671,6 +673,7 @@ void config_defaults(struct config *c)
 	c->max_services = 100000;
 	c->max_instances = 65536;
 	c->max_tracked = 100000;
+	c->fetch_max_waiting = 10000;
 	snprintf(c->nacos_api, sizeof(c->nacos_api), "auto");
 	snprintf(c->groups, sizeof(c->groups), "DEFAULT_GROUP");
 	c->catalog_interval_ms = 30000;

@@ -51,6 +51,7 @@ struct config {
 	unsigned max_services;      /* names listed per namespace and group; default 100000 */
 	unsigned max_instances;     /* instances of one service; default 65536 */
 	unsigned max_tracked;       /* services polled; default 100000 */
+	unsigned fetch_max_waiting; /* queries waiting for a fetch or the catalog; default 10000 */
 
 	/* Nacos */
 	char nacos[CONFIG_PATH_LEN]; /* SOURCE[,SOURCE...]: file:PATH or http(s)://host:port */

@@ -372,6 +372,7 @@ static void metrics_render_limits(struct mbuf *b, const struct metrics_input *in
 		{"max-services", y, y ? y->over_services : 0},
 		{"max-instances", y, y ? y->over_instances : 0},
 		{"max-tracked", y, y ? y->over_tracked : 0},
+		{"fetch-max-waiting", y, y ? y->over_waiting : 0},
 	};
 
 	if (!in->server && !in->forward && !y)

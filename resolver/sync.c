@@ -135,6 +135,7 @@ struct sync {
 	int cache_rc; /* result of the last cache write, to log changes only */
 	/* Queries for names missing from a zone whose catalog is not listed yet. */
 	struct sync_waiter *catalog_waiters;
+	size_t n_waiting;        /* waiters, run or not, until their timers are closed */
 	bool build_complete;     /* the build in flight lists every catalog */
 	bool published_complete; /* so did the snapshot published last */
 	bool ready, dirty_cache, cache_inflight, closing;
@@ -286,6 +287,7 @@ static void sync_waiter_on_close(uv_handle_t *h)
 	struct sync_waiter *w = h->data;
 	struct sync *s = w->s;
 	free(w);
+	s->n_waiting--;
 	sync_handle_closed(s);
 }
 
@@ -355,9 +357,18 @@ static void on_waiter_timeout(uv_timer_t *t)
 static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeout_ms,
 			   sync_fetch_cb cb, void *arg)
 {
+	if (s->n_waiting >= s->cfg.fetch_max_waiting) { /* a flood of names: answer SERVFAIL */
+		if (s->stats.over_waiting++ == 0)
+			log_warn("sync",
+				 "fetch-max-waiting (%u) reached: queries for data not in "
+				 "yet get SERVFAIL at once",
+				 s->cfg.fetch_max_waiting);
+		return -EBUSY;
+	}
 	struct sync_waiter *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	s->n_waiting++;
 	uv_timer_init(s->loop, &w->timer);
 	s->open_handles++;
 	w->timer.data = w;

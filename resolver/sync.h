@@ -70,8 +70,9 @@ struct sync_stats {
 	uint64_t cache_writes;
 	/* Refusals by a memory cap (config max-*): Nacos answers over max-response-size, listings
 	 * over max-services, instance lists over max-instances, services not tracked for
-	 * max-tracked. */
+	 * max-tracked, queries not held for fetch-max-waiting. */
 	uint64_t over_response_size, over_services, over_instances, over_tracked;
+	uint64_t over_waiting; /* queries answered SERVFAIL at once: fetch-max-waiting reached */
 	/* UDP pushes: every datagram counts as received and as one of applied (its service
 	 * updated, or confirmed unchanged), stale (no newer than the data held, or for a service
 	 * not tracked) or rejected (not from a Nacos server, malformed, unknown type). */

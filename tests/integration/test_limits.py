@@ -1,6 +1,7 @@
 """Limits: many idle or slow TCP clients do not starve anyone else, and the memory caps on what
-Nacos sends (max-response-size, max-services, max-instances, max-tracked) and on forwarded
-queries hold, are counted in /metrics, and keep the data held before served.
+Nacos sends (max-response-size, max-services, max-instances, max-tracked), on queries waiting
+for Nacos (fetch-max-waiting) and on forwarded queries hold, are counted in /metrics, and keep
+the data held before served.
 
 Waits are bounded polls, not timing assertions.
 """
@@ -279,6 +280,23 @@ def test_services_beyond_max_tracked_get_servfail(fake_nacos, nacos_dns, http_po
     assert limit_hits(http_port, "max-tracked") >= 1
     assert sorted(addr(srv)) == ["10.0.0.1", "10.0.0.2"]  # the tracked ones stay served
     assert sample(metrics(http_port), "nacosdns_sync_tracked_services") == 2
+
+
+def test_queries_beyond_fetch_max_waiting_get_servfail_at_once(fake_nacos, nacos_dns, http_port):
+    nacos = fake_nacos(mode="2.x", data=registry_with(
+        [service_info("order-service", HOSTS)] +
+        [service_info(f"svc-{i}", [{"ip": f"10.2.0.{i + 1}"}]) for i in range(2)]))
+    srv = start_synced(nacos_dns, nacos, http_port, "--fetch-max-waiting", "1")
+    nacos.fault("slow", path="/nacos/v1/ns/instance/list", delay=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(addr, srv, "svc-0.DEFAULT_GROUP.svc.")  # waits for its fetch
+        time.sleep(0.3)  # its fetch takes a second
+        r = srv.query("svc-1.DEFAULT_GROUP.svc.", "A", use_edns=0)
+        assert r.rcode() == dns.rcode.SERVFAIL  # the one waiting place is taken
+        assert first.result() == ["10.2.0.1"]
+    assert limit_hits(http_port, "fetch-max-waiting") == 1
+    nacos.fault("none")
+    wait_for(lambda: addr(srv, "svc-1.DEFAULT_GROUP.svc.") == ["10.2.0.2"], what="svc-1")
 
 
 def test_forwarder_inflight_cap_is_counted(nacos_dns, workdir, http_port):
