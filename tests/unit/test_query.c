@@ -686,7 +686,8 @@ static bool has_option(uint16_t code, const uint8_t *prefix, size_t prefix_len, 
 	uint8_t head[4] = {(uint8_t)(code >> 8), (uint8_t)code, (uint8_t)(data >> 8),
 			   (uint8_t)data};
 	memcpy(want, head, 4);
-	memcpy(want + 4, prefix, prefix_len);
+	if (prefix_len)
+		memcpy(want + 4, prefix, prefix_len);
 	memcpy(want + 4 + prefix_len, text, n);
 	/* the OPT record is the last one: its options end the reply */
 	return R.len >= 4 + data && memcmp(R.wire + R.len - 4 - data, want, 4 + data) == 0;
