@@ -29,6 +29,8 @@
 #define RCODE_SERVFAIL           2
 #define RCODE_NOTIMP             4
 #define RCODE_REFUSED            5
+#define EDE_OTHER                0  /* RFC 8914 */
+#define EDE_NO_REACHABLE         22 /* No Reachable Authority */
 
 struct fwd_query;
 
@@ -200,13 +202,14 @@ static void query_reply(struct fwd_query *q, const uint8_t *reply, size_t len)
 	q->cb(q->arg, reply, len);
 }
 
-static void query_servfail(struct fwd_query *q)
+static void query_servfail(struct fwd_query *q, uint16_t ede, const char *why)
 {
 	struct forward *f = q->f;
 	size_t n;
 
 	f->stats.servfail++;
-	if (fwdmsg_servfail(q->query, q->len, f->edns_size, f->out, sizeof(f->out), &n) == 0)
+	if (fwdmsg_servfail(q->query, q->len, f->edns_size, ede, why, f->out, sizeof(f->out), &n) ==
+	    0)
 		query_reply(q, f->out, n);
 	else
 		query_reply(q, NULL, 0); /* not reached: forward_query checked the query */
@@ -219,7 +222,7 @@ static void query_deliver(struct fwd_query *q, const uint8_t *reply, size_t len)
 
 	if (fwdmsg_finish(q->query, q->len, reply, len, q->max_reply, f->edns_size, f->out,
 			  sizeof(f->out), &n) < 0) {
-		query_servfail(q);
+		query_servfail(q, EDE_OTHER, "upstream reply could not be relayed");
 		return;
 	}
 	f->stats.answered++;
@@ -453,7 +456,7 @@ static void on_query_timer(uv_timer_t *t)
 	if (q->done)
 		return;
 	if (q->exhausted || !q->cur) {
-		query_servfail(q);
+		query_servfail(q, EDE_NO_REACHABLE, "no upstream resolver answered");
 		return;
 	}
 	q->f->stats.timeouts++;
@@ -508,6 +511,23 @@ int forward_query(struct forward *f, const uint8_t *query, size_t len, size_t ma
 	f->stats.inflight++;
 	query_try_next(q);
 	return 0;
+}
+
+int forward_refusal(const struct forward *f, int err, const uint8_t *query, size_t len,
+		    uint8_t *out, size_t cap, size_t *out_len)
+{
+	uint16_t ede = EDE_OTHER;
+	const char *why = "out of memory";
+
+	if (err == -ENETUNREACH) {
+		ede = EDE_NO_REACHABLE;
+		why = "no upstream resolver configured";
+	} else if (err == -EBUSY) {
+		why = "too many queries at upstream resolvers";
+	} else if (err == -ECANCELED) {
+		why = "shutting down";
+	}
+	return fwdmsg_servfail(query, len, f->edns_size, ede, why, out, cap, out_len);
 }
 
 /* Cancelled queries are answered with NULL before anything is freed, so a caller's per-query

@@ -18,6 +18,11 @@ int forward_new(uv_loop_t *loop, const struct config *cfg, struct forward **out)
  * <0 (cap on queries in flight reached, bad query): cb will not run, the caller answers. */
 int forward_query(struct forward *f, const uint8_t *query, size_t len, size_t max_reply,
 		  forward_cb cb, void *arg);
+/* The SERVFAIL for a query forward_query() refused with err (or could not be given, err
+ * -ENOMEM), its extended error (RFC 8914) saying why. 0, or <0 when query is malformed or out
+ * (cap bytes) too small. */
+int forward_refusal(const struct forward *f, int err, const uint8_t *query, size_t len,
+		    uint8_t *out, size_t cap, size_t *out_len);
 /* Cancels everything in flight (callbacks run with NULL), frees in the last close callback. */
 void forward_close(struct forward *f);
 

@@ -14,6 +14,8 @@
 #define TYPE_OPT   41
 #define OPT_FIXED  11   /* root name, type, class, ttl, rdlength */
 #define OPT_DO     0x80 /* first byte of the TTL's flags half */
+#define OPT_EDE    15   /* RFC 8914 */
+#define EDE_MAX    200  /* text octets kept: the reply stays well under 512 octets */
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -171,12 +173,21 @@ static void put_opt(uint8_t *p, uint16_t edns_size, const uint8_t ttl[4])
 	put16(p + 9, 0);
 }
 
-/* Header and question of query with the given flags and OPT (ttl NULL: none). */
+/* An extended error for the OPT of a minimal reply; NULL: none. */
+struct ede {
+	uint16_t code;
+	const char *text;
+};
+
+/* Header and question of query with the given flags and OPT (ttl NULL: none), the OPT carrying
+ * ede when that is not NULL. */
 static int write_minimal(const uint8_t *query, const struct fwdmsg_info *qi, const uint8_t flags[2],
-			 uint16_t edns_size, const uint8_t *ttl, uint8_t *out, size_t cap,
-			 size_t *out_len)
+			 uint16_t edns_size, const uint8_t *ttl, const struct ede *ede,
+			 uint8_t *out, size_t cap, size_t *out_len)
 {
-	size_t n = qi->question_end + (ttl ? OPT_FIXED : 0);
+	size_t text = ttl && ede ? strnlen(ede->text, EDE_MAX) : 0;
+	size_t opt_data = ttl && ede ? 6 + text : 0;
+	size_t n = qi->question_end + (ttl ? OPT_FIXED + opt_data : 0);
 
 	if (n > cap)
 		return -EMSGSIZE;
@@ -186,8 +197,17 @@ static int write_minimal(const uint8_t *query, const struct fwdmsg_info *qi, con
 	put16(out + 6, 0);
 	put16(out + 8, 0);
 	put16(out + 10, ttl ? 1 : 0);
-	if (ttl)
-		put_opt(out + qi->question_end, edns_size, ttl);
+	if (ttl) {
+		uint8_t *o = out + qi->question_end;
+		put_opt(o, edns_size, ttl);
+		if (opt_data) {
+			put16(o + 9, (uint16_t)opt_data);
+			put16(o + OPT_FIXED, OPT_EDE);
+			put16(o + OPT_FIXED + 2, (uint16_t)(2 + text));
+			put16(o + OPT_FIXED + 4, ede->code);
+			memcpy(o + OPT_FIXED + 6, ede->text, text);
+		}
+	}
 	*out_len = n;
 	return 0;
 }
@@ -214,7 +234,8 @@ static int finish_truncated(const uint8_t *query, const struct fwdmsg_info *qi,
 	}
 	if (cap > max_reply)
 		cap = max_reply;
-	return write_minimal(query, qi, flags, edns_size, qi->opt ? ttl : NULL, out, cap, out_len);
+	return write_minimal(query, qi, flags, edns_size, qi->opt ? ttl : NULL, NULL, out, cap,
+			     out_len);
 }
 
 int fwdmsg_finish(const uint8_t *query, size_t qlen, const uint8_t *reply, size_t rlen,
@@ -237,10 +258,11 @@ int fwdmsg_finish(const uint8_t *query, size_t qlen, const uint8_t *reply, size_
 	return 0;
 }
 
-int fwdmsg_servfail(const uint8_t *query, size_t qlen, uint16_t edns_size, uint8_t *out, size_t cap,
-		    size_t *out_len)
+int fwdmsg_servfail(const uint8_t *query, size_t qlen, uint16_t edns_size, uint16_t ede_code,
+		    const char *ede_text, uint8_t *out, size_t cap, size_t *out_len)
 {
 	struct fwdmsg_info qi;
+	struct ede ede = {ede_code, ede_text};
 	uint8_t ttl[4];
 
 	if (fwdmsg_parse_query(query, qlen, &qi) < 0)
@@ -250,5 +272,6 @@ int fwdmsg_servfail(const uint8_t *query, size_t qlen, uint16_t edns_size, uint8
 			    (uint8_t)(FLAG_RA | (query[3] & FLAG_CD) | 2)};
 	if (qi.opt)
 		client_opt_ttl(query, &qi, ttl);
-	return write_minimal(query, &qi, flags, edns_size, qi.opt ? ttl : NULL, out, cap, out_len);
+	return write_minimal(query, &qi, flags, edns_size, qi.opt ? ttl : NULL,
+			     ede_text ? &ede : NULL, out, cap, out_len);
 }

@@ -36,6 +36,7 @@ int fwdmsg_rcode(const uint8_t *msg, size_t len);      /* header RCODE, -EBADMSG
 int fwdmsg_finish(const uint8_t *query, size_t qlen, const uint8_t *reply, size_t rlen,
 		  size_t max_reply, uint16_t edns_size, uint8_t *out, size_t cap, size_t *out_len);
 
-/* SERVFAIL for query: its ID, flags and question, plus an OPT when it had one. 0 or <0. */
-int fwdmsg_servfail(const uint8_t *query, size_t qlen, uint16_t edns_size, uint8_t *out, size_t cap,
-		    size_t *out_len);
+/* SERVFAIL for query: its ID, flags and question, plus an OPT when it had one, which then carries
+ * the extended error (RFC 8914) ede_code with ede_text when that is not NULL. 0 or <0. */
+int fwdmsg_servfail(const uint8_t *query, size_t qlen, uint16_t edns_size, uint16_t ede_code,
+		    const char *ede_text, uint8_t *out, size_t cap, size_t *out_len);

@@ -663,14 +663,17 @@ static void server_handle_outside(struct listener *l, struct tcp_conn *c,
 	if (ra && (in[2] & 0x01)) {
 		size_t max_reply = c ? SERVER_MSG_MAX : qi->client_udp;
 		struct server_pending *p = server_pending_new(l, c, peer, ra, NULL, 0);
-		if (p &&
-		    forward_query(s->env.forward, in, len, max_reply, server_on_forward, p) == 0) {
+		int rc = p ? forward_query(s->env.forward, in, len, max_reply, server_on_forward, p)
+			   : -ENOMEM;
+		if (rc == 0) {
 			SERVER_INC(l->stats.forwarded);
 			return;
 		}
 		if (p)
 			server_pending_free(p);
-		server_patch_rcode(l->out, out_len, SERVER_RCODE_SERVFAIL);
+		if (forward_refusal(s->env.forward, rc, in, len, l->out, sizeof(l->out), &out_len) <
+		    0)
+			server_patch_rcode(l->out, out_len, SERVER_RCODE_SERVFAIL);
 	}
 	server_send(l, c, peer, l->out, out_len);
 }

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (fwdmsg_parse_query(q, qlen, &info) != 0)
 		return 0;
-	if (fwdmsg_servfail(q, qlen, 1232, out, sizeof(out), &out_len) == 0 &&
+	if (fwdmsg_servfail(q, qlen, 1232, 22, "why", out, sizeof(out), &out_len) == 0 &&
 	    out_len > sizeof(out))
 		abort();
 	fuzz_reply(q, qlen, r, rlen, max_reply);

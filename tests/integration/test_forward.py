@@ -3,6 +3,7 @@ responder for the faults), the recursion ACL, and the defences against spoofed r
 import concurrent.futures
 import time
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.query
@@ -53,6 +54,11 @@ def upstream_args(*ups):
     for u in ups:
         args += ["--upstream", f"127.0.0.1:{u.port}"]
     return args
+
+
+def edes(reply):
+    """The extended errors (RFC 8914) in the reply's OPT: [(code, text)]."""
+    return [(o.code, o.text) for o in reply.options if o.otype == dns.edns.EDE]
 
 
 def a_records(reply):
@@ -146,6 +152,8 @@ def test_all_upstreams_silent_gives_servfail_in_bounded_time(nacos_dns, registry
     assert r.rcode() == dns.rcode.SERVFAIL
     assert r.id == q.id and r.question[0].name.to_text() == "Dead.Outside.TEST."
     assert r.edns == 0
+    # dig shows "EDE: 22 (No Reachable Authority): (no upstream resolver answered)"
+    assert edes(r) == [(dns.edns.EDECode.NO_REACHABLE_AUTHORITY, "no upstream resolver answered")]
     assert elapsed < 6, f"SERVFAIL after {elapsed:.1f}s with a 2 s budget"
     assert all(len(u.udp_queries) == 1 for u in ups)
     # still serving
@@ -173,17 +181,23 @@ def test_inflight_cap(nacos_dns, registry, responders):
     srv = nacos_dns("--nacos", f"file:{registry}", "--forward-max-inflight", "2",
                     *upstream_args(up))
     with concurrent.futures.ThreadPoolExecutor(5) as pool:
-        replies = list(pool.map(lambda i: srv.query(f"cap{i}.outside.test.", "A", timeout=8),
-                                range(5)))
+        replies = list(pool.map(lambda i: srv.query(f"cap{i}.outside.test.", "A", timeout=8,
+                                                    use_edns=0), range(5)))
     assert all(r.rcode() == dns.rcode.SERVFAIL for r in replies)
+    # the two in flight timed out; the other three were turned away at once, and say so
+    assert sorted(edes(r)[0] for r in replies) == sorted(
+        2 * [(dns.edns.EDECode.NO_REACHABLE_AUTHORITY, "no upstream resolver answered")] +
+        3 * [(dns.edns.EDECode.OTHER, "too many queries at upstream resolvers")])
     assert len(up.udp_queries) == 2  # the others were answered without an upstream query
 
 
 def test_never_forwards_to_itself(nacos_dns, registry):
     port = free_port()
     srv = nacos_dns("--nacos", f"file:{registry}", "--upstream", f"127.0.0.1:{port}", port=port)
-    r = srv.query("loop.outside.test.", "A", timeout=6)
+    r = srv.query("loop.outside.test.", "A", timeout=6, use_edns=0)
     assert r.rcode() == dns.rcode.SERVFAIL
+    assert edes(r) == [(dns.edns.EDECode.NO_REACHABLE_AUTHORITY,
+                        "no upstream resolver configured")]
     assert "skipped" in srv.log_text()
 
 

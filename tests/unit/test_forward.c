@@ -198,6 +198,27 @@ static void test_finish_truncates(void)
 	}
 }
 
+/* The EDE option of p's OPT: its info code, its text in text (cap bytes). -1: none. */
+static int ede_of(const ldns_pkt *p, char *text, size_t cap)
+{
+	ldns_rdf *data = ldns_pkt_edns_data(p);
+	const uint8_t *o = data ? ldns_rdf_data(data) : NULL;
+	size_t n = data ? ldns_rdf_size(data) : 0;
+
+	for (size_t off = 0; off + 4 <= n;) {
+		size_t len = (size_t)(o[off + 2] << 8 | o[off + 3]);
+		if (off + 4 + len > n)
+			return -1;
+		if ((o[off] << 8 | o[off + 1]) == 15 && len >= 2 && len - 2 < cap) {
+			memcpy(text, o + off + 6, len - 2);
+			text[len - 2] = 0;
+			return o[off + 4] << 8 | o[off + 5];
+		}
+		off += 4 + len;
+	}
+	return -1;
+}
+
 static void test_servfail(void)
 {
 	for (int edns = 0; edns <= 1; edns++) {
@@ -205,21 +226,34 @@ static void test_servfail(void)
 					   edns ? 1400 : 0, edns);
 		uint8_t out[512];
 		size_t n = 0;
+		char text[64] = "";
 
-		CHECK_INT_EQ(fwdmsg_servfail(q.data, q.len, 1232, out, sizeof(out), &n), 0);
+		CHECK_INT_EQ(fwdmsg_servfail(q.data, q.len, 1232, 22,
+					     "no upstream resolver answered", out, sizeof(out), &n),
+			     0);
 		ldns_pkt *p = parse(out, n);
 		CHECK_INT_EQ(ldns_pkt_id(p), 0xbeef);
 		CHECK_INT_EQ(ldns_pkt_get_rcode(p), LDNS_RCODE_SERVFAIL);
 		CHECK(ldns_pkt_qr(p) && ldns_pkt_rd(p) && ldns_pkt_ra(p));
 		CHECK_INT_EQ(ldns_pkt_edns(p), edns);
 		CHECK_INT_EQ(ldns_pkt_edns_do(p), edns);
+		/* the extended error rides in the client's OPT, and only there */
+		CHECK_INT_EQ(ede_of(p, text, sizeof(text)), edns ? 22 : -1);
+		CHECK_STR_EQ(text, edns ? "no upstream resolver answered" : "");
 		ldns_rr *qr = ldns_rr_list_rr(ldns_pkt_question(p), 0);
 		char *qname = ldns_rdf2str(ldns_rr_owner(qr));
 		CHECK_STR_EQ(qname, "Dead.Example.TEST.");
 		CHECK_INT_EQ(ldns_rr_get_type(qr), LDNS_RR_TYPE_SRV);
 		free(qname);
 		ldns_pkt_free(p);
-		CHECK_INT_EQ(fwdmsg_servfail(q.data, q.len, 1232, out, 20, &n), -EMSGSIZE);
+		/* without a text: a bare OPT */
+		CHECK_INT_EQ(fwdmsg_servfail(q.data, q.len, 1232, 22, NULL, out, sizeof(out), &n),
+			     0);
+		p = parse(out, n);
+		CHECK_INT_EQ(ede_of(p, text, sizeof(text)), -1);
+		CHECK_INT_EQ(ldns_pkt_edns(p), edns);
+		ldns_pkt_free(p);
+		CHECK_INT_EQ(fwdmsg_servfail(q.data, q.len, 1232, 0, "x", out, 20, &n), -EMSGSIZE);
 		LDNS_FREE(q.data);
 	}
 }
