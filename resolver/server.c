@@ -1425,6 +1425,11 @@ static int listener_start_udp(struct listener *l)
 	if ((rc = uv_udp_open(&l->udp, l->udp_fd)) < 0)
 		return rc;
 	l->udp_fd = -1;
+	/* libuv probes recvmmsg once, on the first read, with a socket it opens and closes behind
+	 * ThreadSanitizer's back. Done by a worker, TSan would take the next file given that
+	 * descriptor number on another thread for a race with the worker; so probe now, before
+	 * any worker starts. */
+	(void)uv_udp_using_recvmmsg(&l->udp);
 	return uv_udp_recv_start(&l->udp, udp_on_alloc, udp_on_recv);
 }
 

@@ -135,7 +135,7 @@ struct sync {
 	int cache_rc; /* result of the last cache write, to log changes only */
 	/* Queries for names missing from a zone whose catalog is not listed yet. */
 	struct sync_waiter *catalog_waiters;
-	size_t n_waiting;        /* waiters, run or not, until their timers are closed */
+	size_t n_waiting;        /* waiters not run yet: a run one may wait again at once */
 	bool build_complete;     /* the build in flight lists every catalog */
 	bool published_complete; /* so did the snapshot published last */
 	bool ready, dirty_cache, cache_inflight, closing;
@@ -287,7 +287,6 @@ static void sync_waiter_on_close(uv_handle_t *h)
 	struct sync_waiter *w = h->data;
 	struct sync *s = w->s;
 	free(w);
-	s->n_waiting--;
 	sync_handle_closed(s);
 }
 
@@ -311,6 +310,7 @@ static struct snapshot *sync_entry_snapshot(struct sync *s, const struct sync_en
 static void sync_waiter_fire(struct sync_waiter *w, const struct snapshot *snap)
 {
 	uv_timer_stop(&w->timer);
+	w->s->n_waiting--;
 	w->cb(w->arg, snap);
 	uv_close((uv_handle_t *)&w->timer, sync_waiter_on_close);
 }

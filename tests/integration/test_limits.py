@@ -299,6 +299,18 @@ def test_queries_beyond_fetch_max_waiting_get_servfail_at_once(fake_nacos, nacos
     wait_for(lambda: addr(srv, "svc-1.DEFAULT_GROUP.svc.") == ["10.2.0.2"], what="svc-1")
 
 
+def test_a_query_that_waited_for_the_catalog_keeps_its_place_for_the_fetch(fake_nacos, nacos_dns,
+                                                                           http_port):
+    """A query waits first for the catalog, then for its service's fetch: with room for one
+    waiting query it must still get the data, not a SERVFAIL for waiting twice."""
+    nacos = fake_nacos(mode="2.x", data=registry_with([service_info("order-service", HOSTS)]))
+    nacos.fault("slow", path="/nacos/v1/ns/service/list", delay=0.5)
+    srv = nacos_dns("--nacos", nacos.url, "--fetch-wait", "2s", "--http", f"127.0.0.1:{http_port}",
+                    "--push", "off", "--fetch-max-waiting", "1")
+    assert sorted(addr(srv)) == ["10.0.0.1", "10.0.0.2"]  # sent before the catalog is listed
+    assert limit_hits(http_port, "fetch-max-waiting") == 0
+
+
 def test_forwarder_inflight_cap_is_counted(nacos_dns, workdir, http_port):
     up = FaultResponder("silent").start()
     try:
