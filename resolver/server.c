@@ -34,7 +34,7 @@
 #define SERVER_CAP_LOG_MS     1000         /* at most one "connection limit" line per second */
 #define SERVER_RCODE_SERVFAIL 2
 #define SERVER_RRL_TC_MAX     512 /* a slipped reply: header and question */
-#define SERVER_BATCH_MAX      32  /* replies per sendmmsg: libuv reads at most 20 per recvmmsg */
+#define SERVER_BATCH_MAX      64  /* replies per sendmmsg: libuv reads about 32 per loop turn */
 #define SERVER_BATCH_BYTES    65536
 #define SERVER_HANDOFF_MAX    4096 /* queries and notes waiting for the main loop */
 #define SERVER_TOUCH_SLOTS    1024 /* per worker: services whose use was reported this second */
@@ -52,7 +52,7 @@ struct server_obs {
 	uint8_t rcode;
 };
 
-/* The replies to one recvmmsg batch, sent with one sendmmsg when the batch ends. */
+/* The replies to one batch of datagrams, sent with one sendmmsg when the batch ends. */
 struct udp_batch {
 	unsigned n, n_obs;
 	size_t used;
@@ -75,9 +75,10 @@ struct listener {
 	const struct server_env *env; /* the server's, or the worker's copy */
 	size_t index;                 /* of its listen address */
 	uv_udp_t udp;
+	uv_check_t flush; /* ends a batch that libuv stopped reading without an empty read */
 	uv_tcp_t tcp;
 	int udp_fd, tcp_fd; /* until uv owns them */
-	bool udp_init, tcp_init, closing;
+	bool udp_init, flush_init, tcp_init, closing;
 	bool in_batch;               /* between the first datagram of a batch and its end */
 	uint64_t rng[2];             /* xorshift128+ */
 	struct rrl *rrl;             /* UDP response rate limit; NULL: none */
@@ -987,9 +988,10 @@ static void server_on_handoff(uv_async_t *a)
 
 /* ---- UDP ---- */
 
-/* A batch is what one recvmmsg returned (or one datagram without it): the clock is read, the
+/* A batch is what libuv reads in one turn of the loop, until the socket is empty (several
+ * recvmmsg calls, as datagrams keep arriving) or libuv has read its share: the clock is read, the
  * snapshot entered and a worker's env locked once for all of it, and its replies go out in one
- * sendmmsg at the end. */
+ * sendmmsg at the end, not one per recvmmsg (a few datagrams each at a high rate). */
 static void listener_batch_begin(struct listener *l)
 {
 	l->in_batch = true;
@@ -1022,15 +1024,16 @@ static void udp_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 /* With UV_UDP_RECVMMSG libuv calls this once per datagram (UV_UDP_MMSG_CHUNK), then once with
- * n == 0 and no peer (UV_UDP_MMSG_FREE) when the batch is done, or with n == 0 when there was
- * nothing to read. */
+ * n == 0 and no peer (UV_UDP_MMSG_FREE) when one recvmmsg's datagrams are done, and reads again;
+ * with n == 0, no peer and no flag when there is nothing more to read. That (or an error) ends
+ * the batch; when libuv stops reading before, the loop's check phase ends it. */
 static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *peer,
 			unsigned flags)
 {
 	struct listener *l = h->data;
 
 	if (n < 0 || !peer) {
-		if (l->in_batch)
+		if (l->in_batch && !(n == 0 && (flags & UV_UDP_MMSG_FREE)))
 			listener_batch_end(l);
 		return;
 	}
@@ -1043,7 +1046,12 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 		SERVER_INC(l->stats.malformed);
 	else
 		server_handle_query(l, NULL, peer, (const uint8_t *)buf->base, (size_t)n);
-	if (!(flags & UV_UDP_MMSG_CHUNK))
+}
+
+static void udp_on_check(uv_check_t *c)
+{
+	struct listener *l = c->data;
+	if (l->in_batch)
 		listener_batch_end(l);
 }
 
@@ -1422,6 +1430,13 @@ static int listener_start_udp(struct listener *l)
 	l->udp_init = true;
 	if (!l->w)
 		l->s->refs++;
+	if ((rc = uv_check_init(l->loop, &l->flush)) < 0)
+		return rc;
+	l->flush.data = l;
+	l->flush_init = true;
+	if (!l->w)
+		l->s->refs++;
+	uv_check_start(&l->flush, udp_on_check);
 	if ((rc = uv_udp_open(&l->udp, l->udp_fd)) < 0)
 		return rc;
 	l->udp_fd = -1;
@@ -1488,6 +1503,8 @@ static void listener_close_udp(struct listener *l, uv_close_cb cb)
 	if (l->in_batch)
 		listener_batch_end(l);
 	uv_close((uv_handle_t *)&l->udp, cb);
+	if (l->flush_init)
+		uv_close((uv_handle_t *)&l->flush, cb);
 }
 
 /* ---- worker threads ---- */
