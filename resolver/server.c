@@ -77,14 +77,14 @@ struct listener {
 	uv_udp_t udp;
 	uv_check_t flush; /* ends a batch that libuv stopped reading without an empty read */
 	uv_tcp_t tcp;
-	int udp_fd, tcp_fd; /* until uv owns them */
-	bool udp_init, flush_init, tcp_init, closing;
-	bool in_batch;               /* between the first datagram of a batch and its end */
-	uint64_t rng[2];             /* xorshift128+ */
-	struct rrl *rrl;             /* UDP response rate limit; NULL: none */
-	uint64_t t0;                 /* uv_hrtime() when the query being answered arrived */
-	int64_t now_ms;              /* Unix ms, read once per batch */
-	const struct snapshot *snap; /* what the query being answered is answered from */
+	int udp_fd, tcp_fd;               /* until uv owns them */
+	bool udp_init, tcp_init, closing; /* udp_init: flush too */
+	bool in_batch;                    /* between the first datagram of a batch and its end */
+	uint64_t rng[2];                  /* xorshift128+ */
+	struct rrl *rrl;                  /* UDP response rate limit; NULL: none */
+	uint64_t t0;                      /* uv_hrtime() when the query being answered arrived */
+	int64_t now_ms;                   /* Unix ms, read once per batch */
+	const struct snapshot *snap;      /* what the query being answered is answered from */
 	struct server_stats stats;
 	char name[CONFIG_ADDR_LEN];
 	struct udp_batch batch;
@@ -1033,7 +1033,7 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 	struct listener *l = h->data;
 
 	if (n < 0 || !peer) {
-		if (l->in_batch && !(n == 0 && (flags & UV_UDP_MMSG_FREE)))
+		if (l->in_batch && !(flags & UV_UDP_MMSG_FREE))
 			listener_batch_end(l);
 		return;
 	}
@@ -1426,16 +1426,11 @@ static int listener_start_udp(struct listener *l)
 
 	if ((rc = uv_udp_init_ex(l->loop, &l->udp, AF_UNSPEC | UV_UDP_RECVMMSG)) < 0)
 		return rc;
-	l->udp.data = l;
+	uv_check_init(l->loop, &l->flush); /* cannot fail */
+	l->udp.data = l->flush.data = l;
 	l->udp_init = true;
 	if (!l->w)
-		l->s->refs++;
-	if ((rc = uv_check_init(l->loop, &l->flush)) < 0)
-		return rc;
-	l->flush.data = l;
-	l->flush_init = true;
-	if (!l->w)
-		l->s->refs++;
+		l->s->refs += 2;
 	uv_check_start(&l->flush, udp_on_check);
 	if ((rc = uv_udp_open(&l->udp, l->udp_fd)) < 0)
 		return rc;
@@ -1503,8 +1498,7 @@ static void listener_close_udp(struct listener *l, uv_close_cb cb)
 	if (l->in_batch)
 		listener_batch_end(l);
 	uv_close((uv_handle_t *)&l->udp, cb);
-	if (l->flush_init)
-		uv_close((uv_handle_t *)&l->flush, cb);
+	uv_close((uv_handle_t *)&l->flush, cb);
 }
 
 /* ---- worker threads ---- */
