@@ -143,7 +143,11 @@ static const struct config_key config_keys[] = {
 	{"password-file", CK_PASSFILE, FIELD(password_file), 0, 0, 0, NULL, NULL, "FILE",
 	 "file holding the Nacos password"},
 	{"groups", CK_STR, FIELD(groups), 0, 0, 0, NULL, check_groups, "GROUP[,GROUP...]",
-	 "Nacos groups served"},
+	 "Nacos groups listed from the start"},
+	{"any-group", CK_ENUM, FIELD(any_group), 0, 0, 0, onoff_names, NULL, "on|off",
+	 "also serve a group a query names (off: only the groups listed)"},
+	{"max-groups", CK_UINT, FIELD(max_groups), 0, 1, 100000, NULL, NULL, "N",
+	 "cap on groups listed because a query named them"},
 	{"catalog-interval", CK_DUR, FIELD(catalog_interval_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
 	 "period of the service catalog refresh"},
 	{"poll-interval", CK_DUR, FIELD(poll_interval_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
@@ -674,6 +678,8 @@ void config_defaults(struct config *c)
 	c->max_instances = 65536;
 	c->max_tracked = 100000;
 	c->fetch_max_waiting = 10000;
+	c->max_groups = 64;
+	c->any_group = true;
 	snprintf(c->nacos_api, sizeof(c->nacos_api), "auto");
 	snprintf(c->groups, sizeof(c->groups), "DEFAULT_GROUP");
 	c->catalog_interval_ms = 30000;

@@ -52,6 +52,7 @@ struct config {
 	unsigned max_instances;     /* instances of one service; default 65536 */
 	unsigned max_tracked;       /* services polled; default 100000 */
 	unsigned fetch_max_waiting; /* queries waiting for a fetch or the catalog; default 10000 */
+	unsigned max_groups;        /* groups listed because a query named them; default 64 */
 
 	/* Nacos */
 	char nacos[CONFIG_PATH_LEN]; /* SOURCE[,SOURCE...]: file:PATH or http(s)://host:port */
@@ -65,6 +66,7 @@ struct config {
 	unsigned poll_interval_ms;           /* default 5000 */
 	unsigned fetch_wait_ms; /* first query waits this long for a fetch; default 1000 */
 	bool track_all;         /* track = all | queried; default queried */
+	bool any_group;         /* any-group = on | off: serve groups queries name; default on */
 	char cache_file[CONFIG_PATH_LEN];
 	bool push;                            /* push = on | off: UDP push subscriptions; on */
 	char push_listen[CONFIG_ADDR_LEN];    /* "ADDR:PORT", port 0 ephemeral; "": every addr */

@@ -119,12 +119,12 @@ static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 static void httpd_on_service_json(void *arg, const struct inspect_service *svc)
 {
 	json_t *o = json_pack(
-		"{s:s, s:s, s:s, s:s?, s:s?, s:I, s:b, s:b, s:b, s:{s:i, s:i, s:i, s:i}}",
+		"{s:s, s:s, s:s, s:s?, s:s?, s:I, s:b, s:b, s:b, s:b, s:{s:i, s:i, s:i, s:i}}",
 		"namespace", svc->namespace_id, "group", svc->group, "name", svc->name, "server",
 		svc->server, "api", svc->api, "fetched_ms", (json_int_t)svc->fetched_ms, "stale",
-		svc->stale, "pending", svc->pending, "protect_threshold", svc->protect, "instances",
-		"total", (int)svc->total, "healthy", (int)svc->healthy, "enabled",
-		(int)svc->enabled, "usable", (int)svc->usable);
+		svc->stale, "pending", svc->pending, "catalog", !svc->uncatalogued,
+		"protect_threshold", svc->protect, "instances", "total", (int)svc->total, "healthy",
+		(int)svc->healthy, "enabled", (int)svc->enabled, "usable", (int)svc->usable);
 	if (o)
 		json_array_append_new(arg, o);
 }

@@ -373,6 +373,8 @@ static void metrics_render_limits(struct mbuf *b, const struct metrics_input *in
 		{"max-instances", y, y ? y->over_instances : 0},
 		{"max-tracked", y, y ? y->over_tracked : 0},
 		{"fetch-max-waiting", y, y ? y->over_waiting : 0},
+		{"max-groups", y, y ? y->over_groups : 0},
+		{"direct-fetch-rate", y, y ? y->over_direct : 0},
 	};
 
 	if (!in->server && !in->forward && !y)

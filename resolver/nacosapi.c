@@ -131,8 +131,7 @@ static char *nacosapi_buf_take(struct nacosapi_buf *b)
 }
 
 char *nacosapi_instance_list_url(const char *server, enum nacosapi_version v, const char *ns,
-				 const char *group, const char *service, const char *clusters,
-				 const char *token)
+				 const char *group, const char *service, const char *token)
 {
 	struct nacosapi_buf b = {0};
 	nacosapi_buf_add(&b, server);
@@ -141,8 +140,11 @@ char *nacosapi_instance_list_url(const char *server, enum nacosapi_version v, co
 		nacosapi_buf_param(&b, "namespaceId", ns);
 		nacosapi_buf_param(&b, "groupName", group);
 		nacosapi_buf_param(&b, "serviceName", service);
-		if (clusters && clusters[0])
-			nacosapi_buf_param(&b, "clusterName", clusters);
+		/* A blank clusterName means DEFAULT only (naming/model/form/InstanceListForm.java
+		 * fillDefaultValue). "," is not blank, and Java's ",".split(",") is empty, which
+		 * ServiceUtil.doSelectInstances (naming/utils/ServiceUtil.java checkCluster) takes
+		 * as every cluster: the one way to see them all without the admin API. */
+		nacosapi_buf_param(&b, "clusterName", ",");
 		return nacosapi_buf_take(&b);
 	}
 	nacosapi_buf_add(&b, "/nacos/v1/ns/instance/list");
@@ -225,11 +227,6 @@ char *nacosapi_token_header(const char *token)
 	return nacosapi_buf_take(&b);
 }
 
-bool nacosapi_api_missing(long status)
-{
-	return status == 404 || status == 410;
-}
-
 static bool nacosapi_contains_ci(const char *hay, const char *needle)
 {
 	size_t n = strlen(needle);
@@ -237,6 +234,15 @@ static bool nacosapi_contains_ci(const char *hay, const char *needle)
 		if (strncasecmp(hay, needle, n) == 0)
 			return true;
 	return false;
+}
+
+bool nacosapi_api_missing(long status, const char *body)
+{
+	if (status == 404 || status == 410 || status == 501)
+		return true;
+	return status == 500 && body &&
+	       (nacosapi_contains_ci(body, "no such api") ||
+		nacosapi_contains_ci(body, "No static resource"));
 }
 
 bool nacosapi_auth_failed(long status, const char *body)
@@ -277,7 +283,7 @@ static int nacosapi_collect_names(json_t *items, const char *group, char ***name
 }
 
 int nacosapi_parse_v3_service_list(const char *body, size_t len, const char *group, char ***names,
-				   size_t *n, size_t *total)
+				   size_t *n, size_t *items_n, size_t *total)
 {
 	json_error_t err;
 	json_t *items = NULL, *root = json_loadb(body, len, 0, &err);
@@ -290,6 +296,7 @@ int nacosapi_parse_v3_service_list(const char *body, size_t len, const char *gro
 		return -EBADMSG;
 	}
 	int rc = nacosapi_collect_names(items, group, names, n);
+	*items_n = json_array_size(items);
 	*total = count > 0 ? (size_t)count : 0;
 	json_decref(root);
 	return rc;

@@ -5,16 +5,16 @@
 #include <stddef.h>
 
 enum nacosapi_version {
-	NACOSAPI_AUTO = 0, /* not known yet: try v1, then v3 on 404/410 */
+	NACOSAPI_AUTO = 0, /* not known yet: try v1, then v3 when v1 is missing */
 	NACOSAPI_V1,       /* /nacos/v1/ns/... (Nacos 1.x, 2.x, 3.0, 3.1) */
 	NACOSAPI_V3,       /* /nacos/v3/client/... (Nacos 3.x; the only one left in 3.2+) */
 };
 
 #define NACOSAPI_MAX_SERVERS 16
-/* Names per service/list page. v1 takes any size, and one page is one consistent listing
- * (pages of a HashSet can skip or repeat names); the v3 admin list is paged like v2 (500). */
-#define NACOSAPI_V1_PAGE_SIZE 10000
-#define NACOSAPI_V3_PAGE_SIZE 500
+/* Names per service list page. Neither v1 service/list nor the v3 admin list caps pageSize
+ * (naming/controllers/ServiceController.java, core/model/form/PageForm.java), and one page is one
+ * consistent listing: pages of a changing HashSet can skip or repeat names. */
+#define NACOSAPI_PAGE_SIZE 10000
 
 /* "v1" | "v3" | "auto" (or "") -> *out; -EINVAL otherwise. */
 int nacosapi_parse_version(const char *s, enum nacosapi_version *out);
@@ -27,12 +27,10 @@ int nacosapi_split_servers(const char *list, char out[][256], size_t max);
 /* Percent-encodes s (RFC 3986 unreserved kept). malloc'ed; NULL on ENOMEM. */
 char *nacosapi_escape(const char *s);
 
-/* The instance list URL of one service. v1: bare serviceName + groupName, all clusters.
- * v3: clusters is a comma list of cluster names (NULL or "": DEFAULT only, as Nacos does).
+/* The instance list URL of one service, every cluster. v1: bare serviceName + groupName.
  * token (v1 only, NULL: none) goes in as accessToken. malloc'ed; NULL on ENOMEM. */
 char *nacosapi_instance_list_url(const char *server, enum nacosapi_version v, const char *ns,
-				 const char *group, const char *service, const char *clusters,
-				 const char *token);
+				 const char *group, const char *service, const char *token);
 /* url (a v1 instance list URL; taken, freed whatever happens) with udpPort and clientIP added:
  * the call then subscribes client_ip:udp_port to UDP pushes of the service (section 7 of the
  * Nacos notes). malloc'ed; NULL on ENOMEM. */
@@ -48,14 +46,20 @@ char *nacosapi_login_form(const char *username, const char *password);
 /* "accessToken: <token>" for requests; malloc'ed; NULL on ENOMEM. */
 char *nacosapi_token_header(const char *token);
 
-/* The server lacks this API version (404, or 410 from a 3.x compatibility switch). */
-bool nacosapi_api_missing(long status);
+/* The server lacks the API just asked: 404, 410 (a 3.x compatibility switch), 501 (the naming
+ * DistroFilter's "no such api" for a /v1/ns path with no controller, as on 3.2 without the
+ * legacy adapter), or a 500 whose body says so (Spring's NoResourceFoundException through
+ * core/exception/NacosApiExceptionHandler.java). body may be NULL. */
+bool nacosapi_api_missing(long status, const char *body);
 /* A 401/403 worth one re-login and retry: its message names the token or the user. */
 bool nacosapi_auth_failed(long status, const char *body);
 /* A failure of the server rather than of the request: 5xx (and 429), worth failing over. */
 bool nacosapi_server_error(long status);
 
 /* v3 admin service list page: {"code":0,"data":{"totalCount":N,"pageItems":[{"name",
- * "groupName"}...]}}; names of group only. Same contract as nacos_parse_service_list. */
+ * "groupName"}...]}}. The server filters groups by the regex ".*G.*@@.*"
+ * (naming/core/CatalogServiceV2Impl.java patternServices), so items of other groups whose names
+ * contain ours come back too, and totalCount counts them: *items is how many the page held, to
+ * page by; *names the names of group only. Same contract as nacos_parse_service_list. */
 int nacosapi_parse_v3_service_list(const char *body, size_t len, const char *group, char ***names,
-				   size_t *n, size_t *total);
+				   size_t *n, size_t *items, size_t *total);

@@ -131,8 +131,10 @@ struct server_pending {
 	struct tcp_conn *c; /* NULL for UDP */
 	struct sockaddr_storage peer;
 	bool ra;
-	bool catalog_wait; /* waits for the catalog: the name may turn out a service to fetch */
-	uint64_t t0;       /* arrival, for the latency metric and the query log */
+	uint8_t waits; /* for the sync so far: a name may need its zone's catalog, then its group's,
+			  then its own fetch */
+	bool tracked;  /* one of them waited for its service's fetch */
+	uint64_t t0;   /* arrival, for the latency metric and the query log */
 	size_t len;
 	uint8_t query[]; /* fetch: the query, to answer again from the new snapshot */
 };
@@ -598,7 +600,8 @@ static struct server_pending *server_pending_new(struct listener *l, struct tcp_
 	memset(&p->peer, 0, sizeof(p->peer));
 	memcpy(&p->peer, peer, server_sa_len(peer));
 	p->ra = ra;
-	p->catalog_wait = false;
+	p->waits = 0;
+	p->tracked = false;
 	p->t0 = l->t0;
 	p->len = len;
 	if (len)
@@ -679,7 +682,32 @@ static void server_handle_outside(struct listener *l, struct tcp_conn *c,
 	server_send(l, c, peer, l->out, out_len);
 }
 
-static void server_on_fetched(void *arg, const struct snapshot *snap)
+#define SERVER_MAX_WAITS 3
+
+static void server_on_fetched(void *arg, const struct snapshot *snap, bool absent);
+
+/* Starts p's wait for what the sync must do before qi's question (read from snap) can be
+ * answered. 0, or <0 when p is not waiting. */
+static int server_wait(struct server_pending *p, const struct query_info *qi,
+		       const struct snapshot *snap)
+{
+	struct sync *sync = p->l->s->env.sync;
+	struct query_miss m;
+
+	if (p->waits >= SERVER_MAX_WAITS || (qi->service_name && p->tracked))
+		return -EAGAIN;
+	p->waits++;
+	if (qi->service_name) {
+		p->tracked = true;
+		return sync_track(sync, qi->service_namespace, qi->service_group, qi->service_name,
+				  server_on_fetched, p);
+	}
+	if (query_miss(snap, p->query, p->len, &m) < 0)
+		return -EINVAL;
+	return sync_wait_miss(sync, &m, server_on_fetched, p);
+}
+
+static void server_on_fetched(void *arg, const struct snapshot *snap, bool absent)
 {
 	struct server_pending *p = arg;
 	struct listener *l = p->l;
@@ -688,18 +716,16 @@ static void server_on_fetched(void *arg, const struct snapshot *snap)
 	size_t out_len = 0;
 
 	if (server_pending_live(p)) {
+		const struct snapshot *from = snap ? snap : registry_get(l->s->env.registry);
 		l->t0 = p->t0;
 		l->now_ms = server_now_ms();
 		server_query_init(l, &qi, peer, p->c != NULL);
-		int st = query_answer(snap ? snap : registry_get(l->s->env.registry), &qi, p->query,
-				      p->len, l->out, sizeof(l->out), &out_len);
-		if (st == QUERY_FETCH && p->catalog_wait && qi.service_name) {
-			p->catalog_wait = false;
-			if (sync_track(l->s->env.sync, qi.service_namespace, qi.service_group,
-				       qi.service_name, server_on_fetched, p) == 0)
-				return;
-		}
-		/* Still not fetched (timeout, Nacos down): out holds the SERVFAIL. */
+		qi.settled = absent;
+		int st =
+			query_answer(from, &qi, p->query, p->len, l->out, sizeof(l->out), &out_len);
+		if (st == QUERY_FETCH && server_wait(p, &qi, from) == 0)
+			return;
+		/* Still not settled (timeout, Nacos down): out holds the SERVFAIL. */
 		if (st != QUERY_DROP) {
 			if (p->ra)
 				l->out[3] |= 0x80;
@@ -709,25 +735,15 @@ static void server_on_fetched(void *arg, const struct snapshot *snap)
 	server_pending_free(p);
 }
 
-/* A catalog service not fetched yet, or a name the catalog may yet list: answer once the sync
- * has it, else the SERVFAIL in out. */
+/* A catalog service not fetched yet, or a name only the sync can settle: answer once the sync
+ * has done what it needs, else the SERVFAIL in out. */
 static void server_handle_fetch(struct listener *l, struct tcp_conn *c, const struct sockaddr *peer,
 				bool ra, const struct query_info *qi, const uint8_t *in, size_t len,
 				size_t out_len)
 {
-	struct sync *sync = l->env->sync;
-
-	if (sync) {
+	if (l->env->sync) {
 		struct server_pending *p = server_pending_new(l, c, peer, ra, in, len);
-		int rc = -ENOMEM;
-		if (p && qi->service_name) {
-			rc = sync_track(sync, qi->service_namespace, qi->service_group,
-					qi->service_name, server_on_fetched, p);
-		} else if (p) {
-			p->catalog_wait = true;
-			rc = sync_wait_catalog(sync, server_on_fetched, p);
-		}
-		if (rc == 0) {
+		if (p && server_wait(p, qi, l->snap) == 0) {
 			if (qi->service_name)
 				SERVER_INC(l->stats.fetched);
 			return;

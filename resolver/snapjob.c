@@ -15,8 +15,9 @@
 #define SNAPJOB_NS_MEMO 16 /* namespaces remembered, so each is stored once */
 
 struct snapjob_item {
-	const struct nacos_service *svc; /* NULL: pending */
-	size_t ns, group, name;          /* offsets in strs; group and name: pending only */
+	const struct nacos_service *svc; /* NULL: pending, or a listed group */
+	size_t ns, group, name; /* offsets in strs; group: pending and groups only; name: pending
+				   only (SIZE_MAX: a listed group) */
 };
 
 struct snapjob {
@@ -128,6 +129,18 @@ int snapjob_add_pending(struct snapjob *j, const char *ns, const char *group, co
 	return 0;
 }
 
+int snapjob_add_group(struct snapjob *j, const char *ns, const char *group)
+{
+	struct snapjob_item *it = snapjob_item(j);
+	if (!it || (it->ns = snapjob_ns(j, ns)) == SIZE_MAX ||
+	    (it->group = snapjob_str(j, group)) == SIZE_MAX)
+		return -ENOMEM;
+	it->svc = NULL;
+	it->name = SIZE_MAX;
+	j->n_items++;
+	return 0;
+}
+
 static double snapjob_ms(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
@@ -145,9 +158,13 @@ static void snapjob_build(struct snapjob *j)
 	for (size_t i = 0; i < j->n_items && rc != -ENOMEM; i++) {
 		const struct snapjob_item *it = &j->items[i];
 		const char *ns = j->strs + it->ns;
-		rc = it->svc ? snapshot_builder_add_service(j->b, ns, it->svc, &d)
-			     : snapshot_builder_add_pending(j->b, ns, j->strs + it->group,
-							    j->strs + it->name, &d);
+		if (it->svc)
+			rc = snapshot_builder_add_service(j->b, ns, it->svc, &d);
+		else if (it->name == SIZE_MAX)
+			rc = snapshot_builder_add_group(j->b, ns, j->strs + it->group, &d);
+		else
+			rc = snapshot_builder_add_pending(j->b, ns, j->strs + it->group,
+							  j->strs + it->name, &d);
 	}
 	struct snapshot_builder *b = j->b;
 	j->b = NULL;

@@ -30,6 +30,8 @@ struct snapjob *snapjob_new(const struct snapshot_config *c, uint32_t generation
 int snapjob_add_service(struct snapjob *j, const char *ns, const struct nacos_service *svc);
 /* A catalog name without data yet (strings copied). 0 or -ENOMEM. */
 int snapjob_add_pending(struct snapjob *j, const char *ns, const char *group, const char *name);
+/* A group whose catalog is listed (snapshot_builder_add_group; strings copied). 0 or -ENOMEM. */
+int snapjob_add_group(struct snapjob *j, const char *ns, const char *group);
 void snapjob_free(struct snapjob *j); /* NULL-safe; for a job never started */
 
 /* Builds on the pool; cb runs on loop when done. <0: not started, and j is freed. */

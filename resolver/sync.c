@@ -22,6 +22,7 @@
 #include "nacosapi.h"
 #include "push.h"
 #include "pushsock.h"
+#include "query.h"
 #include "registry.h"
 #include "snapjob.h"
 #include "snapshot.h"
@@ -31,20 +32,46 @@
 #define SYNC_CACHE_PERIOD_MS  1000 /* cache file written at most this often */
 #define SYNC_MISS_PERIOD_MS   5000 /* catalog re-list on a miss at most this often */
 #define SYNC_MAX_PAGES        200  /* 100,000 names per group */
-#define SYNC_HOLD_MS          30000
+/* A catalog that failed this many listings in a row, never listed, counts as unlistable: its
+ * names are then fetched by name rather than waiting for it. */
+#define SYNC_UNLISTABLE_STREAK 3
+#define SYNC_NEGATIVE_SLOTS    8192  /* names of unlistable groups remembered absent */
+#define SYNC_DIRECT_RATE       50.0  /* fetches of unknown names per second... */
+#define SYNC_DIRECT_BURST      100.0 /* ...after a burst of this many */
+#define SYNC_HOLD_MS           30000
 /* With pushes arriving, polls may slow down to Nacos's cacheMillis, but 1.x forgets a push
  * subscriber after 10 s without a list call from it. */
 #define SYNC_PUSH_MAX_POLL_MS 10000
 #define SYNC_PEERS            4 /* addresses remembered per server: pushes come from these */
+/* A push's lastRefTime is the pushing node's wall clock (ms): one far ahead of ours is a clock
+ * gone wrong or a forgery, and would outrank every answer until the next poll. */
+#define SYNC_PUSH_MAX_AHEAD_MS 60000
 
 struct sync_waiter {
 	uv_timer_t timer;
 	struct sync *s;
 	struct sync_entry *e; /* waits for its fetch; NULL: for the catalog */
 	bool linked;          /* still on e->waiters or s->catalog_waiters */
+	bool absent;          /* what cb is told when the timer fires first */
+	/* A catalog waiter for one group's listing: it runs at a publish once that group is
+	 * settled (sync_catalog_settled), not at every one. NULL: at the next complete one. */
+	const struct sync_catalog *cat;
 	sync_fetch_cb cb;
 	void *arg;
 	struct sync_waiter *next;
+};
+
+/* A query for a name below a group whose catalog cannot be listed: the services it may name are
+ * fetched by name, and it is answered once every fetch has ended. */
+struct sync_miss {
+	struct sync *s;
+	char ns[128], group[64];
+	char names[QUERY_MISS_NAMES][256];
+	size_t n_names;
+	unsigned pending; /* fetches not ended yet */
+	bool limited;     /* a fetch was not made: --direct rate reached */
+	sync_fetch_cb cb;
+	void *arg;
 };
 
 /* A tracked service: polled while it is queried (or always with track = all). */
@@ -60,7 +87,13 @@ struct sync_entry {
 	bool held;       /* the last answer was held back by the guard */
 	bool subscribed; /* the last poll carried udpPort: Nacos pushes changes of it */
 	bool push_ok;    /* a push for it arrived since: polls may slow down */
-	int64_t ref_ms;  /* Nacos's lastRefTime (ms) of the data held; 0: unknown */
+	/* The server its calls go to: lastRefTime is the answering node's wall clock
+	 * (naming/utils/ServiceUtil.java), data reaches other nodes later (Distro), and each node
+	 * keeps its own push subscribers, so one service talks to one node until it fails. */
+	size_t server;     /* SIZE_MAX: none yet */
+	int64_t ref_ms;    /* that server's lastRefTime (ms) of the data held; 0: unknown */
+	int64_t pushed_ms; /* loop time a push was last applied */
+	int64_t polled_ms; /* loop time the poll in flight was sent */
 	struct sync_waiter *waiters;
 };
 
@@ -71,8 +104,13 @@ struct sync_catalog {
 	size_t n;
 	bool valid; /* listed successfully at least once */
 	bool inflight, failing;
-	char **acc; /* the listing being paged in */
+	bool dynamic;         /* added because a query named its group: expires when unused */
+	bool refused;         /* the last listing was refused (403, or no list API) */
+	unsigned fail_streak; /* listings failed in a row */
+	int64_t last_used_ms; /* dynamic: when a query last named the group */
+	char **acc;           /* the listing being paged in */
 	size_t n_acc, first_total;
+	size_t n_raw; /* items of the pages so far, of every group the server matched */
 };
 
 struct sync_server {
@@ -104,6 +142,7 @@ struct sync_call {
 	uint32_t tried; /* bit per server */
 	bool auth_retried;
 	bool urgent;            /* a query waits: ask even a server that is backing off */
+	bool refused;           /* it failed on an answer saying no (4xx, API missing) */
 	struct sync_call *next; /* on a server's auth_wait */
 };
 
@@ -118,8 +157,16 @@ struct sync {
 	bool pinned;
 	struct sync_entry **buckets;
 	size_t n_buckets, n_entries;
-	struct sync_catalog *cats;
-	size_t n_cats;
+	struct sync_catalog *cats; /* ns NULL: a free slot; never moved while calls run */
+	size_t n_cats, cats_cap;
+	/* Names of unlistable groups found absent: (hash, until) slots, so that random names do
+	 * not reach Nacos again before the negative TTL runs out. */
+	struct sync_negative {
+		uint64_t hash;
+		int64_t until_ms;
+	} * negative;
+	double direct_tokens; /* direct fetches of unknown names allowed now */
+	int64_t direct_at_ms;
 	size_t total_instances;
 	struct syncpolicy_guard guard;
 	struct pushsock *push; /* NULL: push off */
@@ -171,14 +218,15 @@ static uint32_t sync_rand(struct sync *s)
 	return (uint32_t)(s->rnd >> 16);
 }
 
-static uint32_t sync_hash(const char *ns, const char *group, const char *name)
+/* FNV-1a over namespace, group and name, for the tracked table and the absent names. */
+static uint64_t sync_hash(const char *ns, const char *group, const char *name)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = 1469598103934665603ull;
 	const char *parts[3] = {ns, group, name};
 	for (int i = 0; i < 3; i++) {
 		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
-			h = (h ^ *p) * 16777619u;
-		h = (h ^ 0xff) * 16777619u; /* separator */
+			h = (h ^ *p) * 1099511628211ull;
+		h = (h ^ 0xff) * 1099511628211ull; /* separator */
 	}
 	return h;
 }
@@ -188,7 +236,7 @@ static uint32_t sync_hash(const char *ns, const char *group, const char *name)
 static struct sync_entry *sync_entry_find(struct sync *s, const char *ns, const char *group,
 					  const char *name)
 {
-	uint32_t h = sync_hash(ns, group, name);
+	uint32_t h = (uint32_t)sync_hash(ns, group, name);
 	for (struct sync_entry *e = s->buckets[h & (s->n_buckets - 1)]; e; e = e->hnext)
 		if (e->hash == h && strcmp(e->name, name) == 0 && strcmp(e->group, group) == 0 &&
 		    strcmp(e->ns, ns) == 0)
@@ -239,7 +287,8 @@ static struct sync_entry *sync_entry_add(struct sync *s, const char *ns, const c
 	}
 	if (s->n_entries >= s->n_buckets)
 		sync_grow(s);
-	e->hash = sync_hash(ns, group, name);
+	e->hash = (uint32_t)sync_hash(ns, group, name);
+	e->server = SIZE_MAX;
 	e->last_used_ms = sync_now(s);
 	e->hnext = s->buckets[e->hash & (s->n_buckets - 1)];
 	s->buckets[e->hash & (s->n_buckets - 1)] = e;
@@ -278,6 +327,34 @@ static void sync_entry_remove(struct sync *s, struct sync_entry *e)
 	sync_entry_free(e);
 }
 
+/* ---- catalogs: the service names of one group ------------------------------------------ */
+
+static struct sync_catalog *sync_catalog_in(struct sync_catalog *cats, size_t n, const char *ns,
+					    const char *group)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cats[i].ns && strcmp(cats[i].ns, ns) == 0 && strcmp(cats[i].group, group) == 0)
+			return &cats[i];
+	return NULL;
+}
+
+static struct sync_catalog *sync_catalog_find(struct sync *s, const char *ns, const char *group)
+{
+	return sync_catalog_in(s->cats, s->n_cats, ns, group);
+}
+
+/* Never listed, and refused or failing: queries for its names fetch them by name. */
+static bool sync_catalog_unlistable(const struct sync_catalog *cat)
+{
+	return !cat->valid && (cat->refused || cat->fail_streak >= SYNC_UNLISTABLE_STREAK);
+}
+
+/* Listed, or known not to be: what is missing from it is settled one way or the other. */
+static bool sync_catalog_settled(const struct sync_catalog *cat)
+{
+	return cat->valid || sync_catalog_unlistable(cat);
+}
+
 /* ---- waiters: the first query of a service waits for its fetch ---------------------------- */
 
 static void sync_handle_closed(struct sync *s);
@@ -307,11 +384,11 @@ static struct snapshot *sync_entry_snapshot(struct sync *s, const struct sync_en
 	return snapshot_build(b);
 }
 
-static void sync_waiter_fire(struct sync_waiter *w, const struct snapshot *snap)
+static void sync_waiter_fire(struct sync_waiter *w, const struct snapshot *snap, bool absent)
 {
 	uv_timer_stop(&w->timer);
 	w->s->n_waiting--;
-	w->cb(w->arg, snap);
+	w->cb(w->arg, snap, absent);
 	uv_close((uv_handle_t *)&w->timer, sync_waiter_on_close);
 }
 
@@ -320,14 +397,22 @@ static struct sync_waiter **sync_waiter_list(struct sync_waiter *w)
 	return w->e ? &w->e->waiters : &w->s->catalog_waiters;
 }
 
+/* Runs the waiters on list, but for those waiting for a group still being listed. The list is
+ * taken first: a callback may add waiters to it, for the next run. */
 static void sync_waiter_list_run(struct sync *s, struct sync_waiter **list, struct sync_entry *e)
 {
-	struct sync_waiter *w;
-	struct snapshot *snap = *list ? sync_entry_snapshot(s, e) : NULL;
-	while ((w = *list)) {
-		*list = w->next;
+	struct sync_waiter *w, *run = *list;
+	struct snapshot *snap = run ? sync_entry_snapshot(s, e) : NULL;
+	*list = NULL;
+	while ((w = run)) {
+		run = w->next;
+		if (w->cat && !sync_catalog_settled(w->cat) && !s->closing) {
+			w->next = *list;
+			*list = w;
+			continue;
+		}
 		w->linked = false;
-		sync_waiter_fire(w, snap);
+		sync_waiter_fire(w, snap, false);
 	}
 	snapshot_free(snap);
 }
@@ -349,12 +434,13 @@ static void on_waiter_timeout(uv_timer_t *t)
 		w->linked = false;
 		snap = sync_entry_snapshot(w->s, w->e);
 	}
-	sync_waiter_fire(w, snap);
+	sync_waiter_fire(w, snap, w->absent);
 	snapshot_free(snap);
 }
 
-/* cb runs after timeout_ms unless e's (or the catalog's, e NULL) waiters are run first. */
-static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeout_ms,
+/* cb runs after timeout_ms (told absent) unless e's (or the catalog's, e NULL) waiters are run
+ * first. */
+static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeout_ms, bool absent,
 			   sync_fetch_cb cb, void *arg)
 {
 	if (s->n_waiting >= s->cfg.fetch_max_waiting) { /* a flood of names: answer SERVFAIL */
@@ -375,6 +461,7 @@ static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeou
 	w->s = s;
 	w->e = e;
 	w->linked = true;
+	w->absent = absent;
 	w->cb = cb;
 	w->arg = arg;
 	w->next = *sync_waiter_list(w);
@@ -422,21 +509,17 @@ static void sync_server_ok(struct sync_server *srv)
 	srv->retry_at_ms = 0;
 }
 
-/* 404/410: the server lacks the API version just used. true: retry with the other one. */
+/* The server lacks the API just used (nacosapi_api_missing). true: retry with v3. A server
+ * without v1 naming is 3.2 or later, where v1 service/list is gone with it. */
 static bool sync_switch_api(struct sync *s, struct sync_call *c, struct sync_server *srv, long st)
 {
-	if (c->kind == SYNC_CALL_CATALOG) {
-		if (srv->list_api == NACOSAPI_V3)
-			return false;
-		srv->list_api = NACOSAPI_V3;
-	} else if (s->pinned || srv->api == NACOSAPI_V3) {
+	enum nacosapi_version used = c->kind == SYNC_CALL_CATALOG ? srv->list_api : srv->api;
+	if (s->pinned || used == NACOSAPI_V3)
 		return false;
-	}
-	if (!s->pinned && srv->api != NACOSAPI_V3) {
-		srv->api = NACOSAPI_V3;
+	if (srv->api != NACOSAPI_V3)
 		log_info("nacos", "server %s has no v1 API (HTTP %ld): using the v3 client API",
 			 srv->url, st);
-	}
+	srv->api = srv->list_api = NACOSAPI_V3;
 	return true;
 }
 
@@ -574,7 +657,8 @@ static struct sync_call *sync_call_new(struct sync *s, enum sync_call_kind kind)
 }
 
 static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *why);
-static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why);
+static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why,
+				bool refused);
 static void sync_login_finish(struct sync *s, size_t server, const char *why);
 static void sync_call_succeeded(struct sync_call *c, const char *body, size_t len);
 
@@ -585,16 +669,28 @@ static void sync_call_failed(struct sync_call *c, const char *why)
 	if (c->kind == SYNC_CALL_INSTANCES)
 		sync_fetch_failed(s, c->e, why);
 	else if (c->kind == SYNC_CALL_CATALOG)
-		sync_catalog_failed(s, c->cat, why);
+		sync_catalog_failed(s, c->cat, why, c->refused);
 	else
 		sync_login_finish(s, c->server, why);
 	free(c);
 }
 
+/* The server an instance list goes to: its entry's own while that one is not backing off (or a
+ * query waits), else the next that answers, which becomes its own. */
+static size_t sync_call_server(struct sync_call *c)
+{
+	struct sync *s = c->s;
+	size_t own = c->kind == SYNC_CALL_INSTANCES ? c->e->server : SIZE_MAX;
+	if (own < s->n_servers && !(c->tried & (1u << own)) &&
+	    (c->urgent || s->servers[own].retry_at_ms <= sync_now(s)))
+		return own;
+	return sync_pick_server(s, c->tried);
+}
+
 /* Sends c to a server not tried yet; why: what to report when none is left. */
 static void sync_call_start(struct sync_call *c, const char *why)
 {
-	size_t idx = sync_pick_server(c->s, c->tried);
+	size_t idx = sync_call_server(c);
 	if (idx == SIZE_MAX) {
 		sync_call_failed(c, why);
 		return;
@@ -615,6 +711,7 @@ static void sync_catalog_drop_acc(struct sync_catalog *cat)
 	cat->acc = NULL;
 	cat->n_acc = 0;
 	cat->first_total = 0;
+	cat->n_raw = 0;
 }
 
 /* The server failed this call: the next server, or give up. Logins stay on their server. */
@@ -631,34 +728,6 @@ static void sync_call_retry(struct sync_call *c, const char *why)
 	sync_call_start(c, why);
 }
 
-static char *sync_clusters(const struct sync_entry *e)
-{
-	size_t cap = 8;
-	const struct nacos_service *svc = e->svc;
-	for (size_t i = 0; svc && i < svc->n_instances; i++)
-		cap += strlen(svc->instances[i].cluster) + 1;
-	char *out = malloc(cap);
-	if (!out)
-		return NULL;
-	strcpy(out, "DEFAULT");
-	for (size_t i = 0; svc && i < svc->n_instances; i++) {
-		const char *cl = svc->instances[i].cluster;
-		size_t n = strlen(cl);
-		bool seen = false;
-		for (const char *p = out; *p && !seen;
-		     p += strcspn(p, ",") + (p[strcspn(p, ",")] != 0))
-			seen = strncmp(p, cl, n) == 0 && (p[n] == ',' || p[n] == '\0');
-		if (!seen)
-			strcat(strcat(out, ","), cl);
-	}
-	return out;
-}
-
-static unsigned sync_page_size(const struct sync_server *srv)
-{
-	return srv->list_api == NACOSAPI_V3 ? NACOSAPI_V3_PAGE_SIZE : NACOSAPI_V1_PAGE_SIZE;
-}
-
 static char *sync_call_url(struct sync_call *c, struct sync_server *srv)
 {
 	const char *tok = srv->token && srv->token[0] ? srv->token : NULL;
@@ -667,19 +736,15 @@ static char *sync_call_url(struct sync_call *c, struct sync_server *srv)
 					  srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1);
 	if (c->kind == SYNC_CALL_CATALOG)
 		return nacosapi_service_list_url(srv->url, srv->list_api, c->cat->ns, c->cat->group,
-						 c->page, sync_page_size(srv), tok);
+						 c->page, NACOSAPI_PAGE_SIZE, tok);
+	c->e->polled_ms = sync_now(c->s);
 	if (srv->api == NACOSAPI_V3) {
-		char *clusters = sync_clusters(c->e);
 		sync_entry_subscribe(c->s, c->e, false);
-		char *url = clusters ? nacosapi_instance_list_url(srv->url, NACOSAPI_V3, c->e->ns,
-								  c->e->group, c->e->name, clusters,
-								  NULL)
-				     : NULL;
-		free(clusters);
-		return url;
+		return nacosapi_instance_list_url(srv->url, NACOSAPI_V3, c->e->ns, c->e->group,
+						  c->e->name, NULL);
 	}
 	char *url = nacosapi_instance_list_url(srv->url, NACOSAPI_V1, c->e->ns, c->e->group,
-					       c->e->name, NULL, tok);
+					       c->e->name, tok);
 	const char *ip = sync_push_ip(c->s, srv);
 	sync_entry_subscribe(c->s, c->e, ip != NULL);
 	return ip ? nacosapi_subscribe_take(url, ip, pushsock_port(c->s->push)) : url;
@@ -771,10 +836,12 @@ static enum sync_result sync_classify(const struct sync *s, const struct sync_ca
 {
 	if (resp->error == -EMSGSIZE)
 		return SYNC_RESULT_REJECTED;
-	if (resp->error || nacosapi_server_error(resp->status))
+	if (resp->error)
 		return SYNC_RESULT_ERROR;
-	if (nacosapi_api_missing(resp->status))
+	if (nacosapi_api_missing(resp->status, resp->body))
 		return SYNC_RESULT_API_MISSING;
+	if (nacosapi_server_error(resp->status))
+		return SYNC_RESULT_ERROR;
 	if (c->kind != SYNC_CALL_LOGIN && s->cfg.username[0] &&
 	    nacosapi_auth_failed(resp->status, resp->body))
 		return SYNC_RESULT_AUTH;
@@ -808,11 +875,17 @@ static void on_call_done(void *arg, const struct http_response *resp)
 		snprintf(why, sizeof(why), "answer larger than max-response-size (%u bytes)",
 			 s->cfg.max_response_size);
 		sync_call_failed(c, why);
+	} else if (!resp->error && nacosapi_api_missing(resp->status, resp->body)) {
+		/* Not a failing server: one without this API (a 501 or 500 here says so). */
+		if (sync_switch_api(s, c, srv, resp->status)) {
+			sync_call_send(c);
+		} else {
+			c->refused = true;
+			sync_call_failed(c, why);
+		}
 	} else if (resp->error || nacosapi_server_error(resp->status)) {
 		sync_server_failed(s, srv, why);
 		sync_call_retry(c, why);
-	} else if (nacosapi_api_missing(resp->status) && sync_switch_api(s, c, srv, resp->status)) {
-		sync_call_send(c);
 	} else if (c->kind != SYNC_CALL_LOGIN && s->cfg.username[0] && !c->auth_retried &&
 		   nacosapi_auth_failed(resp->status, resp->body)) {
 		c->auth_retried = true; /* log in again, then retry once */
@@ -820,6 +893,7 @@ static void on_call_done(void *arg, const struct http_response *resp)
 		srv->token = NULL;
 		sync_call_send(c);
 	} else if (resp->status != 200) {
+		c->refused = true;
 		sync_call_failed(c, why);
 	} else {
 		sync_server_ok(srv);
@@ -1004,11 +1078,13 @@ static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_servic
 	enum syncpolicy_change ch = syncpolicy_compare(e->svc, svc);
 	size_t old_n = e->svc ? e->svc->n_instances : 0;
 	if (ch == SYNCPOLICY_SAME) {
-		bool was_stale = e->svc->origin.stale;
-		lending_retire(s->lent, e->svc); /* the same data, with where it came from now */
+		/* The same data, with where it came from now: shown in _info when that changed. */
+		bool shown = e->svc->origin.stale ||
+			     e->svc->origin.uncatalogued != svc->origin.uncatalogued;
+		lending_retire(s->lent, e->svc);
 		e->svc = svc;
 		e->held = false;
-		return was_stale;
+		return shown;
 	}
 	if (old_n > svc->n_instances && !sync_removal_allowed(s, e, old_n, svc->n_instances))
 		return sync_hold(s, e, svc);
@@ -1028,22 +1104,31 @@ static int64_t sync_answer_ref(const struct sync_server *srv, const char *body, 
 	return ref;
 }
 
-/* A polled answer (svc taken) with Nacos's lastRefTime ref. A push may have brought newer data
- * while the poll was out: that stays. true when the snapshot must change. */
+/* A polled answer (svc taken) from server `server` with its lastRefTime ref. The answer of the
+ * entry's own server wins, as in the Nacos SDKs, unless a push from that server brought newer
+ * data while this poll was out: so neither a clock running ahead nor a node that lags can pin
+ * old data. An answer from another server (failover) starts the comparison afresh. true when
+ * the snapshot must change. */
 static bool sync_take_answer(struct sync *s, struct sync_entry *e, struct nacos_service *svc,
-			     int64_t ref)
+			     size_t server, int64_t ref)
 {
-	if (!e->svc || !ref || ref >= e->ref_ms) {
-		e->ref_ms = ref;
-		return sync_apply(s, e, svc);
+	bool own = e->server == server;
+	if (own && e->svc && ref && ref < e->ref_ms && e->pushed_ms >= e->polled_ms) {
+		nacos_service_free(svc);
+		return sync_mark_stale(s, e, false); /* Nacos answered */
 	}
-	nacos_service_free(svc);
-	return sync_mark_stale(s, e, false); /* Nacos answered */
+	if (!own) {
+		e->server = server;
+		e->push_ok = false;
+	}
+	e->ref_ms = ref;
+	return sync_apply(s, e, svc);
 }
 
-static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct sync_server *srv,
-			    const char *body, size_t len)
+static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server, const char *body,
+			    size_t len)
 {
+	const struct sync_server *srv = &s->servers[server];
 	struct nacos_service *svc = NULL;
 	struct nacos_diag d = {0};
 	int rc = srv->api == NACOSAPI_V3
@@ -1072,7 +1157,9 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, const struct s
 	e->failing = false;
 	sync_name_set(svc, e);
 	sync_origin_set(svc, srv);
-	if (sync_take_answer(s, e, svc, sync_answer_ref(srv, body, len)))
+	const struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
+	svc->origin.uncatalogued = cat && sync_catalog_unlistable(cat);
+	if (sync_take_answer(s, e, svc, server, sync_answer_ref(srv, body, len)))
 		sync_schedule_publish(s);
 	if (e->waiters) { /* first queries: answered now, and the next ones from the registry */
 		sync_waiters_run(s, e);
@@ -1131,10 +1218,18 @@ static void sync_push_apply(struct sync *s, const struct sync_server *srv, const
 		sync_push_reject(s, peer, "bad service data, or over max-instances");
 		return;
 	}
+	if (ref > sync_wall_ms() + SYNC_PUSH_MAX_AHEAD_MS) {
+		nacos_service_free(svc);
+		sync_push_reject(s, peer, "lastRefTime far ahead of our clock");
+		return;
+	}
 	e = sync_push_target(s, svc->group, svc->name);
-	if (!e || (e->svc && ref <= e->ref_ms)) {
+	if (!e || (size_t)(srv - s->servers) != e->server || (e->svc && ref <= e->ref_ms)) {
 		log_debug("push", "%s@@%s: %s", svc->group, svc->name,
-			  e ? "no newer than the data held" : "not tracked here");
+			  !e ? "not tracked here"
+			  : (size_t)(srv - s->servers) != e->server
+				  ? "not from its server"
+				  : "no newer than the data held");
 		nacos_service_free(svc);
 		s->stats.push_stale++;
 		return;
@@ -1143,6 +1238,7 @@ static void sync_push_apply(struct sync *s, const struct sync_server *srv, const
 		  svc->n_instances, srv->url);
 	s->stats.push_applied++;
 	e->ref_ms = ref;
+	e->pushed_ms = sync_now(s);
 	e->push_ok = true;
 	sync_name_set(svc, e);
 	sync_origin_set(svc, srv);
@@ -1210,20 +1306,6 @@ static void sync_push_stop(struct sync *s)
 
 /* ---- catalog ----------------------------------------------------------------------------- */
 
-static struct sync_catalog *sync_catalog_in(struct sync_catalog *cats, size_t n, const char *ns,
-					    const char *group)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(cats[i].ns, ns) == 0 && strcmp(cats[i].group, group) == 0)
-			return &cats[i];
-	return NULL;
-}
-
-static struct sync_catalog *sync_catalog_find(struct sync *s, const char *ns, const char *group)
-{
-	return sync_catalog_in(s->cats, s->n_cats, ns, group);
-}
-
 static void sync_catalog_list(struct sync *s, struct sync_catalog *cat)
 {
 	struct sync_call *c = sync_call_new(s, SYNC_CALL_CATALOG);
@@ -1238,19 +1320,30 @@ static void sync_catalog_list(struct sync *s, struct sync_catalog *cat)
 static void sync_catalog_round(struct sync *s)
 {
 	for (size_t i = 0; i < s->n_cats; i++)
-		if (!s->cats[i].inflight)
+		if (s->cats[i].ns && !s->cats[i].inflight)
 			sync_catalog_list(s, &s->cats[i]);
 }
 
-static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why)
+static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why,
+				bool refused)
 {
+	bool was = sync_catalog_unlistable(cat);
 	cat->inflight = false;
 	sync_catalog_drop_acc(cat);
 	s->stats.catalog_failed++;
+	cat->refused = refused;
+	cat->fail_streak++;
 	if (!cat->failing)
 		log_warn("nacos", "listing services of %s/%s failed: %s; keeping %zu known names",
 			 cat->ns, cat->group, why, cat->n);
 	cat->failing = true;
+	if (!was && sync_catalog_unlistable(cat)) {
+		log_warn("nacos",
+			 "no catalog of %s/%s: names queried in it are fetched by name, and "
+			 "absent ones are NXDOMAIN",
+			 cat->ns, cat->group);
+		sync_publish_urgent(s); /* its zone may stop being partial: queries wait for that */
+	}
 }
 
 static int sync_strcmp(const void *a, const void *b)
@@ -1350,13 +1443,14 @@ static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t
 {
 	char **fresh = cat->acc;
 	size_t n = cat->n_acc, old_n = cat->n;
+	/* Pages of a changing (or reshuffled) set skip names: such a listing adds, never removes.
+	 * Counted in items as the server counts them, whatever group they are of. */
+	bool partial = last_total != cat->first_total || cat->n_raw < last_total;
 	cat->acc = NULL;
 	cat->n_acc = 0;
+	cat->n_raw = 0;
 	cat->inflight = false;
 	sync_names_normalise(fresh, &n);
-	/* Pages of a changing (or reshuffled) set skip names: such a listing adds, never removes.
-	 */
-	bool partial = last_total != cat->first_total || n < last_total;
 	if (partial && cat->valid)
 		sync_catalog_union(cat, &fresh, &n);
 	bool first = !cat->valid, changed = sync_catalog_diff(s, cat, fresh, n);
@@ -1368,7 +1462,8 @@ static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t
 	cat->n = n;
 	if (cat->failing)
 		log_info("nacos", "listing services of %s/%s works again", cat->ns, cat->group);
-	cat->failing = false;
+	cat->failing = cat->refused = false;
+	cat->fail_streak = 0;
 	cat->valid = true;
 	s->stats.catalog_ok++;
 	if (s->cfg.track_all)
@@ -1386,11 +1481,14 @@ static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t
 	char **names = NULL;
 	size_t n = 0;
 	int rc = srv->list_api == NACOSAPI_V3
-			 ? nacosapi_parse_v3_service_list(body, len, c->cat->group, &names, &n,
+			 ? nacosapi_parse_v3_service_list(body, len, c->cat->group, &names, &n, got,
 							  total)
 			 : nacos_parse_service_list(body, len, NULL, &names, &n, total);
 	if (rc < 0)
 		return rc;
+	if (srv->list_api != NACOSAPI_V3)
+		*got = n;
+	c->cat->n_raw += *got;
 	if (c->cat->n_acc + n > c->s->cfg.max_services) {
 		nacos_strv_free(names, n);
 		c->s->stats.over_services++;
@@ -1405,7 +1503,6 @@ static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t
 	free(names); /* the strings moved into acc */
 	c->cat->acc = v;
 	c->cat->n_acc += n;
-	*got = n;
 	return 0;
 }
 
@@ -1422,8 +1519,7 @@ static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t
 	}
 	if (c->page == 1)
 		c->cat->first_total = total;
-	size_t page_size = sync_page_size(&s->servers[c->server]);
-	if (got > 0 && (size_t)c->page * page_size < total && c->page < SYNC_MAX_PAGES) {
+	if (got > 0 && (size_t)c->page * NACOSAPI_PAGE_SIZE < total && c->page < SYNC_MAX_PAGES) {
 		c->page++;
 		sync_call_send(c);
 		return;
@@ -1444,9 +1540,9 @@ static void sync_call_succeeded(struct sync_call *c, const char *body, size_t le
 		sync_login_done(s, server, body, len);
 	} else {
 		struct sync_entry *e = c->e;
-		const struct sync_server *srv = &s->servers[c->server];
+		size_t server = c->server;
 		free(c);
-		sync_fetch_done(s, e, srv, body, len);
+		sync_fetch_done(s, e, server, body, len);
 	}
 }
 
@@ -1459,16 +1555,36 @@ static void sync_on_diag(void *arg, const char *msg)
 
 /* ---- publishing: snapshots built on the thread pool --------------------------------------- */
 
+static int sync_strcmp(const void *a, const void *b);
+
+/* Whether e's data goes into snapshots. An empty service that no catalog lists (one fetched by
+ * name, or gone from the listing) is left out, so that a query for it is settled as absent
+ * (NXDOMAIN), and so that a name like "_info.x" fetched empty never shadows x's own names. */
+static bool sync_entry_served(struct sync *s, const struct sync_entry *e)
+{
+	if (!e->svc)
+		return false;
+	if (e->svc->n_instances > 0 || !s->cfg.any_group)
+		return true;
+	const struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
+	const char *key = e->name;
+	return cat && cat->valid &&
+	       bsearch(&key, cat->names, cat->n, sizeof(*cat->names), sync_strcmp);
+}
+
 /* A job for a snapshot of everything held now: the services are lent to it. NULL on ENOMEM. */
 static struct snapjob *sync_job_new(struct sync *s)
 {
 	struct snapshot_config sc = s->snapcfg;
 	s->build_complete = true;
-	for (size_t z = 0; z < sc.n_zones; z++)
+	for (size_t z = 0; z < sc.n_zones; z++) {
+		sc.zones[z].open_groups = s->cfg.any_group;
 		for (size_t i = 0; i < s->n_cats; i++)
-			if (!s->cats[i].valid &&
+			if (s->cats[i].ns && !s->cats[i].dynamic &&
+			    !sync_catalog_settled(&s->cats[i]) &&
 			    strcmp(s->cats[i].ns, sc.zones[z].namespace_id) == 0)
 				sc.zones[z].partial = true;
+	}
 	for (size_t z = 0; z < sc.n_zones; z++)
 		s->build_complete = s->build_complete && !sc.zones[z].partial;
 	struct snapjob *j = snapjob_new(&sc, registry_next_generation(s->reg));
@@ -1476,11 +1592,13 @@ static struct snapjob *sync_job_new(struct sync *s)
 		return NULL;
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			if (e->svc && snapjob_add_service(j, e->ns, e->svc) < 0)
+			if (sync_entry_served(s, e) && snapjob_add_service(j, e->ns, e->svc) < 0)
 				goto fail;
 	for (size_t i = 0; i < s->n_cats; i++) {
 		struct sync_catalog *cat = &s->cats[i];
-		for (size_t k = 0; k < cat->n; k++) {
+		if (cat->ns && cat->valid && snapjob_add_group(j, cat->ns, cat->group) < 0)
+			goto fail;
+		for (size_t k = 0; cat->ns && k < cat->n; k++) {
 			struct sync_entry *e =
 				sync_entry_find(s, cat->ns, cat->group, cat->names[k]);
 			if ((!e || !e->svc) &&
@@ -1882,7 +2000,7 @@ static bool sync_entry_idle(struct sync *s, struct sync_entry *e, int64_t now)
 	if (now - e->last_used_ms < syncpolicy_idle_ms(s->cfg.catalog_interval_ms))
 		return false;
 	struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
-	return cat && cat->valid;
+	return cat && sync_catalog_settled(cat);
 }
 
 /* An entry with waiters is left to their timer: a fetch failing at once would run their
@@ -1892,11 +2010,44 @@ static bool sync_entry_due(const struct sync_entry *e, int64_t now)
 	return !e->inflight && !e->waiters && now >= e->next_poll_ms;
 }
 
+static struct sync_entry **sync_entries_pick(struct sync *s,
+					     bool (*pick)(const struct sync_entry *, const void *),
+					     const void *arg, size_t *n);
+static void sync_catalogs_free_one(struct sync_catalog *cat);
+
+static bool sync_entry_in_catalog(const struct sync_entry *e, const void *arg)
+{
+	const struct sync_catalog *cat = arg;
+	return strcmp(e->ns, cat->ns) == 0 && strcmp(e->group, cat->group) == 0;
+}
+
+/* A group added by a query and not named since for as long as an idle service stays tracked
+ * is forgotten, with its services. true when something went. */
+static bool sync_catalogs_expire(struct sync *s, int64_t now)
+{
+	int64_t idle = syncpolicy_idle_ms(s->cfg.catalog_interval_ms);
+	bool changed = false;
+	for (size_t i = 0; i < s->n_cats; i++) {
+		struct sync_catalog *cat = &s->cats[i];
+		size_t n;
+		if (!cat->ns || !cat->dynamic || cat->inflight || now - cat->last_used_ms < idle)
+			continue;
+		log_info("nacos", "group %s of %s unused: no longer listed", cat->group, cat->ns);
+		struct sync_entry **v = sync_entries_pick(s, sync_entry_in_catalog, cat, &n);
+		for (size_t k = 0; k < n; k++)
+			sync_entry_remove(s, v[k]);
+		free(v);
+		sync_catalogs_free_one(cat);
+		changed = true;
+	}
+	return changed;
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct sync *s = t->data;
 	int64_t now = sync_now(s);
-	bool changed = false;
+	bool changed = sync_catalogs_expire(s, now);
 	for (size_t i = 0; i < s->n_buckets; i++) {
 		struct sync_entry *e, *next;
 		for (e = s->buckets[i]; e; e = next) {
@@ -1922,14 +2073,20 @@ static void on_catalog_timer(uv_timer_t *t)
 
 /* ---- life cycle -------------------------------------------------------------------------- */
 
+/* Empties cat's slot (ns NULL: free for another). */
+static void sync_catalogs_free_one(struct sync_catalog *cat)
+{
+	free(cat->ns);
+	free(cat->group);
+	nacos_strv_free(cat->names, cat->n);
+	nacos_strv_free(cat->acc, cat->n_acc);
+	*cat = (struct sync_catalog){0};
+}
+
 static void sync_catalogs_free(struct sync_catalog *cats, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(cats[i].ns);
-		free(cats[i].group);
-		nacos_strv_free(cats[i].names, cats[i].n);
-		nacos_strv_free(cats[i].acc, cats[i].n_acc);
-	}
+	for (size_t i = 0; i < n; i++)
+		sync_catalogs_free_one(&cats[i]);
 	free(cats);
 }
 
@@ -1946,6 +2103,7 @@ static void sync_free(struct sync *s)
 	for (size_t i = 0; i < s->n_servers; i++)
 		free(s->servers[i].token);
 	free(s->buckets);
+	free(s->negative);
 	lending_free(s->lent);
 	free(s);
 }
@@ -1982,8 +2140,10 @@ static int sync_add_catalog(struct sync_catalog **cats, size_t *n, const char *n
 	return 0;
 }
 
-/* One catalog per (zone namespace, configured group), none listed yet. */
-static int sync_catalogs_new(const struct config *cfg, struct sync_catalog **cats, size_t *n)
+/* One catalog per (zone namespace, configured group), none listed yet, with room (*cap) for the
+ * groups queries may add, so that the array never moves while calls point into it. */
+static int sync_catalogs_new(const struct config *cfg, struct sync_catalog **cats, size_t *n,
+			     size_t *cap)
 {
 	const char *groups = cfg->groups[0] ? cfg->groups : "DEFAULT_GROUP";
 	*cats = NULL;
@@ -2002,6 +2162,16 @@ static int sync_catalogs_new(const struct config *cfg, struct sync_catalog **cat
 			p += strspn(p, ", ");
 		}
 	}
+	*cap = *n + (cfg->any_group ? cfg->max_groups : 0);
+	struct sync_catalog *v = realloc(*cats, (*cap + 1) * sizeof(*v));
+	if (!v) {
+		sync_catalogs_free(*cats, *n);
+		*cats = NULL;
+		*n = 0;
+		return -ENOMEM;
+	}
+	memset(v + *n, 0, (*cap + 1 - *n) * sizeof(*v));
+	*cats = v;
 	return 0;
 }
 
@@ -2018,8 +2188,10 @@ static int sync_servers_parse(const struct config *cfg, struct sync_server *out,
 	}
 	*pinned = api != NACOSAPI_AUTO;
 	for (int i = 0; i < n; i++) {
-		/* list_api: service/list is on up to 3.1, v3 or not */
-		out[i] = (struct sync_server){.api = api, .list_api = NACOSAPI_V1};
+		/* Unpinned, the catalog starts on v1 service/list, which is on up to 3.1; pinned,
+		 * every call uses the pinned API from the first. */
+		out[i] = (struct sync_server){
+			.api = api, .list_api = api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1};
 		memcpy(out[i].url, urls[i], sizeof(urls[i]));
 		sync_url_ip(out[i].url, out[i].peers[0]);
 	}
@@ -2077,18 +2249,21 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, st
 	struct sync *s = calloc(1, sizeof(*s));
 	int rc = -ENOMEM;
 	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))) ||
+	    !(s->negative = calloc(SYNC_NEGATIVE_SLOTS, sizeof(*s->negative))) ||
 	    !(s->lent = lending_new()) || !(s->trim = bgwork_trim_new(loop)))
 		goto fail;
 	s->loop = loop;
 	s->cfg = *cfg;
 	s->reg = reg;
 	s->rnd = ((uint64_t)sync_wall_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)s;
+	s->direct_tokens = SYNC_DIRECT_BURST;
+	s->direct_at_ms = sync_now(s);
 	config_snapshot(&s->cfg, &s->snapcfg);
 	sync_guard_setup(s, true);
 	if ((rc = sync_servers_parse(cfg, s->servers, &s->pinned)) < 0)
 		goto fail;
 	s->n_servers = (size_t)rc;
-	if ((rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats)) < 0 ||
+	if ((rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats, &s->cats_cap)) < 0 ||
 	    (rc = sync_http_new(loop, cfg, &s->http)) < 0)
 		goto fail;
 	if ((rc = sync_push_start(s)) < 0) {
@@ -2124,28 +2299,237 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 		return -ENOMEM;
 	e->last_used_ms = sync_now(s);
 	if (e->svc) /* fetched, not published yet (or not yet seen by the query's loop) */
-		return sync_waiter_add(s, e, 0, cb, arg);
+		return sync_waiter_add(s, e, 0, false, cb, arg);
 	if (!e->inflight)
 		sync_fetch(s, e, true); /* before the waiter joins: a failure now cannot run cb */
-	return sync_waiter_add(s, e, s->cfg.fetch_wait_ms, cb, arg);
+	return sync_waiter_add(s, e, s->cfg.fetch_wait_ms, false, cb, arg);
 }
 
-int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg)
+/* The query waits for a snapshot with every catalog of its zone settled. */
+static int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg)
 {
-	if (s->closing)
-		return -ECANCELED;
 	/* Listed and published since the query read its snapshot: answer again at once. */
 	uint64_t wait = s->published_complete ? 0 : s->cfg.fetch_wait_ms;
 	if (wait)
 		sync_catalog_miss(s); /* a failed listing is retried now, not at the next round */
-	return sync_waiter_add(s, NULL, wait, cb, arg);
+	return sync_waiter_add(s, NULL, wait, false, cb, arg);
+}
+
+/* ---- names of groups never configured, and of groups that cannot be listed --------------- */
+
+/* Nacos's group rule (common/paramcheck/ParamCheckRule.java: ^[a-zA-Z0-9-_:\.]*$, at most
+ * 128), less the dot, which no single DNS label can stand for here. */
+static bool sync_group_valid(const char *g)
+{
+	size_t n = strlen(g);
+	if (n == 0 || n > 128)
+		return false;
+	for (const char *p = g; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == ':'))
+			return false;
+	return true;
+}
+
+/* A catalog for a group a query named, listed now. NULL: max-groups reached (counted), or no
+ * memory. The array never moves: its room is made for max-groups when it is set up. */
+static struct sync_catalog *sync_catalog_add_dynamic(struct sync *s, const char *ns,
+						     const char *group)
+{
+	size_t slot = s->n_cats, dynamic = 0;
+	for (size_t i = 0; i < s->n_cats; i++) {
+		if (!s->cats[i].ns && slot == s->n_cats)
+			slot = i;
+		dynamic += s->cats[i].ns && s->cats[i].dynamic;
+	}
+	if (dynamic >= s->cfg.max_groups || slot >= s->cats_cap) {
+		if (s->stats.over_groups++ == 0)
+			log_warn("nacos", "not listing group %s of %s: max-groups (%u) reached",
+				 group, ns, s->cfg.max_groups);
+		return NULL;
+	}
+	struct sync_catalog *cat = &s->cats[slot];
+	*cat = (struct sync_catalog){.ns = strdup(ns),
+				     .group = strdup(group),
+				     .dynamic = true,
+				     .last_used_ms = sync_now(s)};
+	if (!cat->ns || !cat->group) {
+		free(cat->ns);
+		free(cat->group);
+		*cat = (struct sync_catalog){0};
+		return NULL;
+	}
+	if (slot == s->n_cats)
+		s->n_cats++;
+	log_info("nacos", "listing group %s of %s: a query named it", group, ns);
+	sync_catalog_list(s, cat);
+	return cat;
+}
+
+static uint64_t sync_negative_hash(const char *ns, const char *group, const char *name)
+{
+	return sync_hash(ns, group, name) | 1; /* 0 marks a free slot */
+}
+
+static struct sync_negative *sync_negative_slot(struct sync *s, uint64_t h)
+{
+	return s->negative ? &s->negative[h & (SYNC_NEGATIVE_SLOTS - 1)] : NULL;
+}
+
+static bool sync_negative_has(struct sync *s, const char *ns, const char *group, const char *name)
+{
+	uint64_t h = sync_negative_hash(ns, group, name);
+	struct sync_negative *n = sync_negative_slot(s, h);
+	return n && n->hash == h && n->until_ms > sync_now(s);
+}
+
+/* A newer name takes the slot over: the table forgets, it never grows. */
+static void sync_negative_add(struct sync *s, const char *ns, const char *group, const char *name)
+{
+	uint64_t h = sync_negative_hash(ns, group, name);
+	struct sync_negative *n = sync_negative_slot(s, h);
+	if (n)
+		*n = (struct sync_negative){h, sync_now(s) + (int64_t)s->cfg.negative_ttl * 1000};
+}
+
+/* One more fetch of a name not known to exist: within SYNC_DIRECT_RATE, or refused (counted). */
+static bool sync_direct_allowed(struct sync *s)
+{
+	int64_t now = sync_now(s);
+	s->direct_tokens += (double)(now - s->direct_at_ms) * SYNC_DIRECT_RATE / 1000.0;
+	s->direct_at_ms = now;
+	if (s->direct_tokens > SYNC_DIRECT_BURST)
+		s->direct_tokens = SYNC_DIRECT_BURST;
+	if (s->direct_tokens >= 1.0) {
+		s->direct_tokens -= 1.0;
+		return true;
+	}
+	if (s->stats.over_direct++ == 0)
+		log_warn("nacos",
+			 "fetching names of unlistable groups faster than %.0f/s: the rest "
+			 "get SERVFAIL",
+			 SYNC_DIRECT_RATE);
+	return false;
+}
+
+/* Every fetch of m has ended: answer from the service found (the longest name first), else
+ * settle the name as absent when each candidate answered empty, else leave it unsettled. */
+static void sync_miss_conclude(struct sync_miss *m)
+{
+	struct sync *s = m->s;
+	struct sync_entry *found = NULL;
+	bool unknown = m->limited;
+	for (size_t i = 0; i < m->n_names && !found; i++) {
+		struct sync_entry *e = sync_entry_find(s, m->ns, m->group, m->names[i]);
+		if (e && e->svc && e->svc->n_instances > 0)
+			found = e;
+		else if (!sync_negative_has(s, m->ns, m->group, m->names[i]) &&
+			 (!e || !e->svc || e->inflight))
+			unknown = true;
+	}
+	struct snapshot *snap = found ? sync_entry_snapshot(s, found) : NULL;
+	bool absent = !found && !unknown && !s->closing;
+	for (size_t i = 0; i < m->n_names; i++) {
+		struct sync_entry *e = sync_entry_find(s, m->ns, m->group, m->names[i]);
+		if (!e || !e->svc || e->inflight || e->svc->n_instances > 0)
+			continue;
+		sync_negative_add(s, m->ns, m->group, m->names[i]);
+		/* Empty: untracked at the next tick, so that it stops being polled. Not now: this
+		 * may run from the walk of e's own waiters. */
+		e->last_used_ms = INT64_MIN / 2;
+	}
+	if (found)
+		sync_publish_urgent(s);
+	m->cb(m->arg, snap, absent);
+	snapshot_free(snap);
+	free(m);
+}
+
+static void sync_miss_part_done(void *arg, const struct snapshot *snap, bool absent)
+{
+	struct sync_miss *m = arg;
+	if (--m->pending == 0)
+		sync_miss_conclude(m);
+}
+
+/* The candidates of m, each fetched unless known (held, or absent) already. 0, or -EBUSY when
+ * m cannot be waited for (then m is not freed). */
+static int sync_miss_fetch(struct sync *s, struct sync_miss *m)
+{
+	m->pending = 1; /* held until every fetch is asked for, so none concludes early */
+	for (size_t i = 0; i < m->n_names; i++) {
+		const char *name = m->names[i];
+		struct sync_entry *e = sync_entry_find(s, m->ns, m->group, name);
+		if (sync_negative_has(s, m->ns, m->group, name) || (e && e->svc && !e->inflight))
+			continue;
+		if (!e && !sync_direct_allowed(s)) {
+			m->limited = true;
+			continue;
+		}
+		if (!e && !(e = sync_entry_add(s, m->ns, m->group, name))) {
+			m->limited = true;
+			continue;
+		}
+		e->last_used_ms = sync_now(s);
+		if (!e->inflight)
+			sync_fetch(s, e, true);
+		if (sync_waiter_add(s, e, s->cfg.fetch_wait_ms, false, sync_miss_part_done, m) == 0)
+			m->pending++;
+		else
+			m->limited = true;
+	}
+	/* The last part runs on a timer, so that cb never runs inside sync_wait_miss. */
+	if (sync_waiter_add(s, NULL, 0, false, sync_miss_part_done, m) == 0)
+		return 0;
+	if (m->pending == 1)
+		return -EBUSY;
+	m->pending--; /* the fetches' waiters end it */
+	return 0;
+}
+
+int sync_wait_miss(struct sync *s, const struct query_miss *q, sync_fetch_cb cb, void *arg)
+{
+	if (s->closing)
+		return -ECANCELED;
+	if (!s->published_complete)
+		return sync_wait_catalog(s, cb, arg);
+	struct sync_catalog *cat = sync_catalog_find(s, q->namespace_id, q->group);
+	if (!cat && !sync_group_valid(q->group)) /* no Nacos group has that name */
+		return sync_waiter_add(s, NULL, 0, true, cb, arg);
+	if (!cat && !(cat = sync_catalog_add_dynamic(s, q->namespace_id, q->group)))
+		return -EBUSY;
+	cat->last_used_ms = sync_now(s);
+	if (cat->valid) /* listed since the query read its snapshot: a publish is due */
+		sync_publish_urgent(s);
+	if (!sync_catalog_unlistable(cat)) {
+		if (!cat->inflight && !cat->valid)
+			sync_catalog_list(s, cat);
+		int rc = sync_waiter_add(s, NULL, s->cfg.fetch_wait_ms, false, cb, arg);
+		if (rc == 0)
+			s->catalog_waiters->cat = cat;
+		return rc;
+	}
+	struct sync_miss *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	*m = (struct sync_miss){.s = s, .n_names = q->n_names, .cb = cb, .arg = arg};
+	snprintf(m->ns, sizeof(m->ns), "%s", q->namespace_id);
+	snprintf(m->group, sizeof(m->group), "%s", q->group);
+	memcpy(m->names, q->names, sizeof(m->names));
+	int rc = sync_miss_fetch(s, m);
+	if (rc < 0)
+		free(m);
+	return rc;
 }
 
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service)
 {
 	struct sync_entry *e = sync_entry_find(s, namespace_id, group, service);
+	struct sync_catalog *cat = sync_catalog_find(s, namespace_id, group);
 	if (e)
 		e->last_used_ms = sync_now(s);
+	if (cat)
+		cat->last_used_ms = sync_now(s);
 }
 
 bool sync_ready(const struct sync *s)
@@ -2197,7 +2581,8 @@ static bool sync_network_changed(const struct config *a, const struct config *b)
 	if (strcmp(a->nacos, b->nacos) != 0 || strcmp(a->nacos_api, b->nacos_api) != 0 ||
 	    strcmp(a->nacos_ca, b->nacos_ca) != 0 || strcmp(a->username, b->username) != 0 ||
 	    strcmp(a->password, b->password) != 0 || strcmp(a->groups, b->groups) != 0 ||
-	    a->max_response_size != b->max_response_size || a->n_zones != b->n_zones)
+	    a->max_response_size != b->max_response_size || a->n_zones != b->n_zones ||
+	    a->any_group != b->any_group || a->max_groups != b->max_groups)
 		return true;
 	for (size_t z = 0; z < a->n_zones; z++)
 		if (strcmp(a->zones[z].namespace_id, b->zones[z].namespace_id) != 0)
@@ -2282,6 +2667,8 @@ static void sync_catalogs_replace(struct sync *s, struct sync_catalog *cats, siz
 		old->n = 0;
 	}
 	struct sync_entry **gone = sync_entries_pick(s, sync_entry_dropped, &w, &n_gone);
+	for (struct sync_waiter *q = s->catalog_waiters; q; q = q->next)
+		q->cat = NULL; /* its catalog goes: the next complete publish runs it */
 	s->cats = cats;
 	s->n_cats = n;
 	for (size_t i = 0; i < n_gone; i++)
@@ -2298,12 +2685,12 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 	struct sync_server fresh[NACOSAPI_MAX_SERVERS];
 	struct sync_catalog *cats;
 	struct http *http;
-	size_t n_cats;
+	size_t n_cats, cap;
 	bool pinned;
 	int n = sync_servers_parse(cfg, fresh, &pinned), rc;
 	if (n < 0)
 		return n;
-	if ((rc = sync_catalogs_new(cfg, &cats, &n_cats)) < 0)
+	if ((rc = sync_catalogs_new(cfg, &cats, &n_cats, &cap)) < 0)
 		return rc;
 	if ((rc = sync_http_new(s->loop, cfg, &http)) < 0) {
 		sync_catalogs_free(cats, n_cats);
@@ -2316,6 +2703,7 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 	s->cfg = *cfg;
 	sync_servers_replace(s, fresh, (size_t)n, pinned, same_pin);
 	sync_catalogs_replace(s, cats, n_cats);
+	s->cats_cap = cap;
 	return 0;
 }
 
@@ -2331,9 +2719,12 @@ static void sync_entries_reschedule(struct sync *s, bool reset)
 	int64_t now = sync_now(s), next = now + s->cfg.poll_interval_ms;
 	size_t n;
 	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
+		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext) {
 			if (reset || e->next_poll_ms > next)
 				e->next_poll_ms = reset ? 0 : next;
+			if (reset) /* server indexes name other servers now */
+				e->server = SIZE_MAX;
+		}
 	if (!reset)
 		return;
 	struct sync_entry **v = sync_entries_pick(s, sync_entry_waited_for, NULL, &n);

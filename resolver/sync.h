@@ -5,13 +5,15 @@
 #include <uv.h>
 
 struct config;
+struct query_miss;
 struct registry;
 struct snapshot;
 struct sync;
 
 /* snap: a snapshot of the fetched service alone, to answer the waiting query from (valid
- * during the call); NULL: answer from the registry. */
-typedef void (*sync_fetch_cb)(void *arg, const struct snapshot *snap);
+ * during the call); NULL: answer from the registry. absent: the name the query asked for is
+ * known not to exist (answer NXDOMAIN, query_info.settled). */
+typedef void (*sync_fetch_cb)(void *arg, const struct snapshot *snap, bool absent);
 
 /* Loads cfg->cache_file when set, publishes it, and starts syncing. 0 or negative errno. */
 int sync_new(uv_loop_t *loop, const struct config *cfg, struct registry *reg, struct sync **out);
@@ -22,10 +24,13 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 	       sync_fetch_cb cb, void *arg);
 /* A query was answered from this service: it stays tracked (cheap; called per answer). */
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service);
-/* A query named a name missing from a zone whose catalog is not listed yet (QUERY_FETCH
- * without a service): cb runs once, when a snapshot with every catalog is published, or after
- * cfg->fetch_wait_ms; never inside this call. <0: cb will not run. */
-int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg);
+/* A query named a name the sync must settle (QUERY_FETCH without a service; m from
+ * query_miss): its zone's catalog is not listed yet (wait for it), its group was never listed
+ * (list it: any group resolves, up to cfg->max_groups), or its group cannot be listed (fetch
+ * the services it may name, rate-limited, absent ones remembered for the negative TTL). cb runs
+ * once, never inside this call, within cfg->fetch_wait_ms. <0: cb will not run (-EBUSY: a cap
+ * was reached). */
+int sync_wait_miss(struct sync *s, const struct query_miss *m, sync_fetch_cb cb, void *arg);
 /* The cache file was loaded, or a snapshot with every catalog listed was published. */
 bool sync_ready(const struct sync *s);
 void sync_close(struct sync *s);
@@ -44,7 +49,7 @@ void sync_catalog_miss(struct sync *s);
 enum sync_result {
 	SYNC_RESULT_OK,          /* 200 */
 	SYNC_RESULT_ERROR,       /* no answer, timeout, or 5xx: failed over */
-	SYNC_RESULT_API_MISSING, /* 404/410: this API is not there */
+	SYNC_RESULT_API_MISSING, /* 404/410/501 (or a 500 saying so): this API is not there */
 	SYNC_RESULT_AUTH,        /* 401/403 naming the token or user */
 	SYNC_RESULT_REJECTED,    /* any other status, or an answer over max-response-size */
 	SYNC_RESULT_COUNT
@@ -73,6 +78,8 @@ struct sync_stats {
 	 * max-tracked, queries not held for fetch-max-waiting. */
 	uint64_t over_response_size, over_services, over_instances, over_tracked;
 	uint64_t over_waiting; /* queries answered SERVFAIL at once: fetch-max-waiting reached */
+	uint64_t over_groups;  /* groups named by queries not listed: max-groups reached */
+	uint64_t over_direct;  /* names of unlistable groups not fetched: over the rate */
 	/* UDP pushes: every datagram counts as received and as one of applied (its service
 	 * updated, or confirmed unchanged), stale (no newer than the data held, or for a service
 	 * not tracked) or rejected (not from a Nacos server, malformed, unknown type). */

@@ -16,6 +16,7 @@ void inspect_services(const struct snapshot *s, inspect_service_cb cb, void *arg
 			.api = v->api,
 			.fetched_ms = v->fetched_ms,
 			.stale = v->stale,
+			.uncatalogued = v->uncatalogued,
 			.pending = v->pending,
 			.protect = v->protect,
 			.total = v->total,

@@ -13,6 +13,7 @@ struct inspect_service {
 	bool stale;               /* served from older data after a failed fetch */
 	bool pending;             /* known from the catalog only, instances not fetched yet */
 	bool protect;             /* Nacos's protection threshold reached */
+	bool uncatalogued;        /* its group cannot be listed: fetched by name for a query */
 	uint32_t total, healthy, enabled, usable;
 };
 

@@ -35,6 +35,7 @@ struct nacos_origin {
 	char *api;          /* "v1", "v3", "file"; NULL: unknown */
 	int64_t fetched_ms; /* Unix ms of the last successful fetch; 0: unknown */
 	bool stale;         /* the last fetch failed and this is older data */
+	bool uncatalogued;  /* its group's catalog cannot be listed: fetched by name for a query */
 };
 
 struct nacos_service {

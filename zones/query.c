@@ -6,6 +6,7 @@
  */
 #include "query.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -492,6 +493,8 @@ static void put_info(struct reply *r, const struct snapshot *s, const struct que
 	put_str(r, str, &ok);
 	put_str(r, v->stale ? "stale=yes" : "stale=no", &ok);
 	put_str(r, v->protect ? "protect-threshold=reached" : "protect-threshold=no", &ok);
+	/* catalog=none: its group cannot be listed, so it was fetched because a query named it */
+	put_str(r, v->uncatalogued ? "catalog=none" : "catalog=yes", &ok);
 	snprintf(str, sizeof(str), "generation=%lu", (unsigned long)s->generation);
 	put_str(r, str, &ok);
 	put_txt_end(r, at, ok);
@@ -641,6 +644,24 @@ static void set_service(struct query_info *qi, const struct snapshot *s, uint32_
 	qi->service_name = s->services[svc].name;
 }
 
+/* Why a name not held may still exist, so that only the sync can settle it: its zone's catalog
+ * is not listed yet, or it lies below a group that is not listed. NULL: it is absent. */
+static const char *miss_unsettled(const struct snapshot *s, const struct question *q, size_t zone,
+				  size_t apex_label)
+{
+	const struct snap_zone *z = &s->zones[zone];
+	if (z->partial)
+		return "Nacos catalog not listed yet";
+	if (!z->open_groups || apex_label < 1)
+		return NULL;
+	size_t off = q->label_off[apex_label - 1];
+	uint32_t idx =
+		snap_lookup(s, q->key + off, q->qlen - off, snap_hash(q->key + off, q->qlen - off));
+	if (idx != SNAP_NONE && s->names[idx].kind == SNAP_KIND_GROUP)
+		return NULL;
+	return "Nacos group not listed";
+}
+
 /* Class IN: in a zone, outside every zone (REFUSED), or a service still to fetch. */
 static int answer_in(struct reply *r, const struct snapshot *s, const struct question *q,
 		     struct query_info *qi, uint16_t max_udp)
@@ -654,11 +675,14 @@ static int answer_in(struct reply *r, const struct snapshot *s, const struct que
 	}
 	resolve(s, q, apex_label, &h);
 	set_service(qi, s, h.svc);
-	if (h.kind == SNAP_KIND_PENDING || (h.kind == HIT_NXDOMAIN && s->zones[zone].partial)) {
+	const char *why = h.kind == SNAP_KIND_PENDING ? "Nacos service not fetched yet"
+			  : h.kind == HIT_NXDOMAIN && !qi->settled
+				  ? miss_unsettled(s, q, zone, apex_label)
+				  : NULL;
+	if (why) {
 		/* The SERVFAIL sent when the wait ends without the data says why. */
 		r->ede = EDE_NOT_READY;
-		r->ede_text = h.kind == SNAP_KIND_PENDING ? "Nacos service not fetched yet"
-							  : "Nacos catalog not listed yet";
+		r->ede_text = why;
 		reply_empty(r, q, qi, max_udp, R_SERVFAIL);
 		return QUERY_FETCH;
 	}
@@ -721,6 +745,7 @@ int query_answer(const struct snapshot *snap, struct query_info *qi, const uint8
 				  .client_hash = qi->client_hash,
 				  .random = qi->random,
 				  .now_ms = qi->now_ms,
+				  .settled = qi->settled,
 				  .client_udp = 512};
 	if (len < 12 || (in[2] & 0x80) || out_cap < 12)
 		return QUERY_DROP;
@@ -744,4 +769,67 @@ int query_answer(const struct snapshot *snap, struct query_info *qi, const uint8
 		status = answer_in(&r, snap, &q, qi, max_udp);
 	*out_len = r.len;
 	return status;
+}
+
+/* Label k of the question as the query spelled it, as text, into out (cap octets). false when
+ * no Nacos name can hold it: a dot, white space or a control character. */
+static bool miss_label(const struct question *q, size_t k, char *out, size_t cap)
+{
+	const uint8_t *l = q->in + 12 + q->label_off[k];
+	if ((size_t)l[0] + 1 > cap)
+		return false;
+	for (size_t i = 0; i < l[0]; i++) {
+		if (l[1 + i] <= ' ' || l[1 + i] == '.' || l[1 + i] == 0x7f)
+			return false;
+		out[i] = (char)l[1 + i];
+	}
+	out[l[0]] = '\0';
+	return true;
+}
+
+/* Labels from..to-1 joined by dots into out (256 octets). false when one cannot be a name's. */
+static bool miss_join(const struct question *q, size_t from, size_t to, char *out)
+{
+	size_t len = 0;
+	for (size_t k = from; k < to; k++) {
+		char label[64];
+		if (!miss_label(q, k, label, sizeof(label)) || len + strlen(label) + 2 > 256)
+			return false;
+		if (len)
+			out[len++] = '.';
+		memcpy(out + len, label, strlen(label) + 1);
+		len += strlen(label);
+	}
+	return len > 0;
+}
+
+static bool label_is(const struct question *q, size_t k, const char *lower_text)
+{
+	const uint8_t *l = q->key + q->label_off[k];
+	return l[0] == strlen(lower_text) && memcmp(l + 1, lower_text, l[0]) == 0;
+}
+
+int query_miss(const struct snapshot *snap, const uint8_t *in, size_t len, struct query_miss *out)
+{
+	struct question q = {.in = in};
+	size_t apex_label = 0;
+	memset(out, 0, sizeof(*out));
+	if (!snap || len < 12 || read_qname(&q, len) < 0)
+		return -EINVAL;
+	uint32_t zone = find_zone(snap, &q, &apex_label);
+	if (zone == SNAP_NONE)
+		return -EINVAL;
+	out->namespace_id = snap->zones[zone].namespace_id;
+	if (apex_label < 1 || !miss_label(&q, apex_label - 1, out->group, sizeof(out->group)))
+		return 0;
+	size_t rel = apex_label - 1; /* labels below the group */
+	size_t starts[QUERY_MISS_NAMES] = {0, 1, 2};
+	bool use[QUERY_MISS_NAMES] = {rel >= 1, rel >= 2,
+				      rel >= 3 &&
+					      (label_is(&q, 1, "_cluster") ||
+					       label_is(&q, 1, "_tcp") || label_is(&q, 1, "_udp"))};
+	for (size_t i = 0; i < QUERY_MISS_NAMES; i++)
+		if (use[i] && miss_join(&q, starts[i], rel, out->names[out->n_names]))
+			out->n_names++;
+	return 0;
 }

@@ -12,8 +12,8 @@ enum query_status {
 	QUERY_OUTSIDE = 1, /* name in no zone: out holds REFUSED; forward instead when allowed */
 	QUERY_FETCH = 2,   /* service known but not fetched yet: out holds SERVFAIL; service_* say
 			      which service; after the fetch, answer again from the new snapshot.
-			      service_name NULL: a name missing from a zone whose catalog is not
-			      listed yet; answer again once it is */
+			      service_name NULL: a name whose absence only the sync can settle
+			      (query_miss says what it needs); answer again once it has */
 };
 
 /* Per query: inputs set by the caller, outputs set by query_answer. */
@@ -23,6 +23,8 @@ struct query_info {
 	uint32_t client_hash; /* hash of the client address, for SNAPSHOT_ORDER_CLIENT */
 	uint64_t random;      /* fresh random bits for this query (weighted order) */
 	int64_t now_ms;       /* Unix ms, for ages shown in _info */
+	bool settled;         /* the sync has looked for this name: what is not held is absent
+				 (NXDOMAIN), whatever the zone's catalogs say */
 	/* out: valid when the status is not QUERY_DROP */
 	uint16_t qtype;
 	uint16_t qclass;
@@ -41,3 +43,20 @@ struct query_info {
  * the client's limit by query_answer itself. Returns an enum query_status. */
 int query_answer(const struct snapshot *snap, struct query_info *qi, const uint8_t *in, size_t len,
 		 uint8_t *out, size_t out_cap, size_t *out_len);
+
+#define QUERY_MISS_NAMES 3
+
+/* What a QUERY_FETCH without a service leaves to the sync, spelled as the query spelled it
+ * (Nacos names are case-sensitive, DNS names are not). */
+struct query_miss {
+	const char *namespace_id; /* the zone's, borrowed from the snapshot */
+	char group[64];           /* the label before the zone; "" when there is none */
+	/* The services the name may belong to, longest first: the whole name below the group,
+	 * and that name without a leading instance, _info, "<cluster>._cluster" or "_x._proto"
+	 * part. Labels that no Nacos name can hold (dots, spaces, controls) leave a name out. */
+	char names[QUERY_MISS_NAMES][256];
+	size_t n_names;
+};
+
+/* Fills out for the question of in[0..len). 0, or -EINVAL when it names no zone of snap. */
+int query_miss(const struct snapshot *snap, const uint8_t *in, size_t len, struct query_miss *out);

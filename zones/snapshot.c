@@ -538,6 +538,7 @@ static uint32_t service_new(struct snapshot *s, const char *group, const char *n
 		v.api = dup_or_null(svc->origin.api);
 		v.fetched_ms = svc->origin.fetched_ms;
 		v.stale = svc->origin.stale;
+		v.uncatalogued = svc->origin.uncatalogued;
 		v.protect = svc->protect_threshold;
 		v.total = (uint32_t)svc->n_instances;
 		for (size_t k = 0; k < svc->n_instances; k++) {
@@ -754,6 +755,37 @@ int snapshot_builder_add_service(struct snapshot_builder *b, const char *namespa
 	return add_common(b, namespace_id, svc->group, svc->name, svc, d);
 }
 
+int snapshot_builder_add_group(struct snapshot_builder *b, const char *namespace_id,
+			       const char *group, struct nacos_diag *d)
+{
+	struct snapshot *s = b->s;
+	int took = 0, err = 0;
+	for (size_t z = 0; z < s->n_zones && err == 0; z++) {
+		const struct snap_zone *zone = &s->zones[z];
+		uint8_t key[256];
+		size_t len = 0;
+		if (strcmp(zone->namespace_id, namespace_id) != 0)
+			continue;
+		if (!group || strchr(group, '.') || name_append_text(key, &len, group) < 0 ||
+		    len + zone->wire_len > 255) {
+			nacos_diag_report(d, 1, "group %s: not a DNS label, skipped",
+					  group ? group : "(null)");
+			return -EINVAL;
+		}
+		memcpy(key + len, zone->wire, zone->wire_len);
+		len += zone->wire_len;
+		lower(key, len);
+		uint32_t idx = name_find(s, key, len);
+		if (idx == SNAP_NONE &&
+		    name_insert(s, key, len, z, SNAP_KIND_GROUP, SNAP_NONE, SNAP_NONE) == SNAP_NONE)
+			err = -ENOMEM;
+		else if (idx != SNAP_NONE && s->names[idx].kind == SNAP_KIND_ENT)
+			s->names[idx].kind = SNAP_KIND_GROUP;
+		took += err == 0;
+	}
+	return err < 0 ? err : took;
+}
+
 int snapshot_builder_add_pending(struct snapshot_builder *b, const char *namespace_id,
 				 const char *group, const char *name, struct nacos_diag *d)
 {
@@ -840,6 +872,7 @@ static int zones_init(struct snapshot_builder *b, const struct snapshot_config *
 		if (!z->namespace_id)
 			return -ENOMEM;
 		z->partial = c->zones[k].partial;
+		z->open_groups = c->zones[k].open_groups;
 		if (name_find(s, z->wire, len) == SNAP_NONE &&
 		    name_insert(s, z->wire, len, k, SNAP_KIND_APEX, SNAP_NONE, SNAP_NONE) ==
 			    SNAP_NONE)

@@ -25,6 +25,10 @@ struct snapshot_zone {
 	const char *namespace_id; /* Nacos namespace served in this zone, "public" */
 	bool partial; /* its catalog is not listed yet: a name not held may still exist, so
 			 queries for one get QUERY_FETCH instead of NXDOMAIN */
+	/* A name not held below a group that is not listed (snapshot_builder_add_group) may
+	 * still exist: QUERY_FETCH, so that the sync lists that group, or fetches the name
+	 * itself when the group cannot be listed. false: such a name is NXDOMAIN. */
+	bool open_groups;
 };
 
 #define SNAPSHOT_MAX_ZONES 16
@@ -59,6 +63,11 @@ int snapshot_builder_add_service(struct snapshot_builder *b, const char *namespa
  * return QUERY_FETCH. Same return values as snapshot_builder_add_service. */
 int snapshot_builder_add_pending(struct snapshot_builder *b, const char *namespace_id,
 				 const char *group, const char *name, struct nacos_diag *d);
+/* A group whose catalog is listed: in zones with open_groups, a name below it that is not held
+ * is NXDOMAIN. Same return values as snapshot_builder_add_service (a group that is no single
+ * DNS label is -EINVAL). */
+int snapshot_builder_add_group(struct snapshot_builder *b, const char *namespace_id,
+			       const char *group, struct nacos_diag *d);
 /* Every service of every namespace of r. 0, or -ENOMEM. Bad names are skipped (see above). */
 int snapshot_builder_add_registry(struct snapshot_builder *b, const struct nacos_registry *r,
 				  struct nacos_diag *d);

@@ -40,6 +40,7 @@ enum snap_kind {
 	SNAP_KIND_IPLABEL,  /* <ip-label>.<service>...: A or AAAA of one instance */
 	SNAP_KIND_INFO,     /* _info.<service>...: TXT rendered per query */
 	SNAP_KIND_PENDING,  /* a catalog-only service: QUERY_FETCH */
+	SNAP_KIND_GROUP,    /* <group>.<zone> of a listed group: an empty non-terminal */
 };
 
 /* Records of one type at one name: count records, len octets at blob + off. */
@@ -78,6 +79,7 @@ struct snap_service {
 	bool stale;
 	bool protect;
 	bool pending;
+	bool uncatalogued; /* see struct nacos_origin */
 	uint32_t total, healthy, enabled, usable;
 };
 
@@ -85,7 +87,8 @@ struct snap_zone {
 	uint8_t wire[256]; /* lowercased */
 	uint16_t wire_len;
 	char *namespace_id;
-	bool partial; /* see struct snapshot_zone */
+	bool partial;     /* see struct snapshot_zone */
+	bool open_groups; /* see struct snapshot_zone */
 	/* SOA record: C0 xx (owner) type class ttl rdlen MNAME "hostmaster" C0 xx (RNAME) ... */
 	uint32_t soa_off, soa_len;
 	uint32_t soa_rname_ptr;  /* offset of the RNAME suffix pointer inside the SOA record */

@@ -4,13 +4,15 @@
 It imitates the behaviours a client most often gets wrong (see nacos-api.md): grouped
 `name` in responses, 200 with empty `hosts` for unknown services, `checksum` "" on 2.x/3.x,
 the protection threshold, disabled instances removed, shuffled order, 410 for v2 on 3.x,
-404 for v1/v2 on 3.2, Spring's 403 error JSON with per-version messages, expiring tokens,
-and UDP push.  Standard library only.
+501 for v1 naming on 3.2 without the legacy adapter, the v3 admin service list with its
+regex group filter, Spring's 403 error JSON with per-version messages, expiring tokens,
+UDP push, and a cluster of nodes that replicate with a delay.  Standard library only.
 
 Usage:
   fake_nacos.py --port PORT [--host 127.0.0.1] [--mode 1.x|2.x|3.1|3.2] [--data FILE]
-                [--auth USER:PASS] [--token-ttl SECONDS] [--seed N] [--push-ack-timeout S]
-                [--gzip]
+                [--auth USER:PASS] [--reader USER:PASS] [--admin-open] [--token-ttl SECONDS]
+                [--seed N] [--push-ack-timeout S] [--gzip] [--list-order hash|name]
+                [--nodes N] [--replication-delay S] [--clock-skew S]
 
 A control API under /__fake/ (never faulted, never authenticated) lets tests change
 membership, inject faults, expire tokens and read request counters.
@@ -25,6 +27,7 @@ import heapq
 import http.server
 import json
 import random
+import re
 import select
 import signal
 import socket
@@ -169,11 +172,46 @@ class Store:
         self.rng = rng
         self.namespaces = {}
         self.listeners = []  # called with (namespace, grouped name) after a change, lock released
+        self.salt = str(rng.random())
+        self.list_order = "hash"
+        self.replicas = []  # peer nodes' stores, given local changes after a delay (Distro)
+        self.replication_delay = 1.0
 
-    def _changed(self, changes):
+    def _changed(self, changes, local=True):
         for cb in self.listeners:
             for ns, grouped in changes:
                 cb(ns, grouped)
+        if local and self.replicas:
+            # Distro syncs a changed service to the other nodes about a second later
+            # (naming/consistency/ephemeral/distro/v2/DistroClientDataProcessor.java,
+            # core/distributed/distro/task/delay/DistroDelayTaskProcessor.java): copy the
+            # service as it is now, and hand it over then.
+            for ns, grouped in changes:
+                copy = self._copy_service(ns, grouped)
+                for peer in self.replicas:
+                    t = threading.Timer(self.replication_delay, peer._replicate,
+                                        (ns, grouped, copy))
+                    t.daemon = True
+                    t.start()
+
+    def _copy_service(self, ns, grouped):
+        with self.lock:
+            svc = self.namespaces.get(ns, {}).get(grouped)
+            if svc is None:
+                return None
+            out = Service(svc.group, svc.name, svc.threshold, svc.has_meta)
+            out.instances = {k: dict(v, metadata=dict(v["metadata"]))
+                             for k, v in svc.instances.items()}
+            return out
+
+    def _replicate(self, ns, grouped, svc):
+        with self.lock:
+            services = self.namespaces.setdefault(ns, {})
+            if svc is None:
+                services.pop(grouped, None)
+            else:
+                services[grouped] = svc
+        self._changed([(ns, grouped)], local=False)
 
     def service(self, ns, group, name, create=False, has_meta=False):
         services = self.namespaces.get(ns)
@@ -200,7 +238,7 @@ class Store:
             old = {(ns, g) for ns, s in self.namespaces.items() for g in s}
             self.namespaces = fresh
             new = {(ns, g) for ns, s in fresh.items() for g in s}
-        self._changed(old | new)
+        self._changed(old | new, local=False)  # every node loads the same data
 
     @staticmethod
     def _service_from_info(info):
@@ -276,6 +314,28 @@ class Store:
                      if group is None or s.group == group]
             self.rng.shuffle(names)  # Nacos iterates a HashSet: order is not stable
             return names
+
+    def match_services(self, ns, group_param, name_param):
+        """Services whose grouped name matches the v3 admin list's pattern, in the server's own
+        order: CatalogServiceV2Impl.patternServices matches ".*G.*@@.*S.*" (each part ".*"
+        when blank) with String.matches, so other groups containing G come back too."""
+        def part(text):
+            return ".*" if not text or not text.strip() else ".*" + text + ".*"
+        try:
+            rx = re.compile(part(group_param) + SEP + part(name_param))
+        except re.error as e:  # Java would throw PatternSyntaxException: a 500
+            raise HttpError(500, {"code": 30000, "message": "server error", "data": str(e)},
+                            "application/json")
+        with self.lock:
+            out = [s for g, s in self.namespaces.get(ns, {}).items() if rx.fullmatch(g)]
+        # A hash set's order: unrelated to the names, but the same between calls while the set
+        # stays the same (ServiceManager keeps a ConcurrentHashMap key set per namespace).
+        # --list-order name puts them in name order, one such order a test can plan for.
+        if self.list_order == "name":
+            out.sort(key=lambda s: s.grouped)
+        else:
+            out.sort(key=lambda s: hashlib.md5((self.salt + s.grouped).encode()).digest())
+        return out
 
     def select(self, ns, group, name, clusters, enabled_only=True):
         """(service or None, its instances in clusters, copied, shuffled)."""
@@ -424,7 +484,10 @@ class Pusher:
         return 1.0 if self.server.mode == "1.x" else 0.5
 
     def expiry(self):
-        return 10.0 if self.server.mode == "1.x" else 180.0
+        # 1.x: PushService.PushClient.zombie() after 10 s. 2.x/3.x: an ip:port client that
+        # publishes nothing is removed 30 s after its last list call to this node
+        # (EphemeralIpPortClientManager.ExpiredClientCleaner, DEFAULT_IP_DELETE_TIMEOUT).
+        return 10.0 if self.server.mode == "1.x" else 30.0
 
     def _schedule(self, when, kind, key):
         self.seq += 1
@@ -543,13 +606,29 @@ class FakeNacos:
         if args.auth:
             user, _, password = args.auth.partition(":")
             self.auth = Auth(user, password, args.token_ttl, args.mode)
+        # A user whose role reads the namespace but is no admin: the client API lets it in,
+        # the admin API answers 403 "authorization failed!" (AbstractWebAuthFilter).
+        self.reader = None
+        if args.reader:
+            user, _, password = args.reader.partition(":")
+            self.reader = Auth(user, password, args.token_ttl, args.mode)
+        # 3.x guards the admin API even with auth off (nacos.core.auth.admin.enabled=true,
+        # core/auth/NacosServerAdminAuthConfig.java); --admin-open turns that off.
+        self.admin_open = args.admin_open
+        self.clock_skew = args.clock_skew
         self.token_ttl = args.token_ttl
         self.gzip = args.gzip
         self.pusher = Pusher(self, args.push_ack_timeout)
         self.store.listeners.append(self.pusher.changed)
+        self.store.replication_delay = args.replication_delay
+        self.store.list_order = args.list_order
         if args.data:
             with open(args.data) as f:
                 self.store.load(json.load(f))
+
+    def wall_ms(self):
+        """This node's System.currentTimeMillis(), which answers carry as lastRefTime."""
+        return int((time.time() + self.clock_skew) * 1000)
 
     # ---- shapes -------------------------------------------------------------------------
 
@@ -590,10 +669,14 @@ class FakeNacos:
         grouped = group + SEP + name
         info = {"name": grouped, "groupName": group, "clusters": clusters_param,
                 "cacheMillis": 10000, "hosts": [self.host_v2(grouped, h) for h in hosts],
-                "lastRefTime": int(time.time() * 1000), "checksum": "", "allIPs": False,
+                "lastRefTime": self.wall_ms(), "checksum": "", "allIPs": False,
                 "reachProtectionThreshold": reached, "valid": True}
         if push:
-            del info["groupName"]  # PushExecutorUdpImpl leaves it out
+            # PushExecutorUdpImpl.replaceServiceInfoName copies name, clusters, hosts (already
+            # flipped healthy by the protection), lastRefTime and cacheMillis into a new
+            # ServiceInfo: no groupName, and reachProtectionThreshold false.
+            del info["groupName"]
+            info["reachProtectionThreshold"] = False
         return info
 
     def info_v1x(self, ns, group, name, clusters_param, healthy_only, agent, empty, push_on):
@@ -617,7 +700,7 @@ class FakeNacos:
                           "clusterName": h["clusterName"], "serviceName": dom,
                           "ephemeral": h["ephemeral"]} for h in hosts],
                "dom": dom, "name": grouped, "cacheMillis": cache,
-               "lastRefTime": int(time.time() * 1000), "checksum": self.store.checksum(svc),
+               "lastRefTime": self.wall_ms(), "checksum": self.store.checksum(svc),
                "useSpecifiedURL": False, "clusters": clusters_param, "env": "", "metadata": {}}
         return out
 
@@ -650,11 +733,32 @@ class FakeNacos:
 
     # ---- request plumbing ---------------------------------------------------------------
 
+    # Paths 3.2 keeps without the legacy adapter (alibaba/nacos#14050: login and metrics).
+    KEPT_IN_3_2 = ("/nacos/v1/auth/login", "/nacos/v1/ns/operator/metrics")
+
+    @staticmethod
+    def no_static_resource(path):
+        """3.x: a path no controller maps ends in Spring's NoResourceFoundException, which
+        core/exception/NacosApiExceptionHandler.java answers 500 DATA_ACCESS_ERROR."""
+        return HttpError(500, {"code": 10002, "message": "data access error",
+                               "data": f"No static resource {path.lstrip('/')}."},
+                         "application/json")
+
+    def no_such_api(self, req):
+        """naming/web/DistroFilter.java (bound to /v1/ns/* in naming/web/NamingConfig.java):
+        a /v1/ns path with no controller method is sendError(501, "no such api:...")."""
+        return self.spring_error(501, f"no such api:{req.method}:{req.path}", req.path,
+                                 req.accept)
+
     def gate(self, req):
-        """404 or 410 for endpoints this mode does not have (endpoint matrix, section 13)."""
+        """501, 500, 404 or 410 for endpoints this mode does not have (endpoint matrix,
+        sections 1 and 13 of nacos-api.md)."""
         p = req.path
-        if self.mode == "3.2" and (p.startswith("/nacos/v1/") or p.startswith("/nacos/v2/")):
-            raise self.spring_error(404, "No message available", p, req.accept)
+        if self.mode == "3.2" and p not in self.KEPT_IN_3_2:
+            if p.startswith("/nacos/v1/ns/"):
+                raise self.no_such_api(req)
+            if p.startswith("/nacos/v1/") or p.startswith("/nacos/v2/"):
+                raise self.no_static_resource(p)
         if self.mode == "1.x" and (p.startswith("/nacos/v2/") or p.startswith("/nacos/v3/")):
             raise self.spring_error(404, "No message available", p, req.accept)
         if self.mode == "2.x" and p.startswith("/nacos/v3/"):
@@ -665,23 +769,44 @@ class FakeNacos:
                              separators=(",", ":"))
             raise self.spring_error(410, msg, p, req.accept)
 
-    def authenticate(self, req):
-        if self.auth is None:
-            return
+    def identify(self, req):
+        """(Auth of the caller or None, cause) where cause is None, 'missing', 'expired' or
+        'invalid'."""
         token = req.bearer or req.params.get("accessToken")
         if not token and self.mode != "1.x":
             token = req.headers.get("accessToken")
         now = time.time()
+        users = [a for a in (self.auth, self.reader) if a is not None]
         if token:
-            cause = self.auth.check(token, now)
-        elif self.mode != "1.x" and req.params.get("username"):
-            ok = (req.params.get("username") == self.auth.user
-                  and req.params.get("password") == self.auth.password)
-            cause = None if ok else "missing"
-        else:
-            cause = "missing"
+            cause = "invalid"
+            for a in users:
+                c = a.check(token, now)
+                if c is None:
+                    return a, None
+                if c == "expired":
+                    cause = c
+            return None, cause
+        if self.mode != "1.x" and req.params.get("username"):
+            for a in users:
+                if (req.params.get("username") == a.user
+                        and req.params.get("password") == a.password):
+                    return a, None
+        return None, "missing"
+
+    def authenticate(self, req, admin=False):
+        """OPEN_API: checked when auth is on. ADMIN_API (3.x): checked even with auth off,
+        unless --admin-open, and only the --auth user (the admin) passes."""
+        if admin:
+            if self.admin_open:
+                return
+        elif self.auth is None:
+            return
+        who, cause = self.identify(req)
         if cause:
             raise self.spring_error(403, self.auth_message(cause), req.path, req.accept)
+        if admin and who is not self.auth:
+            raise self.spring_error(403, "Code: 403, Message: authorization failed!.", req.path,
+                                    req.accept)
 
     def dispatch(self, req, empty):
         routes = {
@@ -697,9 +822,13 @@ class FakeNacos:
             "/nacos/v2/ns/service/list": {"GET": (self.v2_service_list, True)},
             "/nacos/v3/client/ns/instance/list": {"GET": (self.v3_list, True)},
             "/nacos/v3/auth/user/login": {"POST": (self.login, False)},
+            "/nacos/v3/admin/ns/service/list": {"GET": (self.v3_service_list, "admin")},
+            "/nacos/v3/admin/ns/service": {"GET": (self.v3_service_detail, "admin")},
         }
         self.gate(req)
         methods = routes.get(req.path)
+        if methods is None and req.path.startswith("/nacos/v1/ns/"):
+            raise self.no_such_api(req)
         if methods is None:
             raise self.spring_error(404, "No message available", req.path, req.accept)
         if req.method not in methods:
@@ -707,7 +836,7 @@ class FakeNacos:
                                     req.path, req.accept)
         fn, protected = methods[req.method]
         if protected:
-            self.authenticate(req)
+            self.authenticate(req, admin=protected == "admin")
         return fn(req, empty)
 
     # ---- Nacos endpoints ----------------------------------------------------------------
@@ -806,6 +935,95 @@ class FakeNacos:
         info = self.info_v2(ns, group, name, clusters, False, empty)
         return 200, {"code": 0, "message": "success", "data": info["hosts"]}
 
+    def v3_page(self, req):
+        """core/model/form/PageForm.java: pageNo 1 and pageSize 100 by default, each at least 1,
+        no upper bound."""
+        out = []
+        for name, default in (("pageNo", "1"), ("pageSize", "100")):
+            text = self.optional(req, name, default)
+            try:
+                value = int(text)
+            except ValueError:
+                raise HttpError(400, {"code": 10000, "message": "parameter missing",
+                                      "data": f"For input string: \"{text}\""},
+                                "application/json")
+            if value < 1:
+                raise HttpError(400, {"code": 10001, "message": "parameter validate error",
+                                      "data": f"Required parameter '{name}' should be positive "
+                                              f"integer, current is {value}"},
+                                "application/json")
+            out.append(value)
+        return out
+
+    @staticmethod
+    def sub_page(items, page_no, page_size):
+        """core/utils/PageUtil.java subPage: totalCount and pagesAvailable are left 0 for an
+        empty source; pagesAvailable is totalCount / pageSize + 1."""
+        page = {"totalCount": 0, "pageNumber": page_no, "pagesAvailable": 0, "pageItems": []}
+        if items:
+            start = (page_no - 1) * page_size
+            page.update(totalCount=len(items), pagesAvailable=len(items) // page_size + 1,
+                        pageItems=items[start:start + page_size])
+        return page
+
+    def v3_service_list(self, req, empty):
+        """naming/controllers/v3/ServiceControllerV3.java list -> CatalogServiceV2Impl
+        listService / pageListServiceDetail (withInstances)."""
+        page_no, page_size = self.v3_page(req)
+        ns = self.optional(req, "namespaceId", "public")
+        services = [] if empty else self.store.match_services(
+            ns, req.params.get("groupNameParam"), req.params.get("serviceNameParam"))
+        with_instances = as_bool(req.params.get("withInstances"), False)
+        if not with_instances and as_bool(req.params.get("ignoreEmptyService"), False):
+            services = [s for s in services if s.instances]
+        page = self.sub_page(services, page_no, page_size)
+        page["pageItems"] = [self.service_detail(ns, s) if with_instances
+                             else self.service_view(s) for s in page["pageItems"]]
+        return 200, {"code": 0, "message": "success", "data": page}
+
+    def service_view(self, svc):
+        """api/naming/pojo/maintainer/ServiceView.java, as listService fills it."""
+        with self.store.lock:
+            hosts = list(svc.instances.values())
+            clusters = {h["clusterName"] for h in hosts}
+        healthy = sum(1 for h in hosts if h["healthy"])
+        trigger = bool(hosts) and healthy / len(hosts) <= svc.threshold
+        return {"name": svc.name, "groupName": svc.group, "clusterCount": len(clusters),
+                "ipCount": len(hosts), "healthyInstanceCount": healthy,
+                "triggerFlag": "true" if trigger else "false"}
+
+    def service_detail(self, ns, svc, with_hosts=True):
+        """ServiceDetailInfo: clusterMap of ClusterInfo, with its hosts in the list
+        (CatalogServiceV2Impl.getClusterMap) and without in the detail call
+        (ServiceOperatorV2Impl.queryService)."""
+        with self.store.lock:
+            hosts = [dict(h, metadata=dict(h["metadata"])) for h in svc.instances.values()]
+        clusters = {}
+        for h in hosts:
+            c = clusters.setdefault(h["clusterName"], {
+                "clusterName": h["clusterName"], "healthChecker": {"type": "TCP"},
+                "healthyCheckPort": 80, "useInstancePortForCheck": True, "metadata": {}})
+            if with_hosts:
+                c.setdefault("hosts", []).append(self.host_v2(svc.grouped, h))
+        return {"namespaceId": ns, "serviceName": svc.name, "groupName": svc.group,
+                "clusterMap": clusters, "metadata": {}, "protectThreshold": svc.threshold,
+                "selector": {"type": "none", "contextType": "NONE"}, "ephemeral": True}
+
+    def v3_service_detail(self, req, empty):
+        ns = self.optional(req, "namespaceId", "public")
+        group = self.optional(req, "groupName", DEFAULT_GROUP)
+        name = req.params.get("serviceName")
+        if not name:
+            raise self.v_missing("Required parameter 'serviceName' type String is not present")
+        with self.store.lock:
+            svc = None if empty else self.store.service(ns, group, name)
+        if svc is None:
+            raise HttpError(400, {"code": 21008, "message": "service not exist",
+                                  "data": f"service not found, namespace: {ns}, serviceName: "
+                                          f"{group}{SEP}{name}"}, "application/json")
+        return 200, {"code": 0, "message": "success",
+                     "data": self.service_detail(ns, svc, with_hosts=False)}
+
     def instance_from(self, req):
         ns, group, name = self.names(req)
         ip = self.required(req, "ip")
@@ -874,12 +1092,15 @@ class FakeNacos:
                 raise HttpError(500, f"caused: Required String parameter '{name}' is not present;")
         user, password = req.params["username"], req.params["password"]
         auth = self.auth or Auth(user, password, self.token_ttl, self.mode)  # auth off: anyone
+        if self.reader and user == self.reader.user:
+            auth = self.reader
         if user != auth.user or password != auth.password:
             raise HttpError(403, {"1.x": "unknown user!", "2.x": "user not found!"}.get(
                 self.mode, "User not found! Please check user exist or password is right!"))
         token, ttl = auth.issue(time.time())
-        return 200, {"accessToken": token, "tokenTtl": ttl, "globalAdmin": True,
-                     "username": user}, {"Authorization": "Bearer " + token}
+        return 200, {"accessToken": token, "tokenTtl": ttl,
+                     "globalAdmin": auth is not self.reader, "username": user}, \
+            {"Authorization": "Bearer " + token}
 
     # ---- test control API ---------------------------------------------------------------
 
@@ -906,8 +1127,9 @@ class FakeNacos:
             group, name = split_grouped(body["serviceName"], body.get("groupName"))
             self.store.remove_service(body.get("namespaceId") or "public", group, name)
         elif key == ("POST", "/expire-tokens"):
-            if self.auth:
-                self.auth.revoke_all()
+            for a in (self.auth, self.reader):
+                if a:
+                    a.revoke_all()
         elif key == ("GET", "/requests"):
             return 200, self.stats.snapshot()
         elif key == ("POST", "/reset-counters"):
@@ -925,8 +1147,9 @@ class FakeNacos:
                 raise HttpError(400, {"error": "mode must be one of " + ", ".join(MODES)},
                                 "application/json")
             self.mode = body["mode"]
-            if self.auth:
-                self.auth.mode = self.mode
+            for a in (self.auth, self.reader):
+                if a:
+                    a.mode = self.mode
         else:
             raise HttpError(404, {"error": "no such control endpoint"}, "application/json")
         return 200, {"ok": True}
@@ -977,7 +1200,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-nacos"
     sys_version = ""
-    fake = None  # the FakeNacos, set in main()
+
+    @property
+    def fake(self):
+        return self.server.fake  # the node this port belongs to
 
     def setup(self):
         super().setup()
@@ -1108,27 +1334,51 @@ def main(argv=None):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--mode", choices=MODES, default="2.x")
     ap.add_argument("--data", help="registry in the snapshot-file format")
-    ap.add_argument("--auth", help="USER:PASS; enables auth")
+    ap.add_argument("--auth", help="USER:PASS; enables auth (that user is an admin)")
+    ap.add_argument("--reader", help="USER:PASS of a user the admin API refuses")
+    ap.add_argument("--admin-open", action="store_true",
+                    help="3.x: let the admin API through without auth "
+                         "(nacos.core.auth.admin.enabled=false)")
     ap.add_argument("--token-ttl", type=int, default=18000)
     ap.add_argument("--seed", type=int, help="seed for the shuffles")
     ap.add_argument("--push-ack-timeout", type=float, default=10.0,
                     help="seconds before an unacknowledged push is sent again (Nacos: 10)")
     ap.add_argument("--gzip", action="store_true",
                     help="gzip bodies over 1 KiB for clients that accept it (Nacos does not)")
+    ap.add_argument("--nodes", type=int, default=1,
+                    help="cluster nodes, each on its own port (the first is --port)")
+    ap.add_argument("--replication-delay", type=float, default=1.0,
+                    help="seconds before a change reaches the other nodes (Distro: about 1)")
+    ap.add_argument("--list-order", choices=("hash", "name"), default="hash",
+                    help="order of the v3 admin service list (Nacos: a hash set's)")
+    ap.add_argument("--clock-skew", type=float, default=0.0,
+                    help="seconds the last node's clock runs ahead (lastRefTime)")
     args = ap.parse_args(argv)
-    fake = FakeNacos(args)
-    Handler.fake = fake
     if ":" in args.host:
         Server.address_family = socket.AF_INET6
-    server = Server((args.host, args.port), Handler)
+    nodes, servers = [], []
+    for i in range(max(args.nodes, 1)):
+        node_args = argparse.Namespace(**vars(args))
+        node_args.clock_skew = args.clock_skew if i == max(args.nodes, 1) - 1 else 0.0
+        nodes.append(FakeNacos(node_args))
+        server = Server((args.host, args.port if i == 0 else 0), Handler)
+        server.fake = nodes[-1]
+        servers.append(server)
+    for node in nodes:  # every node holds the data, and hands its own changes to the others
+        node.store.replicas = [n.store for n in nodes if n is not node]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"fake-nacos ready port={server.server_address[1]}", flush=True)
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True).start()
+    ports = ",".join(str(sv.server_address[1]) for sv in servers)
+    print(f"fake-nacos ready port={servers[0].server_address[1]} ports={ports}", flush=True)
     try:
-        server.serve_forever(poll_interval=0.2)
+        servers[0].serve_forever(poll_interval=0.2)
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        server.server_close()
+        for server in servers:
+            server.server_close()
     return 0
 
 

@@ -5,6 +5,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 import dns.message
 import dns.name
@@ -196,6 +198,15 @@ def wait_for(predicate, timeout=10.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached after {timeout}s")
         time.sleep(0.05)
+
+
+def http_get(port, path):
+    """(status, body) of GET http://127.0.0.1:port/path."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def wait_until(check, timeout=8.0, step=0.05):

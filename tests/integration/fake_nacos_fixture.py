@@ -29,16 +29,22 @@ class FakeNacosProcess:
     """One fake Nacos subprocess. restart() comes back on the same port."""
 
     def __init__(self, mode="2.x", data=None, auth=None, token_ttl=None, seed=None,
-                 push_ack_timeout=None, gzip=False, host="127.0.0.1", port=0, workdir=None):
+                 push_ack_timeout=None, gzip=False, host="127.0.0.1", port=0, workdir=None,
+                 reader=None, admin_open=False, nodes=None, replication_delay=None,
+                 clock_skew=None, list_order=None):
         self.mode, self.host, self.port = mode, host, port
+        self.ports = [port]
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-nacos-", dir=workdir)
         self._saved = None
         if isinstance(data, dict):
             data = self._write_data(data, "registry.json")
         self.data = self.initial_data = data
         self.auth, self.gzip = auth, gzip
+        self.admin_open = admin_open
         self.options = [("--token-ttl", token_ttl), ("--seed", seed),
-                        ("--push-ack-timeout", push_ack_timeout)]
+                        ("--push-ack-timeout", push_ack_timeout), ("--reader", reader),
+                        ("--nodes", nodes), ("--replication-delay", replication_delay),
+                        ("--clock-skew", clock_skew), ("--list-order", list_order)]
         self.proc = None
 
     def _write_data(self, registry, name):
@@ -47,10 +53,18 @@ class FakeNacosProcess:
             json.dump(registry, f)
         return path
 
+    def node_url(self, port):
+        return f"http://[{self.host}]:{port}" if ":" in self.host \
+            else f"http://{self.host}:{port}"
+
     @property
     def url(self):
-        return f"http://[{self.host}]:{self.port}" if ":" in self.host \
-            else f"http://{self.host}:{self.port}"
+        return self.node_url(self.port)
+
+    @property
+    def urls(self):
+        """Every node's URL, for --nacos."""
+        return [self.node_url(p) for p in self.ports]
 
     def start(self, timeout=10.0):
         args = [PYTHON, FAKE_NACOS_SCRIPT, "--port", str(self.port), "--host", self.host,
@@ -61,12 +75,15 @@ class FakeNacosProcess:
             args += ["--auth", self.auth]
         if self.gzip:
             args.append("--gzip")
+        if self.admin_open:
+            args.append("--admin-open")
         for flag, value in self.options:
             if value is not None:
                 args += [flag, str(value)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         line = self._ready_line(timeout)
-        self.port = int(line.split("port=")[1])
+        self.port = int(line.split("port=")[1].split()[0])
+        self.ports = [int(p) for p in line.split("ports=")[1].split(",")]
         return self
 
     def _ready_line(self, timeout):
@@ -119,20 +136,23 @@ class FakeNacosProcess:
 
     # ---- control API --------------------------------------------------------------------
 
-    def control(self, method, path, body=None):
+    def control(self, method, path, body=None, node=0):
+        """A control call to one node (with --nodes, the others get changes after the
+        replication delay)."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + "/__fake/" + path, data=data, method=method,
+        url = self.node_url(self.ports[node]) + "/__fake/" + path
+        req = urllib.request.Request(url, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 
-    def fault(self, mode, path=None, count=None, delay=None, message=None):
+    def fault(self, mode, path=None, count=None, delay=None, message=None, node=0):
         body = {"mode": mode}
         for key, value in (("path", path), ("count", count), ("delay", delay),
                            ("message", message)):
             if value is not None:
                 body[key] = value
-        return self.control("POST", "fault", body)
+        return self.control("POST", "fault", body, node)
 
     @staticmethod
     def _instance(service, ip, port, group, namespace, attrs):
@@ -141,44 +161,50 @@ class FakeNacosProcess:
         body.update(attrs)
         return body
 
-    def register(self, service, ip, port, group="DEFAULT_GROUP", namespace="public", **attrs):
+    def register(self, service, ip, port, group="DEFAULT_GROUP", namespace="public", node=0,
+                 **attrs):
         """attrs: weight, healthy, enabled, ephemeral, clusterName, metadata, protectThreshold."""
         return self.control("POST", "instance",
-                            self._instance(service, ip, port, group, namespace, attrs))
+                            self._instance(service, ip, port, group, namespace, attrs), node)
 
-    def deregister(self, service, ip, port, group="DEFAULT_GROUP", namespace="public", **attrs):
+    def deregister(self, service, ip, port, group="DEFAULT_GROUP", namespace="public", node=0,
+                   **attrs):
         """attrs: clusterName (default DEFAULT)."""
         return self.control("DELETE", "instance",
-                            self._instance(service, ip, port, group, namespace, attrs))
+                            self._instance(service, ip, port, group, namespace, attrs), node)
 
-    def remove_service(self, service, group="DEFAULT_GROUP", namespace="public"):
+    def remove_service(self, service, group="DEFAULT_GROUP", namespace="public", node=0):
         return self.control("DELETE", "service", {"serviceName": service, "groupName": group,
-                                                  "namespaceId": namespace})
+                                                  "namespaceId": namespace}, node)
 
     def expire_tokens(self):
         return self.control("POST", "expire-tokens", {})
 
-    def requests(self):
-        return self.control("GET", "requests")
+    def requests(self, node=0):
+        return self.control("GET", "requests", node=node)
 
     def reset_counters(self):
-        return self.control("POST", "reset-counters", {})
+        for node in range(len(self.ports)):
+            self.control("POST", "reset-counters", {}, node)
 
     def load(self, registry):
-        return self.control("POST", "load", registry)
+        for node in range(len(self.ports)):  # every node holds the same data at once
+            self.control("POST", "load", registry, node)
 
     def registry(self):
         return self.control("GET", "registry")
 
     def bulk(self, services, instances, prefix="svc-", group="DEFAULT_GROUP", namespace="public"):
-        return self.control("POST", "bulk", {"services": services, "instances": instances,
-                                             "prefix": prefix, "groupName": group,
-                                             "namespaceId": namespace})
+        for node in range(len(self.ports)):
+            self.control("POST", "bulk", {"services": services, "instances": instances,
+                                          "prefix": prefix, "groupName": group,
+                                          "namespaceId": namespace}, node)
 
     def set_mode(self, mode):
         """Switches the Nacos version it imitates (e.g. an upgrade to 3.2) without a restart."""
         self.mode = mode
-        return self.control("POST", "mode", {"mode": mode})
+        for node in range(len(self.ports)):
+            self.control("POST", "mode", {"mode": mode}, node)
 
 
 @pytest.fixture

@@ -322,11 +322,21 @@ def test_missing_endpoints_by_mode(fake_nacos):
     assert call(fake_nacos("2.x"), V3_LIST, {"serviceName": "x"}).status == 404
     new = fake_nacos("3.2")
     new.register("order", "10.0.0.1", 80)
-    for path in (V1_LIST, V1_SERVICES, V2_LIST, "/nacos/v1/ns/operator/metrics"):
+    # 3.2 without the legacy adapter: the naming DistroFilter answers a /v1/ns path with no
+    # controller 501 (naming/web/DistroFilter.java); other unmapped paths end in Spring's
+    # NoResourceFoundException, a 500 from core/exception/NacosApiExceptionHandler.java.
+    for path in (V1_LIST, V1_SERVICES):
         r = call(new, path, {"serviceName": "order", "pageNo": 1, "pageSize": 1})
-        assert r.status == 404 and r.json()["status"] == 404
+        assert r.status == 501
+        assert (r.json()["status"], r.json()["error"]) == (501, "Not Implemented")
+        assert r.json()["message"] == f"no such api:GET:{path}"
+    r = call(new, V2_LIST, {"serviceName": "order"})
+    assert r.status == 500 and r.json()["code"] == 10002
+    assert r.json()["data"] == "No static resource nacos/v2/ns/instance/list."
+    # Kept in 3.2 (alibaba/nacos#14050): v1 login and the metrics probe.
+    assert call(new, "/nacos/v1/ns/operator/metrics").json() == {"status": "UP"}
     assert call(new, "/nacos/v1/auth/login", method="POST",
-                form={"username": "a", "password": "b"}).status == 404
+                form={"username": "a", "password": "b"}).status == 200
     assert [x["ip"] for x in call(new, V3_LIST, {"serviceName": "order"}).json()["data"]] == ["10.0.0.1"]
     new.set_mode("3.1")
     assert len(hosts_of(new, "order")["hosts"]) == 1
@@ -700,3 +710,95 @@ def test_optional_gzip(fake_nacos):
     assert len(json.loads(gzip.decompress(r.body))["hosts"]) == 20
     r = call(nacos, V1_LIST, {"serviceName": "big"})
     assert "Content-Encoding" not in r.headers and len(r.json()["hosts"]) == 20
+
+
+# ---- the v3 admin API, clusters, and a cluster of nodes -----------------------------------
+
+V3_SERVICES = "/nacos/v3/admin/ns/service/list"
+V3_SERVICE = "/nacos/v3/admin/ns/service"
+
+
+def test_v3_admin_service_list_filters_by_regex_and_pages_raw(fake_nacos):
+    nacos = fake_nacos("3.2", admin_open=True)
+    nacos.register("x", "10.0.0.1", 80)
+    nacos.register("y", "10.0.0.2", 80, group="A_DEFAULT_GROUP")
+    nacos.register("z", "10.0.0.3", 80, group="DEFAULT_GROUP_V2")
+    nacos.register("w", "10.0.0.4", 80, group="OTHER")
+    # CatalogServiceV2Impl.patternServices: ".*DEFAULT_GROUP.*@@.*"
+    r = call(nacos, V3_SERVICES, {"groupNameParam": "DEFAULT_GROUP", "pageNo": 1, "pageSize": 2})
+    assert r.status == 200
+    data = r.json()["data"]
+    assert (data["totalCount"], data["pageNumber"], data["pagesAvailable"]) == (3, 1, 2)
+    assert len(data["pageItems"]) == 2
+    rest = call(nacos, V3_SERVICES, {"groupNameParam": "DEFAULT_GROUP", "pageNo": 2,
+                                      "pageSize": 2}).json()["data"]["pageItems"]
+    groups = sorted(i["groupName"] for i in data["pageItems"] + rest)
+    assert groups == ["A_DEFAULT_GROUP", "DEFAULT_GROUP", "DEFAULT_GROUP_V2"]
+    item = (data["pageItems"] + rest)[groups.index("DEFAULT_GROUP")]
+    assert set(item) >= {"name", "groupName", "clusterCount", "ipCount", "healthyInstanceCount",
+                         "triggerFlag"}
+    empty = call(nacos, V3_SERVICES, {"groupNameParam": "NONE"}).json()["data"]
+    assert empty == {"totalCount": 0, "pageNumber": 1, "pagesAvailable": 0, "pageItems": []}
+    assert call(nacos, V3_SERVICES, {"pageSize": 0}).status == 400
+
+
+def test_v3_admin_list_with_instances_and_detail_show_clusters(fake_nacos):
+    nacos = fake_nacos("3.1", admin_open=True)
+    nacos.register("geo", "10.0.0.1", 80, clusterName="SH")
+    nacos.register("geo", "10.0.0.2", 80, clusterName="BJ")
+    r = call(nacos, V3_SERVICES, {"groupNameParam": "DEFAULT_GROUP", "withInstances": "true"})
+    item = r.json()["data"]["pageItems"][0]
+    assert sorted(item["clusterMap"]) == ["BJ", "SH"]
+    assert item["clusterMap"]["SH"]["hosts"][0]["ip"] == "10.0.0.1"
+    d = call(nacos, V3_SERVICE, {"serviceName": "geo"}).json()["data"]
+    assert sorted(d["clusterMap"]) == ["BJ", "SH"] and "hosts" not in d["clusterMap"]["SH"]
+    r = call(nacos, V3_SERVICE, {"serviceName": "nope"})
+    assert r.status == 400 and r.json()["code"] == 21008
+
+
+def test_v3_client_list_blank_cluster_is_default_and_comma_is_every_cluster(fake_nacos):
+    # InstanceListForm.fillDefaultValue: blank -> DEFAULT; ",".split(",") is empty in Java,
+    # which ServiceUtil.checkCluster takes as every cluster.
+    nacos = fake_nacos("3.2")
+    nacos.register("geo", "10.0.0.1", 80, clusterName="SH")
+    nacos.register("geo", "10.0.0.2", 80)
+    ips = lambda **p: sorted(x["ip"] for x in call(  # noqa: E731
+        nacos, V3_LIST, dict(serviceName="geo", **p)).json()["data"])
+    assert ips() == ["10.0.0.2"]
+    assert ips(clusterName="SH") == ["10.0.0.1"]
+    assert ips(clusterName=",") == ["10.0.0.1", "10.0.0.2"]
+
+
+def test_admin_api_refused_without_an_admin(fake_nacos):
+    nacos = fake_nacos("3.2", auth="nacos:secret", reader="reader:pw")
+    nacos.register("order", "10.0.0.1", 80)
+    r = call(nacos, V3_SERVICES, {"groupNameParam": "DEFAULT_GROUP"})
+    assert r.status == 403 and r.json()["message"] == "Code: 401, Message: user not found!."
+    tok = login(nacos, "/nacos/v3/auth/user/login", user="reader", password="pw").json()
+    assert tok["globalAdmin"] is False
+    r = call(nacos, V3_SERVICES, {}, headers={"accessToken": tok["accessToken"]})
+    assert r.status == 403 and r.json()["message"] == "Code: 403, Message: authorization failed!."
+    r = call(nacos, V3_LIST, {"serviceName": "order"}, headers={"accessToken": tok["accessToken"]})
+    assert r.status == 200 and len(r.json()["data"]) == 1
+    admin = login(nacos, "/nacos/v3/auth/user/login").json()["accessToken"]
+    r = call(nacos, V3_SERVICES, {}, headers={"accessToken": admin})
+    assert r.status == 200 and r.json()["data"]["totalCount"] == 1
+    # With auth off the admin API stays guarded (nacos.core.auth.admin.enabled=true).
+    plain = fake_nacos("3.2")
+    assert call(plain, V3_SERVICES, {}).status == 403
+
+
+def test_two_nodes_replicate_late_and_answer_with_their_own_clock(fake_nacos):
+    nacos = fake_nacos("2.x", nodes=2, replication_delay=1.0, clock_skew=100)
+    assert len(nacos.urls) == 2 and nacos.urls[0] != nacos.urls[1]
+    nacos.register("order", "10.0.0.1", 80)
+    at = [nacos.node_url(p) for p in nacos.ports]
+    get = lambda u: json.loads(urllib.request.urlopen(  # noqa: E731
+        u + V1_LIST + "?serviceName=order", timeout=5).read())
+    assert [x["ip"] for x in get(at[0])["hosts"]] == ["10.0.0.1"]
+    assert get(at[1])["hosts"] == []  # not replicated yet
+    time.sleep(1.5)
+    second = get(at[1])
+    assert [x["ip"] for x in second["hosts"]] == ["10.0.0.1"]
+    # lastRefTime is each node's own wall clock (naming/utils/ServiceUtil.java)
+    assert second["lastRefTime"] - get(at[0])["lastRefTime"] > 90000

@@ -15,7 +15,8 @@ import dns.rdatatype
 import dns.zone
 import pytest
 
-from conftest import (BINARY, DEMO_REGISTRY, SOURCE_ROOT, free_port, rdatas, service_info,
+from conftest import (BINARY, DEMO_REGISTRY, SOURCE_ROOT, free_port, http_get, rdatas,
+                      service_info,
                       wait_for, write_registry)
 
 SERVICES = [
@@ -25,15 +26,6 @@ SERVICES = [
                                    {"ip": "10.0.0.4", "healthy": False}]),
     service_info("pay", [{"ip": "10.0.1.1", "clusterName": "east"}], group="BILLING"),
 ]
-
-
-def http_get(port, path):
-    """(status, body) of GET http://127.0.0.1:port/path."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 @pytest.fixture

@@ -245,7 +245,7 @@ def test_newer_push_from_the_nacos_address_applies(fake_nacos, nacos_dns):
     srv = start_dns(nacos_dns, nacos)
     tracked(nacos, srv, ["10.0.0.1"])
     port = push_port(srv)
-    data = service_json(["10.0.0.1", "10.0.0.9"], int(time.time() * 1000) + 60000)
+    data = service_json(["10.0.0.1", "10.0.0.9"], int(time.time() * 1000) + 30000)
     ack = send_from("127.0.0.1", port, gzip.compress(packet(data, "9007199254740993")),
                     want_reply=True)
     assert ack == {"type": "push-ack", "lastRefTime": 9007199254740993, "data": ""}
@@ -294,3 +294,24 @@ def test_nacos_32_works_without_push(fake_nacos, nacos_dns):
     assert push_counters(nacos)["subscriptions"] == 0
     assert "/nacos/v1/ns/instance/list" not in nacos.requests()["by_path"]
     assert metrics(srv)["rejected"] == 0
+
+
+def test_a_push_from_the_future_cannot_freeze_a_service(fake_nacos, nacos_dns):
+    # A push stamped a day ahead (a broken clock, or a forgery from the server's address) is
+    # rejected; one a little ahead is applied, and the next poll of the service's own server
+    # still wins, so wrong data lasts a poll at most.
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.1", 8080)
+    srv = start_dns(nacos_dns, nacos, poll="1")
+    tracked(nacos, srv, ["10.0.0.1"])
+    port = push_port(srv)
+    now = int(time.time() * 1000)
+    before = metrics(srv)["rejected"]
+    send_from("127.0.0.1", port, packet(service_json(["10.0.0.66"], now + 86400000), "1"))
+    wait_until(lambda: metrics(srv)["rejected"] == before + 1)
+    assert addresses(srv) == ["10.0.0.1"]
+    send_from("127.0.0.1", port, packet(service_json(["10.0.0.77"], now + 30000), "2"))
+    wait_until(lambda: addresses(srv) == ["10.0.0.77"], timeout=3)
+    wait_until(lambda: addresses(srv) == ["10.0.0.1"], timeout=4)
+    assert "stale=no" in " ".join(s.decode() for rrset in srv.query(
+        "_info." + NAME, "TXT").answer for rr in rrset for s in rr.strings)

@@ -2,6 +2,7 @@
  * ldns, an independent reader of the prepared wire bytes. */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -281,7 +282,7 @@ static struct snapshot_config config(void)
 {
 	struct snapshot_config c;
 	snapshot_config_defaults(&c);
-	c.zones[1] = (struct snapshot_zone){"Corp.Example.", "prod", false};
+	c.zones[1] = (struct snapshot_zone){"Corp.Example.", "prod", false, false};
 	c.n_zones = 2;
 	c.hostname = "ns1.example.";
 	c.version = "nacos-dns-test";
@@ -479,7 +480,7 @@ static void test_info(const struct snapshot *s)
 	CHECK(has_rr(AN, "_info.order-service.DEFAULT_GROUP.svc. 5 IN TXT \"total=5\" "
 			 "\"healthy=4\" \"enabled=5\" \"usable=4\" \"age=10s\" "
 			 "\"server=http://127.0.0.1:8848\" \"api=v1\" \"stale=no\" "
-			 "\"protect-threshold=no\" \"generation=9\""));
+			 "\"protect-threshold=no\" \"catalog=yes\" \"generation=9\""));
 	ask(s, "_info.order-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A);
 	check_nodata("svc.");
 }
@@ -569,6 +570,76 @@ static void test_partial(void)
 	CHECK_INT_EQ(ask(s, "DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A), QUERY_ANSWER); /* an ENT */
 	CHECK_INT_EQ(ask(s, "other.Corp.Example.", LDNS_RR_TYPE_A), QUERY_ANSWER);
 	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NXDOMAIN);
+	snapshot_free(s);
+}
+
+/* A zone serving any group: below a listed group a missing name is NXDOMAIN, below any other
+ * the sync must settle it, and query_miss says what it may be, as the query spelled it. */
+static void test_open_groups(void)
+{
+	struct snapshot_config c = config();
+	c.zones[0].open_groups = true;
+	struct snapshot_builder *b = snapshot_builder_new(&c, 9, NULL);
+	CHECK(b);
+	add_order(b);
+	CHECK_INT_EQ(snapshot_builder_add_group(b, "public", "DEFAULT_GROUP", NULL), 1);
+	CHECK_INT_EQ(snapshot_builder_add_group(b, "public", "EMPTY", NULL), 1);
+	CHECK_INT_EQ(snapshot_builder_add_group(b, "public", "a.b", NULL), -EINVAL);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	CHECK_INT_EQ(ask(s, "order-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A), QUERY_ANSWER);
+	CHECK_INT_EQ(ask(s, "nope.default_group.svc.", LDNS_RR_TYPE_A), QUERY_ANSWER);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NXDOMAIN);
+	CHECK_INT_EQ(ask(s, "nope.EMPTY.svc.", LDNS_RR_TYPE_A), QUERY_ANSWER);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NXDOMAIN);
+	CHECK_INT_EQ(ask(s, "EMPTY.svc.", LDNS_RR_TYPE_A), QUERY_ANSWER); /* listed: NODATA */
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_NOERROR);
+	CHECK_INT_EQ(askx(s, "ledger.FINANCE.svc.", LDNS_RR_TYPE_A, &QE, false), QUERY_FETCH);
+	CHECK_INT_EQ(ldns_pkt_get_rcode(R.pkt), LDNS_RCODE_SERVFAIL);
+	CHECK(R.qi.service_name == NULL);
+	const uint8_t not_ready[2] = {0, 14};
+	CHECK(has_option(15, not_ready, 2, "Nacos group not listed"));
+	/* settled by the sync: absent */
+	uint8_t in[600];
+	size_t n = mkq(in, "ledger.FINANCE.svc.", LDNS_RR_TYPE_A, &Q);
+	res_clear();
+	memset(&R.qi, 0, sizeof(R.qi));
+	R.qi.settled = true;
+	R.status = query_answer(s, &R.qi, in, n, R.wire, sizeof(R.wire), &R.len);
+	CHECK_INT_EQ(R.status, QUERY_ANSWER);
+	CHECK_INT_EQ(R.qi.rcode, LDNS_RCODE_NXDOMAIN);
+
+	struct query_miss m;
+	n = mkq(in, "10-0-0-1.Order.Api.FINANCE.svc.", LDNS_RR_TYPE_A, &Q);
+	CHECK_INT_EQ(query_miss(s, in, n, &m), 0);
+	CHECK_STR_EQ(m.namespace_id, "public");
+	CHECK_STR_EQ(m.group, "FINANCE");
+	CHECK_INT_EQ(m.n_names, 2);
+	CHECK_STR_EQ(m.names[0], "10-0-0-1.Order.Api");
+	CHECK_STR_EQ(m.names[1], "Order.Api");
+	n = mkq(in, "_http._TCP.api.FINANCE.svc.", LDNS_RR_TYPE_SRV, &Q);
+	CHECK_INT_EQ(query_miss(s, in, n, &m), 0);
+	CHECK_INT_EQ(m.n_names, 3);
+	CHECK_STR_EQ(m.names[0], "_http._TCP.api");
+	CHECK_STR_EQ(m.names[1], "_TCP.api");
+	CHECK_STR_EQ(m.names[2], "api");
+	n = mkq(in, "sh._cluster.geo.FINANCE.svc.", LDNS_RR_TYPE_A, &Q);
+	CHECK_INT_EQ(query_miss(s, in, n, &m), 0);
+	CHECK_INT_EQ(m.n_names, 3);
+	CHECK_STR_EQ(m.names[2], "geo");
+	n = mkq(in, "_info.geo.FINANCE.svc.", LDNS_RR_TYPE_TXT, &Q);
+	CHECK_INT_EQ(query_miss(s, in, n, &m), 0);
+	CHECK_INT_EQ(m.n_names, 2);
+	CHECK_STR_EQ(m.names[1], "geo");
+	n = mkq(in, "FINANCE.svc.", LDNS_RR_TYPE_A, &Q);
+	CHECK_INT_EQ(query_miss(s, in, n, &m), 0);
+	CHECK_STR_EQ(m.group, "FINANCE");
+	CHECK_INT_EQ(m.n_names, 0);
+	n = mkq(in, "a\\032b.FINANCE.svc.", LDNS_RR_TYPE_A, &Q); /* a space: no Nacos name */
+	CHECK_INT_EQ(query_miss(s, in, n, &m), 0);
+	CHECK_INT_EQ(m.n_names, 0);
+	n = mkq(in, "example.org.", LDNS_RR_TYPE_A, &Q);
+	CHECK_INT_EQ(query_miss(s, in, n, &m), -EINVAL);
 	snapshot_free(s);
 }
 
@@ -1215,6 +1286,7 @@ int main(void)
 	test_case_echo(s);
 	test_pending(s);
 	test_partial();
+	test_open_groups();
 	test_sizes(s, subset);
 	test_edns(s);
 	test_options(s);

@@ -127,8 +127,8 @@ static struct snapshot_config three_zones(void)
 {
 	struct snapshot_config c;
 	snapshot_config_defaults(&c);
-	c.zones[1] = (struct snapshot_zone){"svc2", "public", false};
-	c.zones[2] = (struct snapshot_zone){"other.", "prod", false};
+	c.zones[1] = (struct snapshot_zone){"svc2", "public", false, false};
+	c.zones[2] = (struct snapshot_zone){"other.", "prod", false, false};
 	c.n_zones = 3;
 	return c;
 }

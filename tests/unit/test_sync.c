@@ -40,28 +40,28 @@ static void test_urls(void)
 {
 	char *u =
 		nacosapi_instance_list_url("http://h:8848", NACOSAPI_V1, "public", "DEFAULT_GROUP",
-					   "providers:com.acme.Api:1.0.0:", NULL, "t/k=");
+					   "providers:com.acme.Api:1.0.0:", "t/k=");
 	CHECK_STR_EQ(u, "http://h:8848/nacos/v1/ns/instance/list?namespaceId=public&groupName="
 			"DEFAULT_GROUP&serviceName=providers%3Acom.acme.Api%3A1.0.0%3A&healthyOnly="
 			"false&accessToken=t%2Fk%3D");
 	free(u);
-	u = nacosapi_instance_list_url("http://h:8848", NACOSAPI_V3, "ns 1", "G", "a b",
-				       "DEFAULT,c1", "secret");
+	/* "," lists every cluster (see nacosapi_instance_list_url) */
+	u = nacosapi_instance_list_url("http://h:8848", NACOSAPI_V3, "ns 1", "G", "a b", "secret");
 	CHECK_STR_EQ(u,
 		     "http://h:8848/nacos/v3/client/ns/instance/list?namespaceId=ns%201&groupName="
-		     "G&serviceName=a%20b&clusterName=DEFAULT%2Cc1");
+		     "G&serviceName=a%20b&clusterName=%2C");
 	CHECK(!strstr(u, "secret")); /* v3 sends the token as a header only */
 	free(u);
 	u = nacosapi_subscribe_take(
-		nacosapi_instance_list_url("http://h", NACOSAPI_V1, "p", "G", "s", NULL, NULL),
-		"fe80::1", 40123);
+		nacosapi_instance_list_url("http://h", NACOSAPI_V1, "p", "G", "s", NULL), "fe80::1",
+		40123);
 	CHECK_STR_EQ(u,
 		     "http://h/nacos/v1/ns/instance/list?namespaceId=p&groupName=G&serviceName=s&"
 		     "healthyOnly=false&udpPort=40123&clientIP=fe80%3A%3A1");
 	free(u);
 	CHECK(nacosapi_subscribe_take(NULL, "10.0.0.1", 1) == NULL);
-	u = nacosapi_service_list_url("http://h", NACOSAPI_V1, "public", "G", 2,
-				      NACOSAPI_V1_PAGE_SIZE, NULL);
+	u = nacosapi_service_list_url("http://h", NACOSAPI_V1, "public", "G", 2, NACOSAPI_PAGE_SIZE,
+				      NULL);
 	CHECK_STR_EQ(u, "http://h/nacos/v1/ns/service/list?namespaceId=public&groupName=G&pageNo=2&"
 			"pageSize=10000");
 	free(u);
@@ -86,9 +86,17 @@ static void test_urls(void)
 
 static void test_classify(void)
 {
-	CHECK(nacosapi_api_missing(404));
-	CHECK(nacosapi_api_missing(410));
-	CHECK(!nacosapi_api_missing(403));
+	CHECK(nacosapi_api_missing(404, NULL));
+	CHECK(nacosapi_api_missing(410, ""));
+	/* 3.2 without the legacy adapter: DistroFilter's 501 for /v1/ns, Spring's
+	 * NoResourceFoundException as a 500 elsewhere */
+	CHECK(nacosapi_api_missing(501, "{\"status\":501,\"message\":\"no such api:GET:/nacos/"
+					"v1/ns/instance/list\"}"));
+	CHECK(nacosapi_api_missing(500, "{\"code\":10002,\"message\":\"data access error\","
+					"\"data\":\"No static resource nacos/v2/ns/x.\"}"));
+	CHECK(!nacosapi_api_missing(500, "caused: java.lang.IllegalStateException;"));
+	CHECK(!nacosapi_api_missing(500, NULL));
+	CHECK(!nacosapi_api_missing(403, "no such api"));
 	CHECK(nacosapi_server_error(500));
 	CHECK(nacosapi_server_error(503));
 	CHECK(!nacosapi_server_error(400));
@@ -105,17 +113,20 @@ static void test_v3_service_list(void)
 			   "\"pageNumber\":1,\"pageItems\":[{\"name\":\"a\",\"groupName\":\"G\"},"
 			   "{\"name\":\"b\",\"groupName\":\"OTHER\"},{\"name\":\"c\"}]}}";
 	char **names = NULL;
-	size_t n = 0, total = 0;
-	CHECK_INT_EQ(nacosapi_parse_v3_service_list(body, strlen(body), "G", &names, &n, &total),
-		     0);
+	size_t n = 0, items = 0, total = 0;
+	CHECK_INT_EQ(
+		nacosapi_parse_v3_service_list(body, strlen(body), "G", &names, &n, &items, &total),
+		0);
 	CHECK_INT_EQ(n, 2);
+	CHECK_INT_EQ(items, 3); /* paging counts what the server matched, every group */
 	CHECK_INT_EQ(total, 3);
 	CHECK_STR_EQ(names[0], "a");
 	CHECK_STR_EQ(names[1], "c");
 	nacos_strv_free(names, n);
 	const char *bad = "{\"code\":403,\"data\":null}";
-	CHECK_INT_EQ(nacosapi_parse_v3_service_list(bad, strlen(bad), "G", &names, &n, &total),
-		     -EBADMSG);
+	CHECK_INT_EQ(
+		nacosapi_parse_v3_service_list(bad, strlen(bad), "G", &names, &n, &items, &total),
+		-EBADMSG);
 }
 
 static void test_backoff_and_timing(void)
