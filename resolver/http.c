@@ -12,6 +12,8 @@
 #include "log.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 3000
+#define HTTP_LOW_SPEED          1024L /* bytes/s: slower than this for timeout_ms is a stall */
+#define HTTP_MAX_STALLS         40    /* a request lasts at most this many stall periods */
 #define HTTP_DEFAULT_MAX_BODY   (32u << 20)
 #define HTTP_DEFAULT_INFLIGHT   8
 
@@ -126,6 +128,7 @@ static void http_req_finish(struct http_req *r, int error, long status, const ch
 	struct http_response resp = {
 		.error = error,
 		.status = error ? 0 : status,
+		.answering = error && status > 0,
 		.body = r->body ? r->body : "",
 		.len = r->body ? r->len : 0,
 		.reason = reason ? reason : "",
@@ -163,7 +166,7 @@ static void http_on_done(struct http *h, CURL *easy, CURLcode rc)
 	http_running_unlink(h, r);
 	if (rc != CURLE_OK) {
 		const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
-		http_req_finish(r, http_errno(rc, r->too_big), 0, why);
+		http_req_finish(r, http_errno(rc, r->too_big), status, why);
 	} else {
 		http_req_finish(r, 0, status, NULL);
 	}
@@ -283,8 +286,10 @@ static int http_req_setup(struct http *h, struct http_req *r)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, HTTP_MAX_STALLS * h->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, HTTP_LOW_SPEED);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (h->timeout_ms + 999) / 1000);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);

@@ -1,5 +1,6 @@
 /* HTTP(S) requests on libcurl's multi interface, driven by a libuv loop. Knows nothing of Nacos. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -8,9 +9,12 @@ struct http;
 struct http_options {
 	const char *user_agent; /* copied */
 	const char *ca_file;    /* NULL or "": the system CAs; copied */
-	long timeout_ms;        /* whole request; 0: 3000 */
-	size_t max_body;        /* larger bodies fail with -EMSGSIZE; 0: 32 MiB */
-	unsigned max_inflight;  /* requests beyond this wait in a queue; 0: 8 */
+	/* How long a request may stall: connecting, or moving under 1 KiB/s (waiting for the
+	 * answer included), so that a large answer arriving steadily is not cut off; 0: 3000.
+	 * A request lasts at most 40 times this. */
+	long timeout_ms;
+	size_t max_body;       /* larger bodies fail with -EMSGSIZE; 0: 32 MiB */
+	unsigned max_inflight; /* requests beyond this wait in a queue; 0: 8 */
 };
 
 /* What a finished request gave. Everything is borrowed for the duration of the callback. */
@@ -20,6 +24,7 @@ struct http_response {
 	const char *body; /* NUL-terminated, len bytes */
 	size_t len;
 	const char *reason; /* curl's message when error != 0, "" otherwise */
+	bool answering;     /* error != 0 after the answer had begun (a status line came) */
 	/* The connection's addresses ("" when unknown): ours, and the server's. */
 	const char *local_ip, *primary_ip;
 };

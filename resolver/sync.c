@@ -74,6 +74,14 @@ struct sync_miss {
 	void *arg;
 };
 
+/* A run of failures: logged when it starts, then at most once a minute with how many failed
+ * meanwhile and the latest reason, so that a reason that changes (a catalog that turned
+ * invalid) is seen. */
+struct sync_streak {
+	int64_t logged_ms;
+	unsigned unlogged;
+};
+
 /* A tracked service: polled while it is queried (or always with track = all). */
 struct sync_entry {
 	struct sync_entry *hnext;
@@ -90,10 +98,12 @@ struct sync_entry {
 	/* The server its calls go to: lastRefTime is the answering node's wall clock
 	 * (naming/utils/ServiceUtil.java), data reaches other nodes later (Distro), and each node
 	 * keeps its own push subscribers, so one service talks to one node until it fails. */
-	size_t server;     /* SIZE_MAX: none yet */
-	int64_t ref_ms;    /* that server's lastRefTime (ms) of the data held; 0: unknown */
-	int64_t pushed_ms; /* loop time a push was last applied */
-	int64_t polled_ms; /* loop time the poll in flight was sent */
+	size_t server;             /* SIZE_MAX: none yet */
+	int64_t ref_ms;            /* that server's lastRefTime (ms) of the data held; 0: unknown */
+	int64_t pushed_ms;         /* loop time a push was last applied */
+	int64_t polled_ms;         /* loop time the poll in flight was sent */
+	struct sync_streak streak; /* failures, for the log */
+	size_t skipped_logged;     /* instances the last answer logged as skipped */
 	struct sync_waiter *waiters;
 };
 
@@ -107,6 +117,7 @@ struct sync_catalog {
 	bool dynamic;         /* added because a query named its group: expires when unused */
 	bool refused;         /* the last listing was refused (403, or no list API) */
 	unsigned fail_streak; /* listings failed in a row */
+	struct sync_streak streak;
 	int64_t last_used_ms; /* dynamic: when a query last named the group */
 	char **acc;           /* the listing being paged in */
 	size_t n_acc, first_total;
@@ -883,6 +894,10 @@ static void on_call_done(void *arg, const struct http_response *resp)
 			c->refused = true;
 			sync_call_failed(c, why);
 		}
+	} else if (resp->error && resp->answering) {
+		/* An answer that began and stalled: too slow for this request (a large answer), not
+		 * a sick server, which the server's other calls need not pay for with a backoff. */
+		sync_call_retry(c, why);
 	} else if (resp->error || nacosapi_server_error(resp->status)) {
 		sync_server_failed(s, srv, why);
 		sync_call_retry(c, why);
@@ -1004,13 +1019,32 @@ static bool sync_entry_settle(struct sync_entry *e)
 	return false;
 }
 
+#define SYNC_STREAK_LOG_MS 60000
+
+/* Whether a failure (the first of a run when first) is to be logged now; *n: how many went
+ * unlogged before it. */
+static bool sync_streak_due(struct sync *s, struct sync_streak *k, bool first, unsigned *n)
+{
+	int64_t now = sync_now(s);
+	if (!first && now - k->logged_ms < SYNC_STREAK_LOG_MS) {
+		k->unlogged++;
+		return false;
+	}
+	*n = first ? 0 : k->unlogged;
+	k->unlogged = 0;
+	k->logged_ms = now;
+	return true;
+}
+
 static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *why)
 {
+	unsigned n;
 	if (!sync_entry_settle(e))
 		return;
 	s->stats.fetch_failed++;
-	if (!e->failing)
-		log_warn("nacos", "fetching %s/%s/%s failed: %s; %s", e->ns, e->group, e->name, why,
+	if (sync_streak_due(s, &e->streak, !e->failing, &n))
+		log_warn("nacos", "fetching %s/%s/%s failed (%u more since the last line): %s; %s",
+			 e->ns, e->group, e->name, n, why,
 			 e->svc ? "serving the last good copy" : "no data yet");
 	e->failing = true;
 	if (sync_mark_stale(s, e, true))
@@ -1125,28 +1159,47 @@ static bool sync_take_answer(struct sync *s, struct sync_entry *e, struct nacos_
 	return sync_apply(s, e, svc);
 }
 
+/* The first reason a parser gave: what a log line about its answer says. */
+struct sync_reason {
+	char text[240];
+};
+
+static void sync_on_reason(void *arg, const char *msg)
+{
+	struct sync_reason *r = arg;
+	if (!r->text[0])
+		snprintf(r->text, sizeof(r->text), "%s", msg);
+}
+
 static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server, const char *body,
 			    size_t len)
 {
 	const struct sync_server *srv = &s->servers[server];
 	struct nacos_service *svc = NULL;
-	struct nacos_diag d = {0};
+	struct sync_reason why = {""};
+	struct nacos_diag d = {.warn = sync_on_reason, .arg = &why};
 	int rc = srv->api == NACOSAPI_V3
 			 ? nacos_parse_v3_instances(body, len, e->group, e->name, &d, &svc)
 			 : nacos_parse_instance_list(body, len, e->group, &d, &svc);
 	if (rc == 0 && svc->n_instances > s->cfg.max_instances) {
-		char why[96];
-		snprintf(why, sizeof(why), "%zu instances, over max-instances (%u)",
+		char over[96];
+		snprintf(over, sizeof(over), "%zu instances, over max-instances (%u)",
 			 svc->n_instances, s->cfg.max_instances);
 		nacos_service_free(svc);
 		s->stats.over_instances++;
-		sync_fetch_failed(s, e, why);
+		sync_fetch_failed(s, e, over);
 		return;
 	}
 	if (rc < 0) {
-		sync_fetch_failed(s, e, rc == -ENOMEM ? "out of memory" : "malformed answer");
+		char text[300];
+		snprintf(text, sizeof(text), "malformed answer (%s)", why.text[0] ? why.text : "?");
+		sync_fetch_failed(s, e, rc == -ENOMEM ? "out of memory" : text);
 		return;
 	}
+	if (d.skipped != e->skipped_logged) /* logged when the count changes, not per poll */
+		log_warn("nacos", "%s/%s/%s: %zu instances skipped (%s)", e->ns, e->group, e->name,
+			 d.skipped, why.text[0] ? why.text : "none now");
+	e->skipped_logged = d.skipped;
 	if (!sync_entry_settle(e)) {
 		nacos_service_free(svc);
 		return;
@@ -1328,14 +1381,17 @@ static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const 
 				bool refused)
 {
 	bool was = sync_catalog_unlistable(cat);
+	unsigned n;
 	cat->inflight = false;
 	sync_catalog_drop_acc(cat);
 	s->stats.catalog_failed++;
 	cat->refused = refused;
 	cat->fail_streak++;
-	if (!cat->failing)
-		log_warn("nacos", "listing services of %s/%s failed: %s; keeping %zu known names",
-			 cat->ns, cat->group, why, cat->n);
+	if (sync_streak_due(s, &cat->streak, !cat->failing, &n))
+		log_warn("nacos",
+			 "listing services of %s/%s failed (%u more since the last line): %s; "
+			 "keeping %zu known names",
+			 cat->ns, cat->group, n, why, cat->n);
 	cat->failing = true;
 	if (!was && sync_catalog_unlistable(cat)) {
 		log_warn("nacos",
@@ -1474,8 +1530,8 @@ static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t
 		sync_schedule_publish(s);
 }
 
-static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t len, size_t *total,
-				   size_t *got)
+static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t len,
+				   struct nacos_diag *d, size_t *total, size_t *got)
 {
 	struct sync_server *srv = &c->s->servers[c->server];
 	char **names = NULL;
@@ -1483,7 +1539,7 @@ static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t
 	int rc = srv->list_api == NACOSAPI_V3
 			 ? nacosapi_parse_v3_service_list(body, len, c->cat->group, &names, &n, got,
 							  total)
-			 : nacos_parse_service_list(body, len, NULL, &names, &n, total);
+			 : nacos_parse_service_list(body, len, d, &names, &n, total);
 	if (rc < 0)
 		return rc;
 	if (srv->list_api != NACOSAPI_V3)
@@ -1510,11 +1566,15 @@ static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t
 {
 	struct sync *s = c->s;
 	size_t total = 0, got = 0;
-	int rc = sync_catalog_page_parse(c, body, len, &total, &got);
+	struct sync_reason why = {""};
+	struct nacos_diag d = {.warn = sync_on_reason, .arg = &why};
+	int rc = sync_catalog_page_parse(c, body, len, &d, &total, &got);
 	if (rc < 0) {
+		char text[300];
+		snprintf(text, sizeof(text), "malformed answer (%s)", why.text[0] ? why.text : "?");
 		sync_call_failed(c, rc == -ENOMEM  ? "out of memory"
 				    : rc == -E2BIG ? "more names than max-services"
-						   : "malformed answer");
+						   : text);
 		return;
 	}
 	if (c->page == 1)

@@ -833,3 +833,31 @@ int query_miss(const struct snapshot *snap, const uint8_t *in, size_t len, struc
 			out->n_names++;
 	return 0;
 }
+
+size_t query_compact(const uint8_t *in, size_t len, uint8_t *out)
+{
+	struct question q;
+	if (len < 12 || (in[2] & 0x80) || read_query(&q, in, len) != 0)
+		return 0;
+	memcpy(out, in, q.qend);
+	memset(out + 6, 0, 6); /* no answer, authority or additional record but the OPT */
+	size_t n = q.qend;
+	if (!q.edns)
+		return n;
+	out[11] = 1;
+	out[n++] = 0; /* root owner */
+	wr16(out + n, T_OPT);
+	wr16(out + n + 2, q.edns_size);
+	out[n + 4] = 0;
+	out[n + 5] = q.edns_version;
+	out[n + 6] = q.do_bit ? 0x80 : 0;
+	out[n + 7] = 0;
+	wr16(out + n + 8, q.nsid ? 4 : 0);
+	n += 10;
+	if (q.nsid) {
+		wr16(out + n, OPT_NSID);
+		wr16(out + n + 2, 0);
+		n += 4;
+	}
+	return n;
+}

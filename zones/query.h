@@ -58,5 +58,14 @@ struct query_miss {
 	size_t n_names;
 };
 
+/* The most query_compact writes: header, question, an OPT with the NSID option. */
+#define QUERY_COMPACT_MAX (12 + 255 + 4 + 11 + 4)
+
+/* The query in[0..len) as it needs to be kept to be answered later: header, question, and an
+ * OPT carrying what the answer depends on (UDP size, version, DO, NSID asked), without the
+ * other records or options (padding may make a TCP query 64 KiB). Into out (at least
+ * QUERY_COMPACT_MAX octets); its length, or 0 when in is no query query_answer would answer. */
+size_t query_compact(const uint8_t *in, size_t len, uint8_t *out);
+
 /* Fills out for the question of in[0..len). 0, or -EINVAL when it names no zone of snap. */
 int query_miss(const struct snapshot *snap, const uint8_t *in, size_t len, struct query_miss *out);

@@ -38,7 +38,8 @@ import time
 import urllib.parse
 
 MODES = ("1.x", "2.x", "3.1", "3.2")
-FAULTS = ("none", "500", "503", "hang", "slow", "malformed", "reset", "empty", "403")
+FAULTS = ("none", "500", "503", "hang", "slow", "malformed", "reset", "empty", "403",
+          "trickle", "stall")
 DEFAULT_GROUP = "DEFAULT_GROUP"
 DEFAULT_CLUSTER = "DEFAULT"
 SEP = "@@"
@@ -1257,6 +1258,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             result = (200, body[:len(body) // 2] if len(body) > 2 else b'{"hosts":[{"ip":',
                       {"Content-Type": "application/json"})
         fake.stats.request(req.method, req.path, result[0], req.agent)
+        if fault.mode in ("trickle", "stall"):
+            self.close_connection = True
+            self.respond(*result, trickle=fault.delay, stall=fault.mode == "stall")
+            return
         self.respond(*result)
 
     def fault_answer(self, fault, req):
@@ -1292,7 +1297,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return body, "application/json"
         return body.encode(), "text/plain;charset=UTF-8"
 
-    def respond(self, status, body, headers):
+    def respond(self, status, body, headers, trickle=None, stall=False):
+        """trickle: send the body evenly over that many seconds (a large answer on a slow
+        link); stall: send half of it at once, then nothing more."""
         data, ctype = self.encode(body)
         headers = dict(headers)
         headers.setdefault("Content-Type", ctype)
@@ -1305,7 +1312,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if stall:
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            self.hang()
+        elif trickle:
+            pieces = 20
+            step = max(1, len(data) // pieces + 1)
+            for i in range(0, len(data), step):
+                self.wfile.write(data[i:i + step])
+                self.wfile.flush()
+                time.sleep(trickle / pieces)
+        else:
             self.wfile.write(data)
 
     def hang(self):

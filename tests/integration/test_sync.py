@@ -373,3 +373,40 @@ def test_change_just_before_sigterm_reaches_the_cache_file(fake_nacos, nacos_dns
     srv2 = start_dns(nacos_dns, url, "--cache-file", cache)
     assert addresses(srv2, "pay.DEFAULT_GROUP.svc") == ["10.0.2.1", "10.0.2.2"]
     assert addresses(srv2, NAME) == ["10.0.0.1"]
+
+
+def test_reasons_are_logged(fake_nacos, nacos_dns):
+    # Why an answer was malformed, and why instances were skipped, reach the log (once per
+    # change, not per poll).
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.1", 8080)
+    nacos.register("order-service", "not-an-address", 8080)
+    srv = start_dns(nacos_dns, nacos.url)
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    srv.wait_log("order-service: 1 instances skipped (")
+    nacos.fault("malformed", path="/nacos/v1/ns/instance/list")
+    srv.wait_log("failed (0 more since the last line): malformed answer (")
+    assert "bad JSON" in srv.log_text()
+    time.sleep(1.5)
+    assert srv.log_text().count("instances skipped") == 1
+
+
+def test_a_large_answer_arriving_slowly_is_taken_and_a_stalled_one_backs_off_nothing(
+        fake_nacos, nacos_dns):
+    # 2,000 instances (about 700 kB) sent over 5 s: slower than the 3 s stall window as a
+    # whole, but never stalled, so it is taken. An answer that stalls half-way fails that
+    # service's fetch alone: the server is not put in backoff for the others.
+    big = [{"ip": f"10.1.{i // 250}.{i % 250 + 1}", "port": 8080} for i in range(2000)]
+    nacos = fake_nacos(mode="2.x", data=registry(service_info("small", [{"ip": "10.0.9.1"}]),
+                                                 service_info("big", big)))
+    srv = start_dns(nacos_dns, nacos.url, "--fetch-wait", "8s")
+    assert wait_until(lambda: addresses(srv, "small.DEFAULT_GROUP.svc") == ["10.0.9.1"])
+    nacos.fault("trickle", path="/nacos/v1/ns/instance/list", delay=5, count=1)
+    r = srv.query("big.DEFAULT_GROUP.svc", "A", tcp=True, timeout=10)
+    assert sum(len(rrset) for rrset in r.answer) == 2000
+    nacos.fault("stall", path="/nacos/v1/ns/instance/list", count=1)
+    time.sleep(4)
+    nacos.register("small", "10.0.9.2", 80)
+    assert wait_until(lambda: addresses(srv, "small.DEFAULT_GROUP.svc")
+                      == ["10.0.9.1", "10.0.9.2"], timeout=4)
+    assert "backing off" not in srv.log_text()

@@ -643,6 +643,37 @@ static void test_open_groups(void)
 	snapshot_free(s);
 }
 
+/* A query kept while it waits for the sync is its header, question and EDNS facts: a padded
+ * one shrinks, and both are answered alike. */
+static void test_compact(const struct snapshot *s)
+{
+	static uint8_t big[4096], small[QUERY_COMPACT_MAX];
+	const struct q o = {.flags = 0x0100, .qdcount = 1, .edns = 4096, .do_bit = true};
+	size_t n = mkq(big, "order-service.DEFAULT_GROUP.svc.", LDNS_RR_TYPE_A, &o);
+	/* NSID asked for, then 3,000 octets of padding (RFC 7830) */
+	uint8_t opts[8] = {0, 3, 0, 0, 0, 12, 3000 >> 8, 3000 & 0xFF};
+	memcpy(big + n, opts, 8);
+	memset(big + n + 8, 0, 3000);
+	big[n - 2] = (3008 >> 8);
+	big[n - 1] = 3008 & 0xFF;
+	n += 3008;
+	size_t k = query_compact(big, n, small);
+	CHECK_INT_EQ(k, 12 + 37 + 11 + 4); /* 37: the question */
+	CHECK_INT_EQ(ask_raw(s, big, n, false, 7), QUERY_ANSWER);
+	size_t big_an = an_count();
+	struct query_info first = R.qi;
+	CHECK_INT_EQ(ask_raw(s, small, k, false, 7), QUERY_ANSWER);
+	CHECK_INT_EQ(an_count(), big_an);
+	CHECK(R.qi.edns && R.qi.client_udp == first.client_udp);
+	CHECK(ldns_pkt_edns_do(R.pkt));
+	CHECK(ldns_pkt_edns_data(R.pkt) != NULL); /* the NSID answered */
+	/* without EDNS: header and question only */
+	n = mkq(big, "svc.", LDNS_RR_TYPE_SOA, &Q);
+	CHECK_INT_EQ(query_compact(big, n, small), n);
+	big[2] |= 0x80; /* a response is nothing to keep */
+	CHECK_INT_EQ(query_compact(big, n, small), 0);
+}
+
 /* ---- sizes ---- */
 
 static void test_sizes(const struct snapshot *s, const struct snapshot *subset)
@@ -1287,6 +1318,7 @@ int main(void)
 	test_pending(s);
 	test_partial();
 	test_open_groups();
+	test_compact(s);
 	test_sizes(s, subset);
 	test_edns(s);
 	test_options(s);
