@@ -197,6 +197,7 @@ struct sync {
 	bool build_complete;     /* the build in flight lists every catalog */
 	bool published_complete; /* so did the snapshot published last */
 	bool ready, dirty_cache, cache_inflight, closing;
+	uint64_t network; /* counts resets of the servers (reloads) */
 	int open_handles;
 	uint64_t rnd;
 	struct sync_stats stats;
@@ -1129,15 +1130,6 @@ static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_servic
 	return true;
 }
 
-/* Nacos's lastRefTime (ms) of a v1 answer; 0 when absent (the v3 API has none). */
-static int64_t sync_answer_ref(const struct sync_server *srv, const char *body, size_t len)
-{
-	int64_t ref = 0;
-	if (srv->api == NACOSAPI_V3 || push_ref_time(body, len, &ref) < 0)
-		return 0;
-	return ref;
-}
-
 /* A polled answer (svc taken) from server `server` with its lastRefTime ref. The answer of the
  * entry's own server wins, as in the Nacos SDKs, unless a push from that server brought newer
  * data while this poll was out: so neither a clock running ahead nor a node that lags can pin
@@ -1171,17 +1163,44 @@ static void sync_on_reason(void *arg, const char *msg)
 		snprintf(r->text, sizeof(r->text), "%s", msg);
 }
 
-static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server, const char *body,
-			    size_t len)
+/* An instance list answer being parsed: on the loop when small, else on the thread pool, as
+ * snapshots are built, so that a 65,536-instance answer (a second of CPU) stalls no query. */
+struct sync_parse {
+	uv_work_t work;
+	struct sync *s;
+	struct sync_entry *e; /* inflight until parsed: kept alive (doomed at most) */
+	size_t server;
+	uint64_t network; /* s->network when it was asked: servers renumbered since: dropped */
+	bool v3;
+	char *body; /* owned when on the pool */
+	size_t len;
+	int rc;
+	struct nacos_service *svc;
+	struct sync_reason why;
+	size_t skipped;
+	int64_t ref; /* Nacos's lastRefTime (ms) of a v1 answer; 0: none */
+};
+
+#define SYNC_PARSE_INLINE (64 * 1024) /* answers up to this size are parsed on the loop */
+
+/* Touches nothing shared: the body, the entry's immutable names, and its own results. */
+static void sync_parse_run(struct sync_parse *j)
 {
-	const struct sync_server *srv = &s->servers[server];
-	struct nacos_service *svc = NULL;
-	struct sync_reason why = {""};
-	struct nacos_diag d = {.warn = sync_on_reason, .arg = &why};
-	int rc = srv->api == NACOSAPI_V3
-			 ? nacos_parse_v3_instances(body, len, e->group, e->name, &d, &svc)
-			 : nacos_parse_instance_list(body, len, e->group, &d, &svc);
-	if (rc == 0 && svc->n_instances > s->cfg.max_instances) {
+	struct nacos_diag d = {.warn = sync_on_reason, .arg = &j->why};
+	j->rc = j->v3 ? nacos_parse_v3_instances(j->body, j->len, j->e->group, j->e->name, &d,
+						 &j->svc)
+		      : nacos_parse_instance_list(j->body, j->len, j->e->group, &d, &j->svc);
+	j->skipped = d.skipped;
+	if (j->v3 || push_ref_time(j->body, j->len, &j->ref) < 0)
+		j->ref = 0;
+}
+
+static void sync_fetch_parsed(struct sync *s, struct sync_parse *j)
+{
+	struct sync_entry *e = j->e;
+	struct nacos_service *svc = j->svc;
+	const struct sync_server *srv = &s->servers[j->server];
+	if (j->rc == 0 && svc->n_instances > s->cfg.max_instances) {
 		char over[96];
 		snprintf(over, sizeof(over), "%zu instances, over max-instances (%u)",
 			 svc->n_instances, s->cfg.max_instances);
@@ -1190,16 +1209,17 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server,
 		sync_fetch_failed(s, e, over);
 		return;
 	}
-	if (rc < 0) {
+	if (j->rc < 0) {
 		char text[300];
-		snprintf(text, sizeof(text), "malformed answer (%s)", why.text[0] ? why.text : "?");
-		sync_fetch_failed(s, e, rc == -ENOMEM ? "out of memory" : text);
+		snprintf(text, sizeof(text), "malformed answer (%s)",
+			 j->why.text[0] ? j->why.text : "?");
+		sync_fetch_failed(s, e, j->rc == -ENOMEM ? "out of memory" : text);
 		return;
 	}
-	if (d.skipped != e->skipped_logged) /* logged when the count changes, not per poll */
+	if (j->skipped != e->skipped_logged) /* logged when the count changes, not per poll */
 		log_warn("nacos", "%s/%s/%s: %zu instances skipped (%s)", e->ns, e->group, e->name,
-			 d.skipped, why.text[0] ? why.text : "none now");
-	e->skipped_logged = d.skipped;
+			 j->skipped, j->why.text[0] ? j->why.text : "none now");
+	e->skipped_logged = j->skipped;
 	if (!sync_entry_settle(e)) {
 		nacos_service_free(svc);
 		return;
@@ -1212,12 +1232,61 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server,
 	sync_origin_set(svc, srv);
 	const struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
 	svc->origin.uncatalogued = cat && sync_catalog_unlistable(cat);
-	if (sync_take_answer(s, e, svc, server, sync_answer_ref(srv, body, len)))
+	if (sync_take_answer(s, e, svc, j->server, j->ref))
 		sync_schedule_publish(s);
 	if (e->waiters) { /* first queries: answered now, and the next ones from the registry */
 		sync_waiters_run(s, e);
 		sync_publish_urgent(s);
 	}
+}
+
+static void on_parse_work(uv_work_t *w)
+{
+	bgwork_lower_priority();
+	sync_parse_run(w->data);
+}
+
+static void on_parse_done(uv_work_t *w, int status)
+{
+	struct sync_parse *j = w->data;
+	struct sync *s = j->s;
+	if (s->closing || j->network != s->network) {
+		nacos_service_free(j->svc);
+		sync_entry_settle(j->e); /* frees it when it was untracked meanwhile */
+	} else {
+		sync_fetch_parsed(s, j);
+	}
+	free(j->body);
+	free(j);
+	sync_handle_closed(s); /* the job counted as an open handle */
+}
+
+static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server, const char *body,
+			    size_t len)
+{
+	struct sync_parse local = {.s = s,
+				   .e = e,
+				   .server = server,
+				   .network = s->network,
+				   .v3 = s->servers[server].api == NACOSAPI_V3,
+				   .body = (char *)body,
+				   .len = len};
+	struct sync_parse *j = len > SYNC_PARSE_INLINE ? malloc(sizeof(*j)) : NULL;
+	char *copy = j ? malloc(len + 1) : NULL;
+	if (copy) {
+		memcpy(copy, body, len + 1); /* NUL-terminated, as the parsers take it */
+		*j = local;
+		j->body = copy;
+		j->work.data = j;
+		if (uv_queue_work(s->loop, &j->work, on_parse_work, on_parse_done) == 0) {
+			s->open_handles++;
+			return;
+		}
+	}
+	free(copy);
+	free(j);
+	sync_parse_run(&local);
+	sync_fetch_parsed(s, &local);
 }
 
 /* ---- UDP push: datagrams ------------------------------------------------------------------ */
@@ -2757,6 +2826,7 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 		return rc;
 	}
 	bool same_pin = strcmp(s->cfg.nacos_api, cfg->nacos_api) == 0;
+	s->network++;
 	http_close(s->http);
 	s->http = http;
 	/* From here on, waiters that run may start calls: they must see the new settings. */
