@@ -2150,6 +2150,17 @@ static bool sync_entry_in_catalog(const struct sync_entry *e, const void *arg)
 	return strcmp(e->ns, cat->ns) == 0 && strcmp(e->group, cat->group) == 0;
 }
 
+/* Forgets a group added by a query, with its services; its slot is free for another. */
+static void sync_catalog_forget(struct sync *s, struct sync_catalog *cat)
+{
+	size_t n;
+	struct sync_entry **v = sync_entries_pick(s, sync_entry_in_catalog, cat, &n);
+	for (size_t k = 0; k < n; k++)
+		sync_entry_remove(s, v[k]);
+	free(v);
+	sync_catalogs_free_one(cat);
+}
+
 /* A group added by a query and not named since for as long as an idle service stays tracked
  * is forgotten, with its services. true when something went. */
 static bool sync_catalogs_expire(struct sync *s, int64_t now)
@@ -2158,15 +2169,10 @@ static bool sync_catalogs_expire(struct sync *s, int64_t now)
 	bool changed = false;
 	for (size_t i = 0; i < s->n_cats; i++) {
 		struct sync_catalog *cat = &s->cats[i];
-		size_t n;
 		if (!cat->ns || !cat->dynamic || cat->inflight || now - cat->last_used_ms < idle)
 			continue;
 		log_info("nacos", "group %s of %s unused: no longer listed", cat->group, cat->ns);
-		struct sync_entry **v = sync_entries_pick(s, sync_entry_in_catalog, cat, &n);
-		for (size_t k = 0; k < n; k++)
-			sync_entry_remove(s, v[k]);
-		free(v);
-		sync_catalogs_free_one(cat);
+		sync_catalog_forget(s, cat);
 		changed = true;
 	}
 	return changed;
@@ -2465,13 +2471,22 @@ static bool sync_group_valid(const char *g)
 static struct sync_catalog *sync_catalog_add_dynamic(struct sync *s, const char *ns,
 						     const char *group)
 {
-	size_t slot = s->n_cats, dynamic = 0;
+	size_t slot = s->n_cats, dynamic = 0, victim = SIZE_MAX;
 	for (size_t i = 0; i < s->n_cats; i++) {
-		if (!s->cats[i].ns && slot == s->n_cats)
+		const struct sync_catalog *c = &s->cats[i];
+		if (!c->ns && slot == s->n_cats)
 			slot = i;
-		dynamic += s->cats[i].ns && s->cats[i].dynamic;
+		dynamic += c->ns && c->dynamic;
+		if (c->ns && c->dynamic && c->n == 0 && sync_catalog_settled(c) &&
+		    (victim == SIZE_MAX || c->last_used_ms < s->cats[victim].last_used_ms))
+			victim = i;
 	}
 	if (dynamic >= s->cfg.max_groups || slot >= s->cats_cap) {
+		/* The group longest unused of those that turned out empty (a typo, or junk) goes
+		 * at the next tick, so that random names cannot hold every place for the whole
+		 * idle period. Not now: forgetting it may run queries' callbacks. */
+		if (victim != SIZE_MAX)
+			s->cats[victim].last_used_ms = INT64_MIN / 2;
 		if (s->stats.over_groups++ == 0)
 			log_warn("nacos", "not listing group %s of %s: max-groups (%u) reached",
 				 group, ns, s->cfg.max_groups);

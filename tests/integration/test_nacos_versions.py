@@ -9,6 +9,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+import re
 import socket
 
 from conftest import free_port, http_get, wait_until
@@ -123,9 +124,17 @@ def test_groups_only_and_max_groups(fake_nacos, nacos_dns):
     port = free_port(socket.SOCK_STREAM)
     srv = start_dns(nacos_dns, nacos.url, "--max-groups", "2", "--http", f"127.0.0.1:{port}")
     assert wait_until(lambda: answer(srv, "svc.G1.svc") == ["10.0.5.1"])
-    assert wait_until(lambda: answer(srv, "svc.G2.svc") == ["10.0.5.1"])
+    assert rcode(srv, "svc.TYPO.svc") == "NXDOMAIN"  # an empty group takes the second place
+    # At the cap, the empty group makes room (at the next tick) for a real one.
+    assert rcode(srv, "svc.G2.svc") == "SERVFAIL"
+    assert wait_until(lambda: answer(srv, "svc.G2.svc") == ["10.0.5.1"], timeout=5)
     assert rcode(srv, "svc.G3.svc") == "SERVFAIL"
-    assert 'nacosdns_limit_hits_total{limit="max-groups"} 1' in http_get(port, "/metrics")[1]
+    time.sleep(1.5)
+    assert rcode(srv, "svc.G3.svc") == "SERVFAIL"  # G1 and G2 hold services: they stay
+    assert answer(srv, "svc.G1.svc") == ["10.0.5.1"]
+    hits = re.search(r'nacosdns_limit_hits_total\{limit="max-groups"\} (\d+)',
+                     http_get(port, "/metrics")[1])
+    assert hits and int(hits.group(1)) >= 3
 
 
 @pytest.mark.parametrize("mode,api", [("2.x", "auto"), ("3.1", "v3"), ("3.2", "auto")])
