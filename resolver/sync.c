@@ -1648,7 +1648,10 @@ static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t
 	}
 	if (c->page == 1)
 		c->cat->first_total = total;
-	if (got > 0 && (size_t)c->page * NACOSAPI_PAGE_SIZE < total && c->page < SYNC_MAX_PAGES) {
+	/* A short page is the last (naming/utils/ServiceUtil.java pageServiceName,
+	 * core/utils/PageUtil.java): a totalCount that says otherwise is not believed. */
+	if (got == NACOSAPI_PAGE_SIZE && (size_t)c->page * NACOSAPI_PAGE_SIZE < total &&
+	    c->page < SYNC_MAX_PAGES) {
 		c->page++;
 		sync_call_send(c);
 		return;
