@@ -1112,6 +1112,13 @@ static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_servic
 {
 	enum syncpolicy_change ch = syncpolicy_compare(e->svc, svc);
 	size_t old_n = e->svc ? e->svc->n_instances : 0;
+	if (e->held && svc->n_instances >= old_n && s->guard.holding) {
+		log_info("nacos",
+			 "%s/%s/%s: Nacos answers with the data held back again: removals "
+			 "are no longer held",
+			 e->ns, e->group, e->name);
+		syncpolicy_guard_recovered(&s->guard);
+	}
 	if (ch == SYNCPOLICY_SAME) {
 		/* The same data, with where it came from now: shown in _info when that changed. */
 		bool shown = e->svc->origin.stale ||

@@ -51,6 +51,12 @@ void syncpolicy_guard_init(struct syncpolicy_guard *g, int64_t window_ms, int64_
 		.window_ms = window_ms, .hold_ms = hold_ms, .window_start_ms = INT64_MIN / 2};
 }
 
+void syncpolicy_guard_recovered(struct syncpolicy_guard *g)
+{
+	g->holding = false;
+	g->release_until_ms = 0;
+}
+
 bool syncpolicy_guard_allow(struct syncpolicy_guard *g, int64_t now_ms, size_t total,
 			    size_t removing, bool *started_hold)
 {

@@ -49,3 +49,7 @@ void syncpolicy_guard_init(struct syncpolicy_guard *g, int64_t window_ms, int64_
  * true: apply it. false: hold it back (*started_hold set when this call began the hold). */
 bool syncpolicy_guard_allow(struct syncpolicy_guard *g, int64_t now_ms, size_t total,
 			    size_t removing, bool *started_hold);
+/* Nacos answers again with data a hold kept: the hold ends without a release, so that a later
+ * blip (an empty answer at the moment a hold would have been released) is held again rather
+ * than applied. */
+void syncpolicy_guard_recovered(struct syncpolicy_guard *g);

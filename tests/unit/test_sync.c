@@ -212,6 +212,14 @@ static void test_guard(void)
 	CHECK(syncpolicy_guard_allow(&g, 45000, 100, 10, &started));
 	CHECK(!syncpolicy_guard_allow(&g, 45100, 90, 45, &started));
 	CHECK(started);
+	/* Nacos recovered during the hold: a blip when the hold would have ended is held again,
+	 * not released */
+	syncpolicy_guard_init(&g, 5000, 30000);
+	CHECK(!syncpolicy_guard_allow(&g, 1000, 100, 100, &started));
+	CHECK(started);
+	syncpolicy_guard_recovered(&g);
+	CHECK(!syncpolicy_guard_allow(&g, 31000, 100, 100, &started));
+	CHECK(started);
 	/* a new window on its own resets the count */
 	syncpolicy_guard_init(&g, 5000, 30000);
 	CHECK(syncpolicy_guard_allow(&g, 0, 100, 40, &started));
