@@ -235,13 +235,13 @@ def test_systemd_unit_verifies(workdir):
     tool = shutil.which("systemd-analyze")
     if not tool:
         pytest.skip("systemd-analyze not installed")
-    with open(os.path.join(SOURCE_ROOT, "contrib", "nacos-dns.service")) as f:
+    with open(os.path.join(SOURCE_ROOT, "contrib", "nacos-dns.service.in")) as f:
         unit = f.read()
     assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n" in unit
     assert "DynamicUser=yes" in unit and "ProtectSystem=strict" in unit
     path = os.path.join(workdir, "nacos-dns.service")
     with open(path, "w") as f:
-        f.write(unit.replace("/usr/sbin/nacos-dns", os.path.abspath(BINARY)))
+        f.write(unit.replace("@sbindir@/nacos-dns", os.path.abspath(BINARY)))
     r = subprocess.run([tool, "verify", "--man=no", path], capture_output=True)
     out = r.stdout.decode() + r.stderr.decode()
     if r.returncode != 0 and ("System has not been booted" in out or "Failed to connect" in out
