@@ -22,7 +22,10 @@
 #include "registry.h"
 #include "server.h"
 #include "snapshot.h"
+#include "svcmgr.h"
 #include "sync.h"
+
+#include "build_config.h"
 
 /* cfg[0] is the configuration the daemon started with: the server, forwarder and ACL borrow it
  * for their whole life. A reload fills cfg[1] or cfg[2] in turn, so the one the file source and
@@ -43,6 +46,7 @@ struct daemon {
 	struct metrics *metrics;
 	struct httpd *httpd;
 	struct httpd_env http_env; /* read by the HTTP endpoints at each request */
+	struct svcmgr *svcmgr;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	int n_signals; /* initialised signal handles */
 	bool stopping;
@@ -55,6 +59,8 @@ static void daemon_stop(struct daemon *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	svcmgr_close(d->svcmgr);
+	d->svcmgr = NULL;
 	httpd_close(d->httpd);
 	d->httpd = NULL;
 	/* Forwarder and sync first: their pending callbacks run with cancellation while the
@@ -187,7 +193,9 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
 	if (signum == SIGHUP) {
+		svcmgr_reloading(d->svcmgr);
 		daemon_reload(d);
+		svcmgr_reloaded(d->svcmgr);
 		return;
 	}
 	log_info("main", "%s received, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -326,7 +334,25 @@ static int daemon_start(struct daemon *d)
 		log_err("main", "cannot handle signals: %s", uv_strerror(rc));
 		return rc;
 	}
-	return 0;
+	if ((rc = svcmgr_new(&d->loop, &d->http_env, &d->svcmgr)) < 0)
+		log_err("main", "cannot start the readiness notifier: %s", strerror(-rc));
+	return rc;
+}
+
+/* The version and every address, so a log shows what started where. */
+static void daemon_log_start(const struct config *c)
+{
+	char addrs[CONFIG_MAX_LIST * (CONFIG_ADDR_LEN + 2)] = "";
+	size_t o = 0;
+
+	for (size_t i = 0; i < c->n_listen && o < sizeof(addrs); i++)
+		o += (size_t)snprintf(addrs + o, sizeof(addrs) - o, "%s%s", i ? ", " : "",
+				      c->listen[i]);
+	log_info("main",
+		 "started nacos-dns %s: DNS on %s (UDP and TCP), HTTP on %s; %zu zone(s), "
+		 "threads=%u, source=%s",
+		 NACOS_DNS_VERSION, addrs, c->http[0] ? c->http : "none", c->n_zones, c->threads,
+		 c->nacos[0] ? c->nacos : "none");
 }
 
 int main(int argc, char **argv)
@@ -355,9 +381,7 @@ int main(int argc, char **argv)
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		goto out_loop;
 	}
-	log_info("main", "ready: %zu zone(s), %zu listener(s), threads=%u, source=%s",
-		 d->cfg[0].n_zones, d->cfg[0].n_listen, d->cfg[0].threads,
-		 d->cfg[0].nacos[0] ? d->cfg[0].nacos : "none");
+	daemon_log_start(&d->cfg[0]);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	status = 0;
 out_loop:

@@ -2,12 +2,15 @@
 import os
 import shutil
 import signal
-import subprocess
+import socket
 import sys
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 
-from conftest import BINARY, NacosDns, addresses, wait_until, write_registry
+from conftest import BINARY, NacosDns, addresses, free_port, wait_until, write_registry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNIT = os.environ.get("NACOS_DNS_UNIT") or os.path.join(
@@ -79,3 +82,118 @@ def test_syncs_and_reloads_from_nacos_under_the_unit_filter(under_unit_filter, f
     nacos.register("order-service", "10.0.0.2", 8080)
     wait_until(lambda: addresses(srv.query(SVC), SVC) == ["10.0.0.1", "10.0.0.2"])
     assert srv.proc.poll() is None
+
+
+class NotifySocket:
+    """The service manager's end of sd_notify: a datagram socket at $NOTIFY_SOCKET."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+
+    def next(self, timeout=10.0):
+        """The next message as a dict of its KEY=VALUE lines."""
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(4096).decode()
+        return dict(line.split("=", 1) for line in data.split("\n") if line)
+
+    def until(self, key, timeout=10.0):
+        """Messages up to and including the first that has key; returns them all."""
+        seen = []
+        while not seen or key not in seen[-1]:
+            seen.append(self.next(timeout))
+        return seen
+
+    def pending(self):
+        """Every message already queued, without waiting."""
+        out = []
+        self.sock.setblocking(False)
+        try:
+            while True:
+                data = self.sock.recv(4096).decode()
+                out.append(dict(line.split("=", 1) for line in data.split("\n") if line))
+        except BlockingIOError:
+            return out
+
+
+@pytest.fixture
+def notify(workdir, monkeypatch):
+    path = os.path.join(workdir, "notify")
+    sock = NotifySocket(path)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    yield sock
+    sock.sock.close()
+
+
+def http_get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_ready_reloading_and_stopping_reach_the_notify_socket(notify, nacos_dns, workdir):
+    path = write_registry(workdir, {"public": [service("10.0.0.1")]})
+    srv = nacos_dns("--nacos", f"file:{path}")
+    ready = notify.until("READY")[-1]
+    assert ready["READY"] == "1"
+    assert ready["STATUS"].startswith("serving 1 zone(s), 1 service(s), 1 instance(s)")
+    assert addresses(srv.query(SVC), SVC) == ["10.0.0.1"]
+    srv.wait_log('msg="serving 1 zone(s)')
+
+    before = time.clock_gettime(time.CLOCK_MONOTONIC)
+    srv.signal(signal.SIGHUP)
+    msgs = notify.until("READY")
+    reloading = [m for m in msgs if "RELOADING" in m]
+    assert reloading and reloading[0]["RELOADING"] == "1", msgs
+    stamp = int(reloading[0]["MONOTONIC_USEC"]) / 1e6
+    assert before <= stamp <= time.clock_gettime(time.CLOCK_MONOTONIC), (before, stamp)
+    assert msgs.index(reloading[0]) < len(msgs) - 1  # READY=1 comes after RELOADING=1
+
+    srv.signal(signal.SIGTERM)
+    assert srv.proc.wait(10) == 0
+    assert any(m.get("STOPPING") == "1" for m in notify.until("STOPPING"))
+
+
+def test_no_ready_before_the_data_is_in(notify, nacos_dns, workdir):
+    dead = f"http://127.0.0.1:{free_port()}"
+    port = free_port(kind=socket.SOCK_STREAM)
+    srv = nacos_dns("--nacos", dead, "--http", f"127.0.0.1:{port}")
+    assert wait_until(lambda: http_get(port, "/readyz") == 503)
+    srv.wait_log('msg="started')
+    assert not [m for m in notify.pending() if "READY" in m]
+    assert 'msg="serving' not in srv.log_text()
+
+
+def test_ready_once_nacos_answers(notify, nacos_dns, fake_nacos):
+    nacos = fake_nacos(mode="2.x")
+    nacos.register("order-service", "10.0.0.1", 8080)
+    port = free_port(kind=socket.SOCK_STREAM)
+    nacos_dns("--nacos", nacos.url, "--http", f"127.0.0.1:{port}", "--push", "off")
+    assert notify.until("READY")[-1]["READY"] == "1"
+    assert http_get(port, "/readyz") == 200
+
+
+def test_watchdog_pings_from_the_loop(notify, nacos_dns, workdir, monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    path = write_registry(workdir, {"public": [service("10.0.0.1")]})
+    nacos_dns("--nacos", f"file:{path}")
+    pings = 0
+    while pings < 3:
+        pings += notify.next().get("WATCHDOG") == "1"
+
+
+def test_a_watchdog_meant_for_another_process_is_ignored(notify, nacos_dns, workdir,
+                                                         monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    monkeypatch.setenv("WATCHDOG_PID", "1")
+    path = write_registry(workdir, {"public": [service("10.0.0.1")]})
+    srv = nacos_dns("--nacos", f"file:{path}")
+    notify.until("READY")
+    srv.signal(signal.SIGTERM)
+    assert srv.proc.wait(10) == 0
+    msgs = notify.until("STOPPING")
+    assert not [m for m in msgs if "WATCHDOG" in m], msgs
