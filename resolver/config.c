@@ -60,6 +60,18 @@ struct config_layer {
 	char why[192];
 };
 
+/* A configuration error, as the operator reads it ("file:line: key: problem"): plain on
+ * stderr, with journald's error priority when it is listening there. */
+__attribute__((format(printf, 1, 2))) static void config_complain(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(log_prefix(LOG_LEVEL_ERR), stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 #define DUR_MAX  2147483647UL
 #define TTL_MAX  2147483647UL
@@ -725,7 +737,7 @@ static int config_apply_env(struct config *c)
 		else
 			rc = config_set(c, vars[i].key, v, &l);
 		if (rc < 0) {
-			fprintf(stderr, "%s: %s\n", vars[i].env, l.why);
+			config_complain("%s: %s\n", vars[i].env, l.why);
 			return -EINVAL;
 		}
 	}
@@ -844,7 +856,7 @@ int config_load_file(struct config *c, const char *path)
 	int rc;
 
 	if (!f.fp) {
-		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
+		config_complain("%s: cannot open: %s\n", path, strerror(errno));
 		return -EINVAL;
 	}
 	if (!(f.cfg = malloc(sizeof(*f.cfg)))) {
@@ -855,13 +867,13 @@ int config_load_file(struct config *c, const char *path)
 	rc = ini_parse_stream(file_reader, &f, file_handler, &f);
 	fclose(f.fp);
 	if (f.err_line)
-		fprintf(stderr, "%s:%d: %s: %s\n", path, f.err_line, f.err_key, f.err_why);
+		config_complain("%s:%d: %s: %s\n", path, f.err_line, f.err_key, f.err_why);
 	else if (rc != 0)
-		fprintf(stderr, "%s:%d: syntax error (expects key = value or [section])\n", path,
-			rc);
+		config_complain("%s:%d: syntax error (expects key = value or [section])\n", path,
+				rc);
 	else if (copy_str(f.cfg->config_file, sizeof(f.cfg->config_file), path, f.layer.why,
 			  sizeof(f.layer.why)) < 0)
-		fprintf(stderr, "%s: path %s\n", path, f.layer.why);
+		config_complain("%s: path %s\n", path, f.layer.why);
 	else {
 		if (f.layer.has_password)
 			warn_if_readable(path, "a password");
@@ -1020,22 +1032,22 @@ static int flag_next(int argc, char **argv, int *i, char *key, size_t key_len, c
 			 a + 2);
 		*value = eq ? eq + 1 : NULL;
 	} else {
-		fprintf(stderr, "%s: unexpected argument (see --help)\n", a);
+		config_complain("%s: unexpected argument (see --help)\n", a);
 		return -EINVAL;
 	}
 	takes_value = strcmp(key, "help") != 0 && strcmp(key, "version") != 0;
 	if (takes_value && !config_key_find(key) && strcmp(key, "config") != 0 &&
 	    strcmp(key, "check-config") != 0) {
-		fprintf(stderr, "--%s: unknown flag (see --help)\n", key);
+		config_complain("--%s: unknown flag (see --help)\n", key);
 		return -EINVAL;
 	}
 	if (!takes_value && *value) {
-		fprintf(stderr, "--%s: takes no value\n", key);
+		config_complain("--%s: takes no value\n", key);
 		return -EINVAL;
 	}
 	if (takes_value && !*value) {
 		if (*i + 1 >= argc) {
-			fprintf(stderr, "--%s: missing value\n", key);
+			config_complain("--%s: missing value\n", key);
 			return -EINVAL;
 		}
 		*value = argv[++*i];
@@ -1083,7 +1095,7 @@ static int flags_apply(struct config *c, int argc, char **argv)
 		if (strcmp(key, "config") == 0 || strcmp(key, "check-config") == 0)
 			continue;
 		if (config_set(c, key, v, &l) < 0) {
-			fprintf(stderr, "--%s: %s\n", key, l.why);
+			config_complain("--%s: %s\n", key, l.why);
 			return -EINVAL;
 		}
 	}
@@ -1100,7 +1112,7 @@ int config_from_args(struct config *c, int argc, char **argv)
 	if (rc)
 		return rc;
 	if (!(tmp = malloc(sizeof(*tmp)))) {
-		fprintf(stderr, "config: out of memory\n");
+		config_complain("config: out of memory\n");
 		return 2;
 	}
 	config_defaults(tmp);

@@ -364,6 +364,7 @@ int main(int argc, char **argv)
 		return 1;
 	d->argc = argc;
 	d->argv = argv;
+	log_init();
 	rc = config_from_args(&d->cfg[0], argc, argv);
 	if (rc != 0) {
 		free(d);

@@ -46,8 +46,10 @@ int sdnotify_send(const char *state)
 	return rc;
 }
 
-/* A decimal number of at most max, digits only. */
-static int sdnotify_parse_u64(const char *s, uint64_t max, uint64_t *out)
+/* A decimal number of at most max, digits only, followed by stop: *out, and *next points at
+ * the stop character. */
+static int sdnotify_parse_num(const char *s, uint64_t max, char stop, uint64_t *out,
+			      const char **next)
 {
 	char *end;
 	unsigned long long v;
@@ -56,19 +58,31 @@ static int sdnotify_parse_u64(const char *s, uint64_t max, uint64_t *out)
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
+	if (errno || *end != stop || v > max)
 		return -EINVAL;
 	*out = v;
+	*next = end;
 	return 0;
 }
 
 uint64_t sdnotify_watchdog_usec(const char *usec, const char *pid, long mypid)
 {
 	uint64_t v, p;
+	const char *end;
 
-	if (sdnotify_parse_u64(usec, UINT64_MAX / 2, &v) < 0 || v == 0)
+	if (sdnotify_parse_num(usec, UINT64_MAX / 2, '\0', &v, &end) < 0 || v == 0)
 		return 0;
-	if (pid && (sdnotify_parse_u64(pid, LONG_MAX, &p) < 0 || (long)p != mypid))
+	if (pid && (sdnotify_parse_num(pid, LONG_MAX, '\0', &p, &end) < 0 || (long)p != mypid))
 		return 0;
 	return v;
+}
+
+int sdnotify_journal_stream(const char *s, uint64_t *dev, uint64_t *ino)
+{
+	const char *colon, *end;
+
+	if (sdnotify_parse_num(s, UINT64_MAX, ':', dev, &colon) < 0 ||
+	    sdnotify_parse_num(colon + 1, UINT64_MAX, '\0', ino, &end) < 0)
+		return -EINVAL;
+	return 0;
 }

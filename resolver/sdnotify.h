@@ -1,5 +1,6 @@
-/* The service manager's notification protocol (sd_notify(3)): one datagram per state change to
- * the AF_UNIX socket named by $NOTIFY_SOCKET, and the watchdog interval from $WATCHDOG_USEC. */
+/* What systemd hands a service in its environment: the notification socket (sd_notify(3), one
+ * datagram per state change to the AF_UNIX socket named by $NOTIFY_SOCKET), the watchdog
+ * interval ($WATCHDOG_USEC) and the journal stream on stderr ($JOURNAL_STREAM). */
 #pragma once
 #include <stdint.h>
 #include <sys/socket.h>
@@ -14,3 +15,5 @@ int sdnotify_send(const char *state);
 /* The watchdog interval in microseconds from usec ($WATCHDOG_USEC) and pid ($WATCHDOG_PID, may
  * be NULL) for the process mypid; 0 when there is no valid one meant for this process. */
 uint64_t sdnotify_watchdog_usec(const char *usec, const char *pid, long mypid);
+/* $JOURNAL_STREAM ("DEVICE:INODE", both decimal) -> *dev, *ino. 0, or -EINVAL. */
+int sdnotify_journal_stream(const char *s, uint64_t *dev, uint64_t *ino);

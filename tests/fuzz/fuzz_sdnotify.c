@@ -1,4 +1,5 @@
-/* libFuzzer target: the $NOTIFY_SOCKET address and the $WATCHDOG_USEC/$WATCHDOG_PID values. */
+/* libFuzzer target: what systemd passes in the environment ($NOTIFY_SOCKET, $WATCHDOG_USEC and
+ * $WATCHDOG_PID, $JOURNAL_STREAM). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
+	uint64_t dev, ino;
 	char *s = malloc(size + 1);
 	const char *nul;
 
@@ -24,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A NUL in the input splits it into the two watchdog variables. */
 	nul = memchr(data, '\0', size);
 	sdnotify_watchdog_usec(s, nul ? s + (nul - (const char *)data) + 1 : NULL, 42);
+	sdnotify_journal_stream(s, &dev, &ino);
 	free(s);
 	return 0;
 }

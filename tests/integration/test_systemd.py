@@ -1,5 +1,6 @@
 """Running as the shipped systemd unit runs it: its system-call filter, sd_notify, journald."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -197,3 +198,46 @@ def test_a_watchdog_meant_for_another_process_is_ignored(notify, nacos_dns, work
     assert srv.proc.wait(10) == 0
     msgs = notify.until("STOPPING")
     assert not [m for m in msgs if "WATCHDOG" in m], msgs
+
+
+def start_with_journal_stream(workdir, monkeypatch, args, same_file=True):
+    """A server whose $JOURNAL_STREAM names its stderr (or, same_file=False, another file)."""
+    srv = NacosDns(args, workdir)
+    open(srv.log_path, "ab").close()
+    st = os.stat(srv.log_path if same_file else workdir)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+    return srv.start()
+
+
+def test_log_lines_carry_journald_priorities(workdir, monkeypatch):
+    conf = os.path.join(workdir, "nacos-dns.conf")
+    with open(conf, "w") as f:
+        f.write("log-level = debug\n")
+    # Nobody listens there: the failed READY=1 is logged at debug level.
+    monkeypatch.setenv("NOTIFY_SOCKET", os.path.join(workdir, "nobody"))
+    srv = start_with_journal_stream(workdir, monkeypatch, ["--config", conf])
+    try:
+        srv.wait_log("cannot send READY=1")
+        with open(conf, "w") as f:
+            f.write("log-level = debug\nttl = soon\n")
+        srv.signal(signal.SIGHUP)
+        srv.wait_log("configuration rejected")
+    finally:
+        assert srv.stop() == 0
+    lines = srv.log_text().splitlines()
+    assert lines and all(re.match(r"<[3467]>", line) for line in lines), lines
+    levels = {"error": "<3>", "warn": "<4>", "info": "<6>", "debug": "<7>"}
+    for line in lines:
+        m = re.search(r" level=(\w+) ", line)
+        if m:
+            assert line.startswith(levels[m.group(1)] + "ts="), line
+    assert any(line.startswith("<4>") and "no --nacos source" in line for line in lines)
+    assert any(line.startswith("<7>") for line in lines)
+    assert f"<3>{conf}:2: ttl: " in srv.log_text()
+
+
+def test_no_priority_prefix_when_stderr_is_not_the_journal(workdir, monkeypatch):
+    srv = start_with_journal_stream(workdir, monkeypatch, [], same_file=False)
+    assert srv.stop() == 0
+    assert srv.log_text().startswith("ts="), srv.log_text()
+    assert "<4>" not in srv.log_text() and "<6>" not in srv.log_text()

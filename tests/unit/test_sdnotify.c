@@ -49,9 +49,27 @@ static void test_watchdog(void)
 	CHECK_INT_EQ(sdnotify_watchdog_usec("5", "", 42), 0);
 }
 
+static void test_journal_stream(void)
+{
+	uint64_t dev = 0, ino = 0;
+
+	CHECK_INT_EQ(sdnotify_journal_stream("8:12345", &dev, &ino), 0);
+	CHECK_INT_EQ(dev, 8);
+	CHECK_INT_EQ(ino, 12345);
+	CHECK_INT_EQ(sdnotify_journal_stream(NULL, &dev, &ino), -EINVAL);
+	CHECK_INT_EQ(sdnotify_journal_stream("", &dev, &ino), -EINVAL);
+	CHECK_INT_EQ(sdnotify_journal_stream("8", &dev, &ino), -EINVAL);
+	CHECK_INT_EQ(sdnotify_journal_stream("8:", &dev, &ino), -EINVAL);
+	CHECK_INT_EQ(sdnotify_journal_stream(":5", &dev, &ino), -EINVAL);
+	CHECK_INT_EQ(sdnotify_journal_stream("8:5:6", &dev, &ino), -EINVAL);
+	CHECK_INT_EQ(sdnotify_journal_stream("8:-5", &dev, &ino), -EINVAL);
+	CHECK_INT_EQ(sdnotify_journal_stream("8:99999999999999999999999", &dev, &ino), -EINVAL);
+}
+
 int main(void)
 {
 	test_addresses();
 	test_watchdog();
+	test_journal_stream();
 	return 0;
 }
