@@ -85,19 +85,34 @@ static enum source_kind source_kind(const char *nacos)
 	return strncmp(nacos, "file:", 5) == 0 ? SOURCE_FILE : SOURCE_HTTP;
 }
 
-/* Settings the running modules took at startup and keep: the listeners, the kind of source,
- * and the path of a file source (the sync takes new Nacos servers on reload). */
-static bool needs_restart(const struct config *boot, const struct config *c)
+/* Keys the running modules took at startup and keep until a restart: the listeners and what
+ * the server built on them, the HTTP endpoint, the user. */
+static const char *const restart_keys[] = {
+	"listen", "threads", "tcp-idle-timeout", "tcp-max-connections", "rrl-rate", "rrl-slip",
+	"http",   "user"};
+
+/* Appends to names (", "-separated) each restart-only key whose value differs between boot,
+ * the configuration in force, and c. Returns how many. */
+static size_t restart_keys_changed(const struct config *boot, const struct config *c, char *names,
+				   size_t len)
 {
+	char a[CONFIG_MAX_LIST * (CONFIG_ADDR_LEN + 1)], b[sizeof(a)];
 	enum source_kind kind = source_kind(boot->nacos);
-	if (kind != source_kind(c->nacos) || c->n_listen != boot->n_listen)
-		return true;
-	if (kind == SOURCE_FILE && strcmp(c->nacos, boot->nacos) != 0)
-		return true;
-	for (size_t i = 0; i < c->n_listen; i++)
-		if (strcmp(c->listen[i], boot->listen[i]) != 0)
-			return true;
-	return false;
+	size_t n = 0, o = 0;
+
+	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
+		config_get(boot, restart_keys[i], a, sizeof(a));
+		config_get(c, restart_keys[i], b, sizeof(b));
+		if (strcmp(a, b) != 0 && o < len)
+			o += (size_t)snprintf(names + o, len - o, "%s%s", n++ ? ", " : "",
+					      restart_keys[i]);
+	}
+	/* A file source is opened once; an http(s) source takes new servers at once. */
+	if ((kind != source_kind(c->nacos) ||
+	     (kind == SOURCE_FILE && strcmp(c->nacos, boot->nacos) != 0)) &&
+	    o < len)
+		o += (size_t)snprintf(names + o, len - o, "%snacos", n++ ? ", " : "");
+	return n;
 }
 
 static bool upstreams_changed(const struct config *a, const struct config *b)
@@ -173,15 +188,22 @@ static void daemon_reload(struct daemon *d)
 	int next = d->cur == 1 ? 2 : 1;
 	struct config *c = &d->cfg[next];
 
+	char names[256] = "";
+
 	if (config_from_args(c, d->argc, d->argv) != 0 || daemon_apply(d, &d->cfg[d->cur], c) < 0) {
 		log_err("main", "reload: configuration rejected, keeping the old one");
+		metrics_count_reload(d->metrics, METRICS_RELOAD_REJECTED);
 		return;
 	}
 	d->cur = next;
 	log_set_level(c->log_level);
-	if (needs_restart(&d->cfg[0], c))
-		log_warn("main", "reload: changes of listen, of a file: source and between file: "
-				 "and http(s) sources take effect on restart");
+	if (restart_keys_changed(&d->cfg[0], c, names, sizeof(names)) > 0) {
+		log_warn("main", "reload: %s changed; the running value stays until a restart",
+			 names);
+		metrics_count_reload(d->metrics, METRICS_RELOAD_RESTART_NEEDED);
+	} else {
+		metrics_count_reload(d->metrics, METRICS_RELOAD_OK);
+	}
 	if (d->filesrc)
 		filesrc_reload(d->filesrc, c);
 	if (d->sync && source_kind(c->nacos) == SOURCE_HTTP && sync_reload(d->sync, c) < 0)
