@@ -101,8 +101,11 @@ static size_t restart_keys_changed(const struct config *boot, const struct confi
 	size_t n = 0, o = 0;
 
 	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
-		config_get(boot, restart_keys[i], a, sizeof(a));
-		config_get(c, restart_keys[i], b, sizeof(b));
+		if (config_get(boot, restart_keys[i], a, sizeof(a)) < 0 ||
+		    config_get(c, restart_keys[i], b, sizeof(b)) < 0) {
+			log_err("main", "reload: no key %s to compare (a bug)", restart_keys[i]);
+			continue;
+		}
 		if (strcmp(a, b) != 0 && o < len)
 			o += (size_t)snprintf(names + o, len - o, "%s%s", n++ ? ", " : "",
 					      restart_keys[i]);
@@ -187,7 +190,6 @@ static void daemon_reload(struct daemon *d)
 {
 	int next = d->cur == 1 ? 2 : 1;
 	struct config *c = &d->cfg[next];
-
 	char names[256] = "";
 
 	if (config_from_args(c, d->argc, d->argv) != 0 || daemon_apply(d, &d->cfg[d->cur], c) < 0) {
