@@ -2,8 +2,10 @@
 import os
 import re
 import shutil
+import shlex
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -245,3 +247,17 @@ def test_no_priority_prefix_when_stderr_is_not_the_journal(workdir, monkeypatch)
     assert srv.stop() == 0
     assert srv.log_text().startswith("ts="), srv.log_text()
     assert "<4>" not in srv.log_text() and "<6>" not in srv.log_text()
+
+
+def test_the_units_reload_command_reloads(nacos_dns, workdir):
+    """ExecReload= as systemd runs it: split into words, $MAINPID in the environment."""
+    with open(UNIT) as f:
+        command = re.search(r"^ExecReload=(.*)$", f.read(), re.M).group(1)
+    path = write_registry(workdir, {"public": [service("10.0.0.1")]})
+    srv = nacos_dns("--nacos", f"file:{path}")
+    write_registry(workdir, {"public": [service("10.0.0.2")]})
+    r = subprocess.run(shlex.split(command), env=dict(os.environ, MAINPID=str(srv.proc.pid)),
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    srv.wait_log("reloaded configuration")
+    wait_until(lambda: addresses(srv.query(SVC), SVC) == ["10.0.0.2"])
