@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "build_config.h"
+#include "checkconf.h"
 
 /*
  * Every setting is one row of config_keys: the same name is the INI key and the flag, and the
@@ -51,7 +52,8 @@ struct config_key {
 /* One source of settings (environment, one file, the flags). A list key named in a layer
  * replaces the list the layers before it built. */
 struct config_layer {
-	uint64_t lists_seen; /* bit per config_keys index */
+	uint64_t lists_seen;         /* bit per config_keys index */
+	struct config_origin origin; /* recorded for each key this layer sets */
 	bool is_flags;
 	bool zone_sections;  /* file: a [zone] section was seen */
 	bool zone_collapsed; /* flags: --zone/--namespace cut the zone list down to one */
@@ -59,6 +61,18 @@ struct config_layer {
 	char default_ns[128];
 	char why[192];
 };
+
+/* A configuration error, as the operator reads it ("file:line: key: problem"): plain on
+ * stderr, with journald's error priority when it is listening there. */
+__attribute__((format(printf, 1, 2))) static void config_complain(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(log_prefix(LOG_LEVEL_ERR), stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
 #define DUR_MAX  2147483647UL
@@ -176,7 +190,8 @@ static const struct config_key config_keys[] = {
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
-_Static_assert(N_KEYS <= 64, "config_layer.lists_seen has one bit per key");
+_Static_assert(N_KEYS <= 64 && N_KEYS <= CONFIG_MAX_KEYS,
+	       "config_layer.lists_seen has one bit per key, config.origin one entry");
 
 static const struct config_key *config_key_find(const char *name)
 {
@@ -607,14 +622,12 @@ static int set_zone_key(struct config *c, const struct config_key *k, const char
 	return copy_str(z->namespace_id, sizeof(z->namespace_id), v, why, n);
 }
 
-static int config_set(struct config *c, const char *key, const char *v, struct config_layer *l)
+static int config_set_value(struct config *c, const struct config_key *k, const char *v,
+			    struct config_layer *l)
 {
-	const struct config_key *k = config_key_find(key);
 	char *why = l->why;
 	size_t n = sizeof(l->why);
 
-	if (!k)
-		return why_set(why, n, "unknown key");
 	switch (k->kind) {
 	case CK_STR:
 	case CK_SECRET:
@@ -636,6 +649,18 @@ static int config_set(struct config *c, const char *key, const char *v, struct c
 		return set_password_file(c, k, v, why, n);
 	}
 	return -EINVAL;
+}
+
+static int config_set(struct config *c, const char *key, const char *v, struct config_layer *l)
+{
+	const struct config_key *k = config_key_find(key);
+	int rc;
+
+	if (!k)
+		return why_set(l->why, sizeof(l->why), "unknown key");
+	if ((rc = config_set_value(c, k, v, l)) == 0)
+		c->origin[k - config_keys] = l->origin;
+	return rc;
 }
 
 /* ---- defaults and environment ---- */
@@ -719,7 +744,7 @@ static int config_apply_env(struct config *c)
 		    {"NACOS_NAMESPACE", "namespace"},
 		    {"NACOS_USERNAME", "username"},
 		    {"NACOS_PASSWORD", "password"}};
-	struct config_layer l = {0};
+	struct config_layer l = {.origin.from = CONFIG_FROM_ENV};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
 		const char *v = getenv(vars[i].env);
@@ -731,7 +756,7 @@ static int config_apply_env(struct config *c)
 		else
 			rc = config_set(c, vars[i].key, v, &l);
 		if (rc < 0) {
-			fprintf(stderr, "%s: %s\n", vars[i].env, l.why);
+			config_complain("%s: %s\n", vars[i].env, l.why);
 			return -EINVAL;
 		}
 	}
@@ -776,6 +801,8 @@ static int file_section(struct config_file *f, const char *sect)
 			  sizeof(l->why)) < 0)
 		return file_error(f, "zone", l->why);
 	if (!l->zone_sections) {
+		c->origin[config_key_find("zone") - config_keys] =
+			(struct config_origin){CONFIG_FROM_FILE, f->line};
 		l->zone_sections = true;
 		snprintf(l->default_ns, sizeof(l->default_ns), "%s", c->zones[0].namespace_id);
 		c->n_zones = 0;
@@ -838,6 +865,7 @@ static int file_handler(void *user, const char *section, const char *name, const
 			return file_error(f, name, f->layer.why);
 		return 1;
 	}
+	f->layer.origin = (struct config_origin){CONFIG_FROM_FILE, f->line};
 	if (config_set(f->cfg, name, value, &f->layer) < 0)
 		return file_error(f, name, f->layer.why);
 	return 1;
@@ -850,7 +878,7 @@ int config_load_file(struct config *c, const char *path)
 	int rc;
 
 	if (!f.fp) {
-		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
+		config_complain("%s: cannot open: %s\n", path, strerror(errno));
 		return -EINVAL;
 	}
 	if (!(f.cfg = malloc(sizeof(*f.cfg)))) {
@@ -861,13 +889,13 @@ int config_load_file(struct config *c, const char *path)
 	rc = ini_parse_stream(file_reader, &f, file_handler, &f);
 	fclose(f.fp);
 	if (f.err_line)
-		fprintf(stderr, "%s:%d: %s: %s\n", path, f.err_line, f.err_key, f.err_why);
+		config_complain("%s:%d: %s: %s\n", path, f.err_line, f.err_key, f.err_why);
 	else if (rc != 0)
-		fprintf(stderr, "%s:%d: syntax error (expects key = value or [section])\n", path,
-			rc);
+		config_complain("%s:%d: syntax error (expects key = value or [section])\n", path,
+				rc);
 	else if (copy_str(f.cfg->config_file, sizeof(f.cfg->config_file), path, f.layer.why,
 			  sizeof(f.layer.why)) < 0)
-		fprintf(stderr, "%s: path %s\n", path, f.layer.why);
+		config_complain("%s: path %s\n", path, f.layer.why);
 	else {
 		if (f.layer.has_password)
 			warn_if_readable(path, "a password");
@@ -973,6 +1001,8 @@ static void config_print_help(const char *prog)
 	       "  -c, --config FILE                    read settings from an INI file (same key "
 	       "names)\n"
 	       "      --check-config FILE              validate FILE and exit 0, or 2 on an error\n"
+	       "      --print                          with --check-config: print every key, its "
+	       "value and where it came from\n"
 	       "  -h, --help                           show this help and exit\n"
 	       "  -V, --version                        show the version and exit\n",
 	       prog);
@@ -1026,22 +1056,23 @@ static int flag_next(int argc, char **argv, int *i, char *key, size_t key_len, c
 			 a + 2);
 		*value = eq ? eq + 1 : NULL;
 	} else {
-		fprintf(stderr, "%s: unexpected argument (see --help)\n", a);
+		config_complain("%s: unexpected argument (see --help)\n", a);
 		return -EINVAL;
 	}
-	takes_value = strcmp(key, "help") != 0 && strcmp(key, "version") != 0;
+	takes_value = strcmp(key, "help") != 0 && strcmp(key, "version") != 0 &&
+		      strcmp(key, "print") != 0;
 	if (takes_value && !config_key_find(key) && strcmp(key, "config") != 0 &&
 	    strcmp(key, "check-config") != 0) {
-		fprintf(stderr, "--%s: unknown flag (see --help)\n", key);
+		config_complain("--%s: unknown flag (see --help)\n", key);
 		return -EINVAL;
 	}
 	if (!takes_value && *value) {
-		fprintf(stderr, "--%s: takes no value\n", key);
+		config_complain("--%s: takes no value\n", key);
 		return -EINVAL;
 	}
 	if (takes_value && !*value) {
 		if (*i + 1 >= argc) {
-			fprintf(stderr, "--%s: missing value\n", key);
+			config_complain("--%s: missing value\n", key);
 			return -EINVAL;
 		}
 		*value = argv[++*i];
@@ -1050,13 +1081,14 @@ static int flag_next(int argc, char **argv, int *i, char *key, size_t key_len, c
 }
 
 /* First pass: -h, -V, the config file and flag syntax. Returns 1 (help/version printed), 2 on
- * a bad flag, else 0 with *file set (NULL: none) and *check true for --check-config. */
-static int flags_scan(int argc, char **argv, const char **file, bool *check)
+ * a bad flag, else 0 with *file set (NULL: none), *check true for --check-config and *print
+ * for --print. */
+static int flags_scan(int argc, char **argv, const char **file, bool *check, bool *print)
 {
 	char key[64];
 	const char *v;
 	*file = NULL;
-	*check = false;
+	*check = *print = false;
 	for (int i = 1; i < argc; i++) {
 		if (flag_next(argc, argv, &i, key, sizeof(key), &v) < 0)
 			return 2;
@@ -1074,22 +1106,28 @@ static int flags_scan(int argc, char **argv, const char **file, bool *check)
 			*file = v;
 			*check = true;
 		}
+		*print = *print || strcmp(key, "print") == 0;
+	}
+	if (*print && !*check) {
+		config_complain("--print: only with --check-config\n");
+		return 2;
 	}
 	return 0;
 }
 
 static int flags_apply(struct config *c, int argc, char **argv)
 {
-	struct config_layer l = {.is_flags = true};
+	struct config_layer l = {.is_flags = true, .origin.from = CONFIG_FROM_FLAG};
 	char key[64];
 	const char *v;
 	for (int i = 1; i < argc; i++) {
 		if (flag_next(argc, argv, &i, key, sizeof(key), &v) < 0)
 			return -EINVAL;
-		if (strcmp(key, "config") == 0 || strcmp(key, "check-config") == 0)
+		if (strcmp(key, "config") == 0 || strcmp(key, "check-config") == 0 ||
+		    strcmp(key, "print") == 0)
 			continue;
 		if (config_set(c, key, v, &l) < 0) {
-			fprintf(stderr, "--%s: %s\n", key, l.why);
+			config_complain("--%s: %s\n", key, l.why);
 			return -EINVAL;
 		}
 	}
@@ -1100,26 +1138,81 @@ int config_from_args(struct config *c, int argc, char **argv)
 {
 	struct config *tmp;
 	const char *file;
-	bool check;
-	int rc = flags_scan(argc, argv, &file, &check);
+	bool check, print;
+	int rc = flags_scan(argc, argv, &file, &check, &print);
 
 	if (rc)
 		return rc;
 	if (!(tmp = malloc(sizeof(*tmp)))) {
-		fprintf(stderr, "config: out of memory\n");
+		config_complain("config: out of memory\n");
 		return 2;
 	}
 	config_defaults(tmp);
 	if (config_apply_env(tmp) < 0 || (file && config_load_file(tmp, file) < 0) ||
-	    flags_apply(tmp, argc, argv) < 0) {
+	    flags_apply(tmp, argc, argv) < 0 || (check && checkconf_start(tmp) < 0)) {
 		free(tmp);
 		return 2;
 	}
+	tmp->check_print = print;
 	*c = *tmp;
 	free(tmp);
+	if (print)
+		config_print(c, stdout);
 	if (check)
 		printf("%s: ok\n", file);
 	return check ? 3 : 0;
+}
+
+void config_origin_text(const struct config *c, const char *key, char *buf, size_t len)
+{
+	const struct config_key *k = config_key_find(key);
+	const struct config_origin *o = k ? &c->origin[k - config_keys] : NULL;
+
+	if (!o || o->from == CONFIG_FROM_DEFAULT)
+		snprintf(buf, len, "default: %s", key);
+	else if (o->from == CONFIG_FROM_ENV)
+		snprintf(buf, len, "environment: %s", key);
+	else if (o->from == CONFIG_FROM_FLAG)
+		snprintf(buf, len, "--%s", key);
+	else
+		snprintf(buf, len, "%s:%d: %s", c->config_file, o->line, key);
+}
+
+/* show_value, but every zone and namespace, whether a secret is set, the password file's path. */
+static void print_value(const struct config *c, const struct config_key *k, char *buf, size_t n)
+{
+	const char *field = (const char *)c + k->off;
+	size_t o = 0;
+
+	if (k->kind == CK_SECRET) {
+		snprintf(buf, n, "%s", *field ? "(set, not shown)" : "none");
+	} else if (k->kind == CK_PASSFILE) {
+		snprintf(buf, n, "%s", *field ? field : "none");
+	} else if (k->kind == CK_ZONE || k->kind == CK_NAMESPACE) {
+		buf[0] = '\0';
+		for (size_t i = 0; i < c->n_zones && o < n; i++)
+			o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? "," : "",
+					      k->kind == CK_ZONE ? c->zones[i].name
+								 : c->zones[i].namespace_id);
+	} else {
+		show_value(c, k, buf, n);
+	}
+}
+
+void config_print(const struct config *c, FILE *out)
+{
+	static const char *const from[] = {"default", "environment", "file", "flag"};
+	char val[CONFIG_MAX_LIST * 400];
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		const struct config_origin *o = &c->origin[i];
+		print_value(c, k, val, sizeof(val));
+		if (o->from == CONFIG_FROM_FILE)
+			fprintf(out, "%s = %s  # %s:%d\n", k->name, val, c->config_file, o->line);
+		else
+			fprintf(out, "%s = %s  # %s\n", k->name, val, from[o->from]);
+	}
 }
 
 void config_snapshot(const struct config *c, struct snapshot_config *out)

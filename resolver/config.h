@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "log.h"
 #include "snapshot.h"
@@ -17,8 +18,18 @@ struct config_zone {
 	char namespace_id[128];
 };
 
+/* Where a key's value came from, for --check-config --print and its messages. */
+enum config_from { CONFIG_FROM_DEFAULT = 0, CONFIG_FROM_ENV, CONFIG_FROM_FILE, CONFIG_FROM_FLAG };
+struct config_origin {
+	enum config_from from;
+	int line; /* CONFIG_FROM_FILE: the line in config_file */
+};
+#define CONFIG_MAX_KEYS 64
+
 struct config {
-	char config_file[CONFIG_PATH_LEN]; /* "" when none */
+	char config_file[CONFIG_PATH_LEN];            /* "" when none */
+	struct config_origin origin[CONFIG_MAX_KEYS]; /* by key, in --help's order */
+	bool check_print;                             /* --check-config --print */
 
 	/* serving */
 	char listen[CONFIG_MAX_LIST][CONFIG_ADDR_LEN]; /* default "127.0.0.1:53" */
@@ -98,6 +109,12 @@ int config_load_file(struct config *c, const char *path);
 /* key's value in c as text, the way --help shows defaults ("5s", "a,b", "none"); secrets read
  * "none". 0, or -ENOENT for an unknown key. */
 int config_get(const struct config *c, const char *key, char *buf, size_t len);
+/* Where key's value came from, as a message prefix names it: "FILE:LINE: key", "--key",
+ * "environment: key" or "default: key". */
+void config_origin_text(const struct config *c, const char *key, char *buf, size_t len);
+/* Every key with its value and where it came from ("key = value  # FILE:LINE"), one a line;
+ * secrets are not shown. */
+void config_print(const struct config *c, FILE *out);
 
 /* The snapshot settings of c (borrowing c's strings). */
 void config_snapshot(const struct config *c, struct snapshot_config *out);

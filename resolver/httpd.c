@@ -40,7 +40,7 @@ static int64_t httpd_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool httpd_ready(const struct httpd_env *env)
+bool httpd_ready(const struct httpd_env *env)
 {
 	return env->sync ? sync_ready(env->sync) : env->loaded;
 }
@@ -303,7 +303,8 @@ int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, st
 	h->poll.data = h;
 	h->open_handles++;
 	uv_poll_start(&h->poll, UV_READABLE, on_poll);
-	log_info("httpd", "serving /metrics, /healthz, /readyz, /snapshot on http://%s", addr);
+	log_info("httpd", "listening on http://%s for /metrics, /healthz, /readyz, /snapshot",
+		 addr);
 	*out = h;
 	return 0;
 }

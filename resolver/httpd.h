@@ -21,6 +21,10 @@ struct httpd_env {
 	bool loaded; /* without sync: the registry file (or nothing) is loaded */
 };
 
+/* What /readyz answers: the cache file was loaded or the sync has listed every catalog, or,
+ * without a sync, the registry is loaded. */
+bool httpd_ready(const struct httpd_env *env);
+
 /* Serves HTTP on addr ("127.0.0.1:9153", "[::1]:9153") from the loop: libmicrohttpd runs in
  * external epoll mode driven by a uv_poll on its epoll descriptor, so every handler runs on
  * this loop and reads the other modules directly. 0, or a negative errno after logging. */

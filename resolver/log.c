@@ -4,13 +4,39 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "sdnotify.h"
 
 /* Set by the main loop (SIGHUP), read by worker threads too. */
 static atomic_int log_threshold = LOG_LEVEL_INFO;
 
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
+/* The syslog priority of each level (err, warning, info, debug), as journald reads it from a
+ * "<N>" at the start of a line (sd-daemon(3)). */
+static const char *const log_prefixes[] = {"<3>", "<4>", "<6>", "<7>"};
+
+/* Set once by log_init(), before any other thread starts. */
+static bool log_journal;
+
+void log_init(void)
+{
+	uint64_t dev, ino;
+	struct stat st;
+
+	log_journal = sdnotify_journal_stream(getenv("JOURNAL_STREAM"), &dev, &ino) == 0 &&
+		      fstat(STDERR_FILENO, &st) == 0 && (uint64_t)st.st_dev == dev &&
+		      (uint64_t)st.st_ino == ino;
+}
+
+const char *log_prefix(enum log_level l)
+{
+	return log_journal ? log_prefixes[l] : "";
+}
 
 void log_set_level(enum log_level l)
 {
@@ -47,8 +73,8 @@ __attribute__((format(printf, 3, 0))) static void log_vwrite(enum log_level l, c
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	o = (size_t)snprintf(line, sizeof(line), "ts=%s.%03ldZ level=%s subsys=%s msg=\"", ts,
-			     now.tv_nsec / 1000000, log_names[l], subsys);
+	o = (size_t)snprintf(line, sizeof(line), "%sts=%s.%03ldZ level=%s subsys=%s msg=\"",
+			     log_prefix(l), ts, now.tv_nsec / 1000000, log_names[l], subsys);
 	for (const unsigned char *p = (const unsigned char *)msg; *p && o < sizeof(line) - 8; p++) {
 		if (*p == '"' || *p == '\\')
 			o += (size_t)snprintf(line + o, sizeof(line) - o, "\\%c", *p);

@@ -4,7 +4,12 @@
 
 enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
+/* When $JOURNAL_STREAM names our stderr, each line starts with its syslog priority ("<4>") so
+ * journald files it as such. Call before any thread starts. */
+void log_init(void);
 void log_set_level(enum log_level l);
+/* What starts a line of level l on stderr: journald's "<N>" priority, or "". */
+const char *log_prefix(enum log_level l);
 bool log_enabled(enum log_level l);
 /* "error"|"warn"|"info"|"debug" -> *out; -EINVAL otherwise. */
 int log_parse_level(const char *s, enum log_level *out);

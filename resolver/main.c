@@ -22,7 +22,10 @@
 #include "registry.h"
 #include "server.h"
 #include "snapshot.h"
+#include "svcmgr.h"
 #include "sync.h"
+
+#include "build_config.h"
 
 /* cfg[0] is the configuration the daemon started with: the server, forwarder and ACL borrow it
  * for their whole life. A reload fills cfg[1] or cfg[2] in turn, so the one the file source and
@@ -43,6 +46,7 @@ struct daemon {
 	struct metrics *metrics;
 	struct httpd *httpd;
 	struct httpd_env http_env; /* read by the HTTP endpoints at each request */
+	struct svcmgr *svcmgr;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	int n_signals; /* initialised signal handles */
 	bool stopping;
@@ -55,6 +59,8 @@ static void daemon_stop(struct daemon *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	svcmgr_close(d->svcmgr);
+	d->svcmgr = NULL;
 	httpd_close(d->httpd);
 	d->httpd = NULL;
 	/* Forwarder and sync first: their pending callbacks run with cancellation while the
@@ -79,19 +85,37 @@ static enum source_kind source_kind(const char *nacos)
 	return strncmp(nacos, "file:", 5) == 0 ? SOURCE_FILE : SOURCE_HTTP;
 }
 
-/* Settings the running modules took at startup and keep: the listeners, the kind of source,
- * and the path of a file source (the sync takes new Nacos servers on reload). */
-static bool needs_restart(const struct config *boot, const struct config *c)
+/* Keys the running modules took at startup and keep until a restart: the listeners and what
+ * the server built on them, the HTTP endpoint, the user. */
+static const char *const restart_keys[] = {
+	"listen", "threads", "tcp-idle-timeout", "tcp-max-connections", "rrl-rate", "rrl-slip",
+	"http",   "user"};
+
+/* Appends to names (", "-separated) each restart-only key whose value differs between boot,
+ * the configuration in force, and c. Returns how many. */
+static size_t restart_keys_changed(const struct config *boot, const struct config *c, char *names,
+				   size_t len)
 {
+	char a[CONFIG_MAX_LIST * (CONFIG_ADDR_LEN + 1)], b[sizeof(a)];
 	enum source_kind kind = source_kind(boot->nacos);
-	if (kind != source_kind(c->nacos) || c->n_listen != boot->n_listen)
-		return true;
-	if (kind == SOURCE_FILE && strcmp(c->nacos, boot->nacos) != 0)
-		return true;
-	for (size_t i = 0; i < c->n_listen; i++)
-		if (strcmp(c->listen[i], boot->listen[i]) != 0)
-			return true;
-	return false;
+	size_t n = 0, o = 0;
+
+	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
+		if (config_get(boot, restart_keys[i], a, sizeof(a)) < 0 ||
+		    config_get(c, restart_keys[i], b, sizeof(b)) < 0) {
+			log_err("main", "reload: no key %s to compare (a bug)", restart_keys[i]);
+			continue;
+		}
+		if (strcmp(a, b) != 0 && o < len)
+			o += (size_t)snprintf(names + o, len - o, "%s%s", n++ ? ", " : "",
+					      restart_keys[i]);
+	}
+	/* A file source is opened once; an http(s) source takes new servers at once. */
+	if ((kind != source_kind(c->nacos) ||
+	     (kind == SOURCE_FILE && strcmp(c->nacos, boot->nacos) != 0)) &&
+	    o < len)
+		o += (size_t)snprintf(names + o, len - o, "%snacos", n++ ? ", " : "");
+	return n;
 }
 
 static bool upstreams_changed(const struct config *a, const struct config *b)
@@ -166,16 +190,22 @@ static void daemon_reload(struct daemon *d)
 {
 	int next = d->cur == 1 ? 2 : 1;
 	struct config *c = &d->cfg[next];
+	char names[256] = "";
 
 	if (config_from_args(c, d->argc, d->argv) != 0 || daemon_apply(d, &d->cfg[d->cur], c) < 0) {
 		log_err("main", "reload: configuration rejected, keeping the old one");
+		metrics_count_reload(d->metrics, METRICS_RELOAD_REJECTED);
 		return;
 	}
 	d->cur = next;
 	log_set_level(c->log_level);
-	if (needs_restart(&d->cfg[0], c))
-		log_warn("main", "reload: changes of listen, of a file: source and between file: "
-				 "and http(s) sources take effect on restart");
+	if (restart_keys_changed(&d->cfg[0], c, names, sizeof(names)) > 0) {
+		log_warn("main", "reload: %s changed; the running value stays until a restart",
+			 names);
+		metrics_count_reload(d->metrics, METRICS_RELOAD_RESTART_NEEDED);
+	} else {
+		metrics_count_reload(d->metrics, METRICS_RELOAD_OK);
+	}
 	if (d->filesrc)
 		filesrc_reload(d->filesrc, c);
 	if (d->sync && source_kind(c->nacos) == SOURCE_HTTP && sync_reload(d->sync, c) < 0)
@@ -187,7 +217,9 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
 	if (signum == SIGHUP) {
+		svcmgr_reloading(d->svcmgr);
 		daemon_reload(d);
+		svcmgr_reloaded(d->svcmgr);
 		return;
 	}
 	log_info("main", "%s received, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -326,7 +358,25 @@ static int daemon_start(struct daemon *d)
 		log_err("main", "cannot handle signals: %s", uv_strerror(rc));
 		return rc;
 	}
-	return 0;
+	if ((rc = svcmgr_new(&d->loop, &d->http_env, &d->svcmgr)) < 0)
+		log_err("main", "cannot start the readiness notifier: %s", strerror(-rc));
+	return rc;
+}
+
+/* The version and every address, so a log shows what started where. */
+static void daemon_log_start(const struct config *c)
+{
+	char addrs[CONFIG_MAX_LIST * (CONFIG_ADDR_LEN + 2)] = "";
+	size_t o = 0;
+
+	for (size_t i = 0; i < c->n_listen && o < sizeof(addrs); i++)
+		o += (size_t)snprintf(addrs + o, sizeof(addrs) - o, "%s%s", i ? ", " : "",
+				      c->listen[i]);
+	log_info("main",
+		 "started nacos-dns %s: DNS on %s (UDP and TCP), HTTP on %s; %zu zone(s), "
+		 "threads=%u, source=%s",
+		 NACOS_DNS_VERSION, addrs, c->http[0] ? c->http : "none", c->n_zones, c->threads,
+		 c->nacos[0] ? c->nacos : "none");
 }
 
 int main(int argc, char **argv)
@@ -338,6 +388,7 @@ int main(int argc, char **argv)
 		return 1;
 	d->argc = argc;
 	d->argv = argv;
+	log_init();
 	rc = config_from_args(&d->cfg[0], argc, argv);
 	if (rc != 0) {
 		free(d);
@@ -355,9 +406,7 @@ int main(int argc, char **argv)
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		goto out_loop;
 	}
-	log_info("main", "ready: %zu zone(s), %zu listener(s), threads=%u, source=%s",
-		 d->cfg[0].n_zones, d->cfg[0].n_listen, d->cfg[0].threads,
-		 d->cfg[0].nacos[0] ? d->cfg[0].nacos : "none");
+	daemon_log_start(&d->cfg[0]);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	status = 0;
 out_loop:

@@ -35,6 +35,7 @@ struct metrics {
 	uint64_t latency_count;
 	uint64_t rate_limited;
 	uint64_t axfr[2]; /* [allowed] */
+	uint64_t reloads[METRICS_RELOAD_RESULTS];
 	/* Shards: a worker thread counts into its own, rendering adds them up. */
 	struct metrics *parent, *shards, *next;
 	uv_mutex_t lock; /* the list of shards */
@@ -72,6 +73,8 @@ static void metrics_add(struct metrics *into, const struct metrics *from)
 	METRICS_ADD(into->rate_limited, METRICS_GET(from->rate_limited));
 	METRICS_ADD(into->axfr[0], METRICS_GET(from->axfr[0]));
 	METRICS_ADD(into->axfr[1], METRICS_GET(from->axfr[1]));
+	for (size_t i = 0; i < METRICS_RELOAD_RESULTS; i++)
+		METRICS_ADD(into->reloads[i], METRICS_GET(from->reloads[i]));
 }
 
 struct metrics *metrics_shard_new(struct metrics *parent)
@@ -142,6 +145,12 @@ void metrics_count_axfr(struct metrics *m, bool allowed)
 {
 	if (m)
 		METRICS_ADD(m->axfr[allowed ? 1 : 0], 1);
+}
+
+void metrics_count_reload(struct metrics *m, enum metrics_reload r)
+{
+	if (m)
+		METRICS_ADD(m->reloads[r], 1);
 }
 
 /* ---- rendering ---- */
@@ -387,6 +396,18 @@ static void metrics_render_limits(struct mbuf *b, const struct metrics_input *in
 				    rows[i].limit, (unsigned long long)rows[i].n);
 }
 
+static void metrics_render_reloads(struct mbuf *b, const struct metrics *m)
+{
+	static const char *const results[METRICS_RELOAD_RESULTS] = {"ok", "restart_needed",
+								    "rejected"};
+
+	mbuf_head(b, "config_reloads_total", "counter",
+		  "SIGHUP reloads: applied, applied with keys waiting for a restart, rejected.");
+	for (size_t i = 0; i < METRICS_RELOAD_RESULTS; i++)
+		mbuf_printf(b, "nacosdns_config_reloads_total{result=\"%s\"} %llu\n", results[i],
+			    (unsigned long long)m->reloads[i]);
+}
+
 static void metrics_render_data(struct mbuf *b, const struct metrics_input *in)
 {
 	mbuf_metric(b, "ready", "gauge", "1 once the first sync or cache/file load is done.",
@@ -445,6 +466,7 @@ char *metrics_render(const struct metrics *all, const struct metrics_input *in, 
 	if (in->sync)
 		metrics_render_sync(&b, in->sync);
 	metrics_render_limits(&b, in);
+	metrics_render_reloads(&b, m);
 	metrics_render_data(&b, in);
 	if (b.failed) {
 		free(b.p);

@@ -29,6 +29,12 @@ void metrics_observe_reply(struct metrics *m, uint16_t qtype, bool tcp, uint8_t 
 void metrics_count_rate_limited(struct metrics *m);
 void metrics_count_axfr(struct metrics *m, bool allowed);
 
+/* How a SIGHUP ended: every change applied, applied but some keys wait for a restart, or the
+ * configuration rejected (the old one kept). */
+enum metrics_reload { METRICS_RELOAD_OK, METRICS_RELOAD_RESTART_NEEDED, METRICS_RELOAD_REJECTED };
+#define METRICS_RELOAD_RESULTS 3
+void metrics_count_reload(struct metrics *m, enum metrics_reload r);
+
 /* Services grouped by the Nacos server and API their data came from. */
 struct metrics_origin {
 	const char *server;

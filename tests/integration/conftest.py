@@ -40,7 +40,8 @@ def free_port(kind=socket.SOCK_DGRAM, host="127.0.0.1"):
 
 
 class NacosDns:
-    """One nacos-dns process. Its stderr goes to a file; start() waits for the "ready" line."""
+    """One nacos-dns process. Its stderr goes to a file; start() waits for the "started" line
+    (the sockets are bound; "serving" comes once the data is in)."""
 
     def __init__(self, args, workdir, host="127.0.0.1", port=None):
         self.host = host
@@ -55,7 +56,7 @@ class NacosDns:
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL)
         if wait_ready:
-            self.wait_log('msg="ready', timeout)
+            self.wait_log('msg="started', timeout)
         return self
 
     def log_text(self):

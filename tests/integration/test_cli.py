@@ -11,7 +11,7 @@ from conftest import (BINARY, SOURCE_ROOT, NacosDns, addresses, free_port, serve
 
 SVC = "order-service.DEFAULT_GROUP.svc."
 FLAGS = ["-c", "--config", "-l", "--listen", "--nacos", "--namespace", "--zone", "--ttl",
-         "--negative-ttl", "--log-level", "--help", "--version", "--check-config"]
+         "--negative-ttl", "--log-level", "--help", "--version", "--check-config", "--print"]
 
 
 def run(*args, timeout=10):
@@ -77,6 +77,51 @@ def test_check_config_accepts_a_good_file(workdir):
         f.write("ttl = 30\nnegative-ttl = 10\n\n[zone prod.]\nnamespace = prod\n")
     out = run("--check-config", path)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_check_config_rejects_what_would_fail_at_start(workdir):
+    conf = os.path.join(workdir, "nacos-dns.conf")
+    missing = os.path.join(workdir, "no-such-registry.json")
+    with open(conf, "w") as f:
+        f.write(f"ttl = 9\nnacos = file:{missing}\nuser = no-such-user-here\n")
+    out = run("--check-config", conf)
+    assert out.returncode == 2, out
+    assert f"{conf}:2: nacos: cannot read {missing}: " in out.stderr, out.stderr
+    assert f"{conf}:3: user: no user named no-such-user-here" in out.stderr, out.stderr
+    # A flag is named as the flag.
+    out = run("--check-config", conf, "--user", "root", "--nacos", f"file:{missing}x")
+    assert out.returncode == 2 and f"--nacos: cannot read {missing}x" in out.stderr, out.stderr
+    assert "user" not in out.stderr
+    # The same file serves once the registry exists and the user does.
+    write_registry(workdir, {"public": []}, name="no-such-registry.json")
+    out = run("--check-config", conf, "--user", "root")
+    assert out.returncode == 0 and out.stdout == f"{conf}: ok\n", out
+
+
+def test_check_config_print_shows_every_key_and_its_origin(workdir, monkeypatch):
+    conf = os.path.join(workdir, "nacos-dns.conf")
+    with open(conf, "w") as f:
+        f.write("# comment\nttl = 9\npassword = s3cret\n[zone dev.svc.]\nnamespace = dev\n")
+    monkeypatch.setenv("NACOS_USERNAME", "ops")
+    out = run("--check-config", conf, "--print", "--negative-ttl", "3")
+    assert out.returncode == 0, out
+    lines = {}
+    for line in out.stdout.splitlines()[:-1]:
+        key, value, origin = re.match(r"(\S+) = (.*?)  # (.*)$", line).groups()
+        lines[key] = (value, origin)
+    help_keys = re.findall(r"^\s+(?:-l, )?--([a-z-]+) ", run("--help").stdout, re.M)
+    keys = [k for k in help_keys if k not in ("config", "check-config", "help", "version",
+                                               "print")]
+    assert sorted(lines) == sorted(keys)
+    assert lines["ttl"] == ("9", f"{conf}:2")
+    assert lines["negative-ttl"] == ("3", "flag")
+    assert lines["username"] == ("ops", "environment")
+    assert lines["zone"] == ("dev.svc.", f"{conf}:4")
+    assert lines["edns-buffer"] == ("1232", "default")
+    assert lines["password"] == ("(set, not shown)", f"{conf}:3")
+    assert "s3cret" not in out.stdout
+    assert out.stdout.splitlines()[-1] == f"{conf}: ok"
+    assert run("--print").returncode == 2
 
 
 def test_missing_snapshot_file_exits_1(workdir):

@@ -191,6 +191,51 @@ def test_sighup_applies_a_good_config_and_keeps_the_old_on_a_bad_one(nacos_dns, 
     assert srv.query(name).answer[0].ttl == 30
 
 
+def reloads(port):
+    status, text = http_get(port, "/metrics")
+    assert status == 200
+    return {r: sample(text, f'nacosdns_config_reloads_total{{result="{r}"}}')
+            for r in ("ok", "restart_needed", "rejected")}
+
+
+def test_sighup_names_the_keys_that_wait_for_a_restart(nacos_dns, workdir):
+    reg = write_registry(workdir, {"public": SERVICES})
+    other = write_registry(workdir, {"public": SERVICES}, name="other.json")
+    port = free_port(kind=None)
+    conf = os.path.join(workdir, "nacos-dns.conf")
+    with open(conf, "w") as f:
+        f.write(f"nacos = file:{reg}\nhttp = 127.0.0.1:{port}\nthreads = 2\nttl = 7\n")
+    srv = nacos_dns("-c", conf)
+    name = "order-service.DEFAULT_GROUP.svc."
+    with open(conf, "w") as f:
+        f.write(f"nacos = file:{reg}\nhttp = 127.0.0.1:{port}\nthreads = 2\nttl = 9\n")
+    srv.signal(signal.SIGHUP)
+    srv.wait_log("reloaded configuration")
+    assert "restart" not in srv.log_text()
+    assert reloads(port) == {"ok": 1, "restart_needed": 0, "rejected": 0}
+
+    new_http = free_port(kind=None)
+    with open(conf, "w") as f:
+        f.write(f"nacos = file:{other}\nhttp = 127.0.0.1:{new_http}\nthreads = 3\n"
+                "rrl-slip = 1\nttl = 11\n")
+    srv.signal(signal.SIGHUP)
+    srv.wait_log("reloaded configuration", count=2)
+    warning = [line for line in srv.log_text().splitlines() if "until a restart" in line]
+    assert len(warning) == 1 and "level=warn" in warning[0], warning
+    named = re.search(r'reload: (.*) changed;', warning[0]).group(1).split(", ")
+    assert sorted(named) == ["http", "nacos", "rrl-slip", "threads"], warning
+    # What can change did; the old HTTP endpoint and listeners stay.
+    wait_for(lambda: srv.query(name).answer[0].ttl == 11, what="TTL 11 after SIGHUP")
+    assert reloads(port) == {"ok": 1, "restart_needed": 1, "rejected": 0}
+
+    with open(conf, "w") as f:
+        f.write(f"nacos = file:{reg}\nhttp = 127.0.0.1:{port}\nthreads = 2\nttl = x\n")
+    srv.signal(signal.SIGHUP)
+    srv.wait_log("configuration rejected")
+    assert re.search(rf"(^|\n){re.escape(conf)}:4: ttl: ", srv.log_text()), srv.log_text()
+    assert reloads(port) == {"ok": 1, "restart_needed": 1, "rejected": 1}
+
+
 def test_query_log_lines(served):
     served.query("order-service.DEFAULT_GROUP.svc.", "SRV")
     served.wait_log("subsys=query")
@@ -227,13 +272,13 @@ def test_systemd_unit_verifies(workdir):
     tool = shutil.which("systemd-analyze")
     if not tool:
         pytest.skip("systemd-analyze not installed")
-    with open(os.path.join(SOURCE_ROOT, "contrib", "nacos-dns.service")) as f:
+    with open(os.path.join(SOURCE_ROOT, "contrib", "nacos-dns.service.in")) as f:
         unit = f.read()
     assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n" in unit
     assert "DynamicUser=yes" in unit and "ProtectSystem=strict" in unit
     path = os.path.join(workdir, "nacos-dns.service")
     with open(path, "w") as f:
-        f.write(unit.replace("/usr/sbin/nacos-dns", os.path.abspath(BINARY)))
+        f.write(unit.replace("@sbindir@/nacos-dns", os.path.abspath(BINARY)))
     r = subprocess.run([tool, "verify", "--man=no", path], capture_output=True)
     out = r.stdout.decode() + r.stderr.decode()
     if r.returncode != 0 and ("System has not been booted" in out or "Failed to connect" in out
