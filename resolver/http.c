@@ -193,8 +193,11 @@ static void on_poll(uv_poll_t *p, int status, int events)
 	int flags = 0;
 	if (h->closing)
 		return;
+	/* An error on the socket (a reset of a kept-alive connection the server closed just as a
+	 * request went out on it) is left to libcurl's own read or write to find: it then retries
+	 * such a request on a new connection, where CURL_CSELECT_ERR would fail it. */
 	if (status < 0)
-		flags = CURL_CSELECT_ERR;
+		flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
 	else
 		flags = (events & UV_READABLE ? CURL_CSELECT_IN : 0) |
 			(events & UV_WRITABLE ? CURL_CSELECT_OUT : 0);

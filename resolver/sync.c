@@ -832,7 +832,8 @@ static void sync_call_cancel(struct sync_call *c)
 static void sync_describe(char *buf, size_t cap, const struct http_response *resp)
 {
 	if (resp->error) {
-		snprintf(buf, cap, "%s", resp->reason[0] ? resp->reason : strerror(-resp->error));
+		snprintf(buf, cap, "%s%s", resp->answering ? "answer stalled after it began: " : "",
+			 resp->reason[0] ? resp->reason : strerror(-resp->error));
 		return;
 	}
 	int n = (int)(resp->len < 160 ? resp->len : 160);
