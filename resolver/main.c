@@ -15,6 +15,7 @@
 #include "config.h"
 #include "filesrc.h"
 #include "forward.h"
+#include "fwdcache.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,6 +40,7 @@ struct daemon {
 	struct acl *acl;
 	struct acl *transfer; /* allow-transfer */
 	struct forward *forward;
+	struct fwdcache *cache; /* NULL: cache = off */
 	struct server *server;
 	struct metrics *metrics;
 	struct httpd *httpd;
@@ -122,6 +124,7 @@ static void daemon_set_env(struct daemon *d, const struct config *c)
 {
 	struct server_env env = {.registry = d->reg,
 				 .forward = d->forward,
+				 .cache = d->cache,
 				 .allow_recursion = d->acl,
 				 .sync = d->sync,
 				 .allow_transfer = d->transfer,
@@ -129,6 +132,7 @@ static void daemon_set_env(struct daemon *d, const struct config *c)
 				 .query_log = c->query_log};
 	server_set_env(d->server, &env);
 	d->http_env.forward = d->forward;
+	d->http_env.cache = d->cache;
 }
 
 /* Swaps in c's ACLs, query log and (when its upstreams changed) a new forwarder. On error
@@ -151,6 +155,8 @@ static int daemon_apply(struct daemon *d, const struct config *old, const struct
 			forward_close(d->forward);
 		log_info("main", "reload: forwarding to %zu upstream(s)",
 			 fwd ? forward_upstream_count(fwd) : 0);
+		if (d->cache)
+			fwdcache_flush(d->cache); /* answers of the old upstreams */
 	}
 	struct acl *old_acl = d->acl, *old_transfer = d->transfer;
 	d->acl = rec;
@@ -262,6 +268,10 @@ static int forwarding_start(struct daemon *d)
 			 strerror(-rc));
 		d->forward = NULL;
 	}
+	if (d->forward && (rc = fwdcache_new(c, d->reg, &d->cache)) < 0) {
+		log_err("main", "cannot create the forward cache: %s", strerror(-rc));
+		return rc;
+	}
 	return 0;
 }
 
@@ -293,6 +303,7 @@ static int operating_start(struct daemon *d)
 	d->http_env = (struct httpd_env){.registry = d->reg,
 					 .server = d->server,
 					 .forward = d->forward,
+					 .cache = d->cache,
 					 .sync = d->sync,
 					 .metrics = d->metrics,
 					 .loaded = d->sync == NULL};
@@ -311,6 +322,7 @@ static int daemon_start(struct daemon *d)
 		return rc;
 	env = (struct server_env){.registry = d->reg,
 				  .forward = d->forward,
+				  .cache = d->cache,
 				  .allow_recursion = d->acl,
 				  .sync = d->sync,
 				  .allow_transfer = d->transfer,
@@ -369,6 +381,7 @@ out:
 	acl_free(d->acl);
 	acl_free(d->transfer);
 	metrics_free(d->metrics);
+	fwdcache_free(d->cache); /* the workers are gone, the forwarder's callbacks have run */
 	registry_free(d->reg);
 	free(d);
 	return status;

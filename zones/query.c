@@ -698,6 +698,8 @@ static bool reply_size(struct reply *r, struct query_info *qi, const struct ques
 	qi->qtype = q->qtype;
 	qi->qclass = q->qclass;
 	qi->edns = q->edns;
+	qi->do_bit = q->do_bit;
+	qi->question_end = q->qend;
 	if (q->edns)
 		qi->client_udp = q->edns_size < 512       ? 512
 				 : q->edns_size > max_udp ? max_udp
