@@ -279,3 +279,38 @@ def test_sighup_keeps_the_cache(nacos_dns, upstream):
     srv.wait_log("reloaded configuration")
     srv.query("www.example.org", "A")
     assert upstream.count("www.example.org") == 1
+
+
+def test_sighup_flushes_the_cache_when_the_upstreams_change(nacos_dns, upstream, workdir):
+    import os
+    import signal
+    other = CountingUpstream(ZONE)
+    try:
+        conf = os.path.join(workdir, "nacos-dns.conf")
+        with open(conf, "w") as f:
+            f.write(f"upstream = 127.0.0.1:{upstream.port}\n")
+        srv = nacos_dns("-c", conf)
+        srv.query("www.example.org", "A")
+        with open(conf, "w") as f:
+            f.write(f"upstream = 127.0.0.1:{other.port}\n")
+        srv.signal(signal.SIGHUP)
+        srv.wait_log("reloaded configuration")
+        srv.query("www.example.org", "A")
+        assert upstream.count("www.example.org") == 1
+        assert other.count("www.example.org") == 1  # not answered by the old upstream's entry
+    finally:
+        other.stop()
+
+
+@pytest.mark.parametrize("mode", ["wrong-id", "other-port", "other-address", "wrong-question"])
+def test_spoofed_replies_are_never_cached(nacos_dns, mode):
+    from upstream import GOOD_IP, FaultResponder
+    r = FaultResponder(mode).start()
+    try:
+        srv = nacos_dns("--upstream", f"127.0.0.1:{r.port}")
+        for name in ("spoof.example.test", "other.spoof.example.test", "spoof.example.test"):
+            got = [rr.address for rrset in srv.query(name, "A").answer for rr in rrset]
+            assert got == [GOOD_IP]
+        assert len(r.udp_queries) == 2  # the repeat came from the cache, with the real answer
+    finally:
+        r.stop()

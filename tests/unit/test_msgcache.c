@@ -149,6 +149,18 @@ static void test_negative_answers(void)
 	r = new_pkt("ref.example.org.", LDNS_RR_TYPE_A, true, false);
 	push(r, LDNS_SECTION_AUTHORITY, "example.org. 3600 IN NS ns.example.org.");
 	CHECK_INT_EQ(store(c, "ref.example.org.", LDNS_RR_TYPE_A, r, 0), -ENOENT);
+	/* nor, without its DNSSEC denial, a negative answer to a DO query */
+	r = new_pkt("nx.example.org.", LDNS_RR_TYPE_A, true, false);
+	ldns_pkt_set_rcode(r, LDNS_RCODE_NXDOMAIN);
+	push(r, LDNS_SECTION_AUTHORITY,
+	     "example.org. 3600 IN SOA ns.example.org. admin.example.org. 1 3600 600 86400 60");
+	struct wire w = to_wire(r);
+	struct wire q = to_wire(new_pkt("nx.example.org.", LDNS_RR_TYPE_A, false, false));
+	struct msgcache_key kdo;
+	CHECK_INT_EQ(msgcache_key_make(q.data, q.len, true, &kdo), 0);
+	CHECK_INT_EQ(msgcache_store(c, &kdo, w.data, w.len, 0), -ENOENT);
+	free(w.data);
+	free(q.data);
 	/* nor another question, nor a truncated reply */
 	r = new_pkt("other.example.org.", LDNS_RR_TYPE_A, true, false);
 	push(r, LDNS_SECTION_ANSWER, "other.example.org. 300 IN A 192.0.2.9");
