@@ -130,27 +130,36 @@ static int fwdcache_ask(const struct fwdcache_pending *p, int64_t now_ms, bool s
 	return 0;
 }
 
-/* Every upstream failed: an expired answer if the cache has one, else the forwarder's SERVFAIL. */
-static void fwdcache_on_failure(struct fwdcache_pending *p, const uint8_t *reply, size_t len,
-				int64_t now)
+/* Answers p's client from its entry when that gives want (a fresh or a stale answer). */
+static bool fwdcache_answer_pending(struct fwdcache_pending *p, int64_t now,
+				    enum msgcache_result want)
 {
 	struct fwdcache *fc = p->fc;
 	struct msgcache_ask a;
 	size_t n;
 	bool refresh;
 
+	if (fwdcache_ask(p, now, want == MSGCACHE_STALE, &a) < 0 ||
+	    msgcache_answer(fc->cache, &p->key, &a, fc->out, sizeof(fc->out), &n, &refresh) != want)
+		return false;
+	p->cb(p->arg, fc->out, n);
+	return true;
+}
+
+/* Every upstream failed: an expired answer if the cache has one, else the forwarder's SERVFAIL. */
+static void fwdcache_on_failure(struct fwdcache_pending *p, const uint8_t *reply, size_t len,
+				int64_t now)
+{
+	struct fwdcache *fc = p->fc;
+
 	msgcache_store_failure(fc->cache, &p->key, now);
 	fwdcache_retire(fc);
 	if (!p->cb)
 		return;
-	if (fwdcache_ask(p, now, true, &a) == 0 &&
-	    msgcache_answer(fc->cache, &p->key, &a, fc->out, sizeof(fc->out), &n, &refresh) ==
-		    MSGCACHE_STALE) {
+	if (fwdcache_answer_pending(p, now, MSGCACHE_STALE))
 		fc->stats.stale++;
-		p->cb(p->arg, fc->out, n);
-		return;
-	}
-	p->cb(p->arg, reply, len);
+	else
+		p->cb(p->arg, reply, len);
 }
 
 /* A reply: stored when it may be, and the client answered from the entry (the same bytes any
@@ -159,9 +168,7 @@ static void fwdcache_on_reply(struct fwdcache_pending *p, const uint8_t *reply, 
 			      int64_t now)
 {
 	struct fwdcache *fc = p->fc;
-	struct msgcache_ask a;
 	size_t n;
-	bool refresh;
 	int rc = msgcache_store(fc->cache, &p->key, reply, len, now);
 
 	fwdcache_retire(fc);
@@ -169,12 +176,8 @@ static void fwdcache_on_reply(struct fwdcache_pending *p, const uint8_t *reply, 
 		msgcache_refresh_done(fc->cache, &p->key);
 	if (!p->cb)
 		return;
-	if (rc == 0 && fwdcache_ask(p, now, false, &a) == 0 &&
-	    msgcache_answer(fc->cache, &p->key, &a, fc->out, sizeof(fc->out), &n, &refresh) ==
-		    MSGCACHE_HIT) {
-		p->cb(p->arg, fc->out, n);
+	if (rc == 0 && fwdcache_answer_pending(p, now, MSGCACHE_HIT))
 		return;
-	}
 	if (fwdmsg_finish(p->query, p->len, reply, len, p->max_reply, fc->edns_size, fc->out,
 			  sizeof(fc->out), &n) == 0)
 		p->cb(p->arg, fc->out, n);

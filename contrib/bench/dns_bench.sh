@@ -55,22 +55,29 @@ start_nacos_dns() { # port
 	PID=$!
 }
 
-# The authority of the outside names: an Unbound serving example.org from local data, on the
-# client's CPU (it only answers the cache fills).
-start_authority() { # port
-	mkdir -p "$TMP/auth"
-	cat >"$TMP/auth/unbound.conf" <<EOF
+# The settings every Unbound here starts with, in $TMP/DIR/unbound.conf.
+unbound_conf() { # dir port
+	mkdir -p "$TMP/$1"
+	cat >"$TMP/$1/unbound.conf" <<EOF
 server:
-	interface: 127.0.0.1@$1
-	port: $1
+	interface: 127.0.0.1@$2
+	port: $2
 	num-threads: 1
 	username: ""
 	chroot: ""
-	directory: "$TMP/auth"
-	pidfile: "$TMP/auth/unbound.pid"
+	directory: "$TMP/$1"
+	pidfile: "$TMP/$1/unbound.pid"
 	use-syslog: no
 	logfile: ""
 	verbosity: 0
+EOF
+}
+
+# The authority of the outside names: an Unbound serving example.org from local data, on the
+# client's CPU (it only answers the cache fills).
+start_authority() { # port
+	unbound_conf auth "$1"
+	cat >>"$TMP/auth/unbound.conf" <<EOF
 	access-control: 127.0.0.0/8 allow
 	local-zone: "example.org." static
 	include: "$TMP/outside.zone"
@@ -149,19 +156,8 @@ EOF
 }
 
 start_unbound() {
-	mkdir -p "$TMP/unbound"
-	cat >"$TMP/unbound/unbound.conf" <<EOF
-server:
-	interface: 127.0.0.1@$1
-	port: $1
-	num-threads: 1
-	username: ""
-	chroot: ""
-	directory: "$TMP/unbound"
-	pidfile: "$TMP/unbound/unbound.pid"
-	use-syslog: no
-	logfile: ""
-	verbosity: 0
+	unbound_conf unbound "$1"
+	cat >>"$TMP/unbound/unbound.conf" <<EOF
 	do-not-query-localhost: no
 	access-control: 127.0.0.0/8 allow
 	local-zone: "svc." static

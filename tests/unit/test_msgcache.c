@@ -12,6 +12,7 @@
 #include "msgcache.h"
 #include "registry.h"
 #include "snapshot.h"
+#include "wire.h"
 
 static const struct msgcache_limits LIMITS = {.min_ttl = 0,
 					      .max_ttl = 86400,
@@ -19,19 +20,6 @@ static const struct msgcache_limits LIMITS = {.min_ttl = 0,
 					      .failure_ttl = 5,
 					      .stale_max = 86400,
 					      .max_bytes = 1 << 20};
-
-struct wire {
-	uint8_t *data;
-	size_t len;
-};
-
-static struct wire to_wire(ldns_pkt *p)
-{
-	struct wire w;
-	CHECK(ldns_pkt2wire(&w.data, p, &w.len) == LDNS_STATUS_OK);
-	ldns_pkt_free(p);
-	return w;
-}
 
 static ldns_pkt *new_pkt(const char *name, ldns_rr_type t, bool reply, bool edns)
 {
