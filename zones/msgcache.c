@@ -1,6 +1,8 @@
 /* Forwarded answers cached. Readers never write an entry but its atomics (last use, the refresh
- * claim); the writer links a fully built entry in with a release store, and unlinks one before it
- * is retired, so a reader that finds an entry finds it whole and alive until its epoch ends. */
+ * claim); the writer links a fully built entry in, and unlinks one before it is retired, so a
+ * reader that finds an entry finds it whole and alive until its epoch ends. Links are stored and
+ * loaded sequentially consistent, as the epochs are: a reader that announces its epoch after the
+ * writer advanced it then cannot load a link the writer changed before (a plain load on x86). */
 #include "msgcache.h"
 
 #include <errno.h>
@@ -488,8 +490,8 @@ static struct entry *find(struct msgcache *c, const struct msgcache_key *k,
 {
 	_Atomic(struct entry *) *s = &c->buckets[k->hash & c->mask];
 
-	for (struct entry *e = atomic_load_explicit(s, memory_order_acquire); e;
-	     e = atomic_load_explicit(s, memory_order_acquire)) {
+	for (struct entry *e = atomic_load_explicit(s, memory_order_seq_cst); e;
+	     e = atomic_load_explicit(s, memory_order_seq_cst)) {
 		if (e->hash == k->hash && e->key_len == k->len &&
 		    memcmp(entry_key(e), k->data, k->len) == 0) {
 			if (slot)
@@ -530,7 +532,7 @@ static void lru_append(struct msgcache *c, struct entry *e, int64_t now_ms)
 static void retire(struct msgcache *c, _Atomic(struct entry *) *slot, struct entry *e)
 {
 	atomic_store_explicit(slot, atomic_load_explicit(&e->next, memory_order_relaxed),
-			      memory_order_release);
+			      memory_order_seq_cst);
 	lru_unlink(c, e);
 	c->stats.entries--;
 	c->stats.bytes -= e->bytes;
@@ -613,7 +615,7 @@ static void link_entry(struct msgcache *c, const struct msgcache_key *k, struct 
 	slot = &c->buckets[k->hash & c->mask];
 	atomic_store_explicit(&e->next, atomic_load_explicit(slot, memory_order_relaxed),
 			      memory_order_relaxed);
-	atomic_store_explicit(slot, e, memory_order_release);
+	atomic_store_explicit(slot, e, memory_order_seq_cst);
 	lru_append(c, e, now_ms);
 	c->stats.entries++;
 	c->stats.bytes += e->bytes;
