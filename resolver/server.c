@@ -907,10 +907,8 @@ static bool server_answer_cached(struct listener *l, struct tcp_conn *c,
 		return false;
 	enum fwdcache_result r = fwdcache_lookup(fc, in, len, qi, (int64_t)(l->t0 / 1000000),
 						 l->out, sizeof(l->out), &out_len, &refresh);
-	if (r == FWDCACHE_MISS) {
-		SERVER_INC(l->stats.cache_misses);
-		return false;
-	}
+	if (r == FWDCACHE_MISS)
+		return false; /* counted where it is forwarded */
 	SERVER_INC(l->stats.cache_hits);
 	if (r == FWDCACHE_STALE)
 		SERVER_INC(l->stats.cache_stale);
@@ -1868,7 +1866,6 @@ static void server_add_stats(struct server_stats *out, const struct server_stats
 	out->rrl_slipped += SERVER_GET(st->rrl_slipped);
 	out->cache_hits += SERVER_GET(st->cache_hits);
 	out->cache_stale += SERVER_GET(st->cache_stale);
-	out->cache_misses += SERVER_GET(st->cache_misses);
 	for (size_t r = 0; r < 16; r++)
 		out->rcode[r] += SERVER_GET(st->rcode[r]);
 }

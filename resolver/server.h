@@ -52,7 +52,6 @@ struct server_stats {
 	unsigned long long rrl_slipped;     /* UDP replies sent truncated by the rate limit */
 	unsigned long long cache_hits;      /* names outside the zones answered from the cache */
 	unsigned long long cache_stale;     /* of those, expired answers (upstreams failing) */
-	unsigned long long cache_misses;    /* looked up in the cache and not found */
 	unsigned long long rcode[16];       /* replies sent, by the rcode in their header */
 	unsigned long long tcp_open;        /* connections open now */
 };
