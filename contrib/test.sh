@@ -52,12 +52,12 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 setup_and_test "$ASAN_DIR" -Db_sanitize=address,undefined || status=1
 
-# Threads share the snapshot and the counters, and snapshots are built on the thread pool from
-# services the sync lends: check publishing, the worker threads and the sync under
-# ThreadSanitizer.
+# Threads share the snapshot, the forward cache and the counters, and snapshots are built on the
+# thread pool from services the sync lends: check publishing, the cache's lock-free readers, the
+# worker threads and the sync under ThreadSanitizer.
 unset ASAN_OPTIONS
-echo "== ThreadSanitizer: registry, snapjob, test_threads, test_transport, test_sync, test_nacos_versions"
-TEST_ARGS=(registry snapjob test_threads test_transport test_sync test_nacos_versions)
+echo "== ThreadSanitizer: registry, snapjob, msgcache, test_threads, test_transport, test_sync, test_nacos_versions, test_cache"
+TEST_ARGS=(registry snapjob msgcache test_threads test_transport test_sync test_nacos_versions test_cache)
 setup_and_test "$TSAN_DIR" -Db_sanitize=thread -Db_lundef=false || status=1
 TEST_ARGS=()
 

@@ -137,6 +137,18 @@ static const struct config_key config_keys[] = {
 	 "time budget of one forwarded query"},
 	{"forward-max-inflight", CK_UINT, FIELD(forward_max_inflight), 0, 1, 1000000, NULL, NULL,
 	 "N", "cap on forwarded queries in flight"},
+	{"cache", CK_ENUM, FIELD(cache), 0, 0, 0, onoff_names, NULL, "off|on",
+	 "cache forwarded answers"},
+	{"cache-size", CK_UINT, FIELD(cache_size), 0, 65536, 4294967295UL, NULL, NULL, "BYTES",
+	 "memory of the cached answers; the least recently used go first"},
+	{"cache-min-ttl", CK_UINT, FIELD(cache_min_ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC",
+	 "shortest TTL a cached answer is kept for"},
+	{"cache-max-ttl", CK_UINT, FIELD(cache_max_ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC",
+	 "longest TTL a cached answer is kept for"},
+	{"cache-max-negative-ttl", CK_UINT, FIELD(cache_max_negative_ttl), 0, 0, TTL_MAX, NULL,
+	 NULL, "SEC", "longest TTL a cached NXDOMAIN or NODATA is kept for"},
+	{"cache-stale-max", CK_UINT, FIELD(cache_stale_max), 0, 0, TTL_MAX, NULL, NULL, "SEC",
+	 "how long past its TTL an answer is served when the upstreams fail (0: never)"},
 	{"max-response-size", CK_UINT, FIELD(max_response_size), 0, 4096, 1UL << 30, NULL, NULL,
 	 "BYTES", "cap on the body of one Nacos HTTP answer"},
 	{"max-services", CK_UINT, FIELD(max_services), 0, 1, 1000000, NULL, NULL, "N",
@@ -698,6 +710,12 @@ void config_defaults(struct config *c)
 	c->n_allow_transfer = 2;
 	c->forward_timeout_ms = 2000;
 	c->forward_max_inflight = 1000;
+	c->cache = true;
+	c->cache_size = 64u << 20;
+	c->cache_min_ttl = 0;
+	c->cache_max_ttl = 86400;
+	c->cache_max_negative_ttl = 3600;
+	c->cache_stale_max = 86400;
 	c->max_response_size = 32u << 20;
 	c->max_services = 100000;
 	c->max_instances = 65536;

@@ -54,8 +54,14 @@ struct config {
 	size_t n_upstream;
 	char allow_recursion[CONFIG_MAX_LIST][CONFIG_ADDR_LEN]; /* default 127.0.0.0/8, ::1/128 */
 	size_t n_allow_recursion;
-	unsigned forward_timeout_ms;   /* whole budget per query; default 2000 */
-	unsigned forward_max_inflight; /* default 1000 */
+	unsigned forward_timeout_ms;     /* whole budget per query; default 2000 */
+	unsigned forward_max_inflight;   /* default 1000 */
+	bool cache;                      /* cache = on | off: forwarded answers cached; on */
+	unsigned cache_size;             /* bytes of cached entries; default 64 MiB */
+	unsigned cache_min_ttl;          /* clamp of cached TTLs; default 0 */
+	unsigned cache_max_ttl;          /* default 86400 */
+	unsigned cache_max_negative_ttl; /* NXDOMAIN/NODATA; default 3600 */
+	unsigned cache_stale_max;        /* served stale this long past expiry; 0: never; 86400 */
 
 	/* memory caps on what Nacos sends */
 	unsigned max_response_size; /* bytes of one HTTP answer; default 32 MiB */

@@ -13,6 +13,7 @@
 #include "axfr.h"
 #include "forward.h"
 #include "fwdaddr.h"
+#include "fwdcache.h"
 #include "inspect.h"
 #include "log.h"
 #include "metrics.h"
@@ -87,6 +88,7 @@ static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 	const struct snapshot *snap = registry_get(env->registry);
 	struct server_stats ss;
 	struct forward_stats fs;
+	struct fwdcache_stats cs;
 	struct sync_stats ys;
 	struct httpd_scan sc = {0};
 	struct metrics_input in = {.ready = httpd_ready(env), .data_age_s = -1};
@@ -98,6 +100,10 @@ static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 	if (env->forward) {
 		forward_stats_get(env->forward, &fs);
 		in.forward = &fs;
+	}
+	if (env->cache) {
+		fwdcache_stats_get(env->cache, &cs);
+		in.cache = &cs;
 	}
 	if (env->sync) {
 		sync_get_stats(env->sync, &ys);

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 struct forward;
+struct fwdcache;
 struct httpd;
 struct metrics;
 struct registry;
@@ -16,6 +17,7 @@ struct httpd_env {
 	struct registry *registry;
 	struct server *server;   /* NULL: not listening */
 	struct forward *forward; /* NULL: no forwarder */
+	struct fwdcache *cache;  /* NULL: no forward cache */
 	struct sync *sync;       /* NULL: ready as soon as the registry is */
 	struct metrics *metrics;
 	bool loaded; /* without sync: the registry file (or nothing) is loaded */

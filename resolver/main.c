@@ -15,6 +15,7 @@
 #include "config.h"
 #include "filesrc.h"
 #include "forward.h"
+#include "fwdcache.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,6 +43,7 @@ struct daemon {
 	struct acl *acl;
 	struct acl *transfer; /* allow-transfer */
 	struct forward *forward;
+	struct fwdcache *cache; /* NULL: cache = off */
 	struct server *server;
 	struct metrics *metrics;
 	struct httpd *httpd;
@@ -86,10 +88,21 @@ static enum source_kind source_kind(const char *nacos)
 }
 
 /* Keys the running modules took at startup and keep until a restart: the listeners and what
- * the server built on them, the HTTP endpoint, the user. */
-static const char *const restart_keys[] = {
-	"listen", "threads", "tcp-idle-timeout", "tcp-max-connections", "rrl-rate", "rrl-slip",
-	"http",   "user"};
+ * the server built on them, the HTTP endpoint, the user, the forward cache. */
+static const char *const restart_keys[] = {"listen",
+					   "threads",
+					   "tcp-idle-timeout",
+					   "tcp-max-connections",
+					   "rrl-rate",
+					   "rrl-slip",
+					   "http",
+					   "user",
+					   "cache",
+					   "cache-size",
+					   "cache-min-ttl",
+					   "cache-max-ttl",
+					   "cache-max-negative-ttl",
+					   "cache-stale-max"};
 
 /* Appends to names (", "-separated) each restart-only key whose value differs between boot,
  * the configuration in force, and c. Returns how many. */
@@ -146,6 +159,7 @@ static void daemon_set_env(struct daemon *d, const struct config *c)
 {
 	struct server_env env = {.registry = d->reg,
 				 .forward = d->forward,
+				 .cache = d->cache,
 				 .allow_recursion = d->acl,
 				 .sync = d->sync,
 				 .allow_transfer = d->transfer,
@@ -153,6 +167,7 @@ static void daemon_set_env(struct daemon *d, const struct config *c)
 				 .query_log = c->query_log};
 	server_set_env(d->server, &env);
 	d->http_env.forward = d->forward;
+	d->http_env.cache = d->cache;
 }
 
 /* Swaps in c's ACLs, query log and (when its upstreams changed) a new forwarder. On error
@@ -175,6 +190,8 @@ static int daemon_apply(struct daemon *d, const struct config *old, const struct
 			forward_close(d->forward);
 		log_info("main", "reload: forwarding to %zu upstream(s)",
 			 fwd ? forward_upstream_count(fwd) : 0);
+		if (d->cache)
+			fwdcache_flush(d->cache); /* answers of the old upstreams */
 	}
 	struct acl *old_acl = d->acl, *old_transfer = d->transfer;
 	d->acl = rec;
@@ -294,6 +311,10 @@ static int forwarding_start(struct daemon *d)
 			 strerror(-rc));
 		d->forward = NULL;
 	}
+	if (d->forward && (rc = fwdcache_new(c, d->reg, &d->cache)) < 0) {
+		log_err("main", "cannot create the forward cache: %s", strerror(-rc));
+		return rc;
+	}
 	return 0;
 }
 
@@ -325,6 +346,7 @@ static int operating_start(struct daemon *d)
 	d->http_env = (struct httpd_env){.registry = d->reg,
 					 .server = d->server,
 					 .forward = d->forward,
+					 .cache = d->cache,
 					 .sync = d->sync,
 					 .metrics = d->metrics,
 					 .loaded = d->sync == NULL};
@@ -343,6 +365,7 @@ static int daemon_start(struct daemon *d)
 		return rc;
 	env = (struct server_env){.registry = d->reg,
 				  .forward = d->forward,
+				  .cache = d->cache,
 				  .allow_recursion = d->acl,
 				  .sync = d->sync,
 				  .allow_transfer = d->transfer,
@@ -418,6 +441,7 @@ out:
 	acl_free(d->acl);
 	acl_free(d->transfer);
 	metrics_free(d->metrics);
+	fwdcache_free(d->cache); /* the workers are gone, the forwarder's callbacks have run */
 	registry_free(d->reg);
 	free(d);
 	return status;

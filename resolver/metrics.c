@@ -312,6 +312,29 @@ static void metrics_render_forward(struct mbuf *b, const struct forward_stats *f
 		    (double)f->inflight);
 }
 
+/* Hits and stale answers are counted by the threads that sent them, the rest on the main loop. */
+static void metrics_render_cache(struct mbuf *b, const struct fwdcache_stats *c,
+				 const struct server_stats *s)
+{
+	mbuf_metric(b, "cache_hits_total", "counter",
+		    "Names outside the zones answered from the cache, stale answers included.",
+		    (double)(s ? s->cache_hits : 0) + (double)c->stale);
+	mbuf_metric(b, "cache_misses_total", "counter",
+		    "Names outside the zones not in the cache, forwarded.",
+		    (double)c->misses_forwarded);
+	mbuf_metric(b, "cache_stale_answers_total", "counter",
+		    "Expired answers sent because the upstreams failed (RFC 8767).",
+		    (double)(s ? s->cache_stale : 0) + (double)c->stale);
+	mbuf_metric(b, "cache_prefetches_total", "counter",
+		    "Background refreshes of answers near expiry or served stale.",
+		    (double)c->prefetches);
+	mbuf_metric(b, "cache_evictions_total", "counter",
+		    "Entries dropped to keep the cache under cache-size.", (double)c->evictions);
+	mbuf_metric(b, "cache_entries", "gauge", "Answers in the cache.", (double)c->entries);
+	mbuf_metric(b, "cache_bytes", "gauge", "Memory of the answers in the cache.",
+		    (double)c->bytes);
+}
+
 static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 {
 	mbuf_metric(b, "sync_http_requests_total", "counter",
@@ -463,6 +486,8 @@ char *metrics_render(const struct metrics *all, const struct metrics_input *in, 
 		metrics_render_server(&b, m, in->server);
 	if (in->forward)
 		metrics_render_forward(&b, in->forward);
+	if (in->cache)
+		metrics_render_cache(&b, in->cache, in->server);
 	if (in->sync)
 		metrics_render_sync(&b, in->sync);
 	metrics_render_limits(&b, in);

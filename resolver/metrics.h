@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "forward.h"
+#include "fwdcache.h"
 #include "server.h"
 #include "snapshot.h"
 #include "sync.h"
@@ -46,6 +47,7 @@ struct metrics_origin {
 struct metrics_input {
 	const struct server_stats *server;   /* NULL: not running */
 	const struct forward_stats *forward; /* NULL: no forwarder */
+	const struct fwdcache_stats *cache;  /* NULL: no forward cache */
 	const struct sync_stats *sync;       /* NULL: no Nacos sync */
 	struct snapshot_stats snap;
 	uint32_t generation;

@@ -186,3 +186,16 @@ void registry_free(struct registry *r)
 	uv_mutex_destroy(&r->lock);
 	free(r);
 }
+
+uint64_t registry_epoch_advance(struct registry *r)
+{
+	return atomic_fetch_add(&r->epoch, 1) + 1;
+}
+
+uint64_t registry_epoch_min_seen(struct registry *r)
+{
+	uv_mutex_lock(&r->lock);
+	uint64_t min = registry_min_seen(r);
+	uv_mutex_unlock(&r->lock);
+	return min;
+}

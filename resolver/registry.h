@@ -28,3 +28,9 @@ const struct snapshot *registry_reader_enter(struct registry_reader *rd);
 void registry_reader_leave(struct registry_reader *rd);
 /* The epoch the reader announced at its last enter, or UINT64_MAX while offline. */
 uint64_t registry_reader_epoch(const struct registry_reader *rd);
+
+/* For other structures whose readers are the same threads (the forward cache): advances the epoch
+ * and returns it, to tag what was unlinked before the call; and the smallest epoch a reader has
+ * announced (UINT64_MAX: none online), up to which tagged things may be freed. */
+uint64_t registry_epoch_advance(struct registry *r);
+uint64_t registry_epoch_min_seen(struct registry *r);

@@ -17,6 +17,7 @@
 #include "axfr.h"
 #include "config.h"
 #include "forward.h"
+#include "fwdcache.h"
 #include "log.h"
 #include "metrics.h"
 #include "query.h"
@@ -141,8 +142,13 @@ struct server_pending {
 
 /* What a worker hands to the main loop: a query to forward or to wait for a first fetch (answered
  * again there, and sent from the main loop's socket for the same address), or the use of a
- * service or a name missing from the catalog, for the sync. */
-enum server_handoff_kind { SERVER_HANDOFF_QUERY, SERVER_HANDOFF_TOUCH, SERVER_HANDOFF_MISS };
+ * service or a name missing from the catalog, for the sync, or a cached answer to refresh. */
+enum server_handoff_kind {
+	SERVER_HANDOFF_QUERY,
+	SERVER_HANDOFF_TOUCH,
+	SERVER_HANDOFF_MISS,
+	SERVER_HANDOFF_REFRESH, /* a cached answer to refresh in the background */
+};
 
 struct server_handoff {
 	struct server_handoff *next;
@@ -667,8 +673,11 @@ static void server_handle_outside(struct listener *l, struct tcp_conn *c,
 	if (ra && (in[2] & 0x01)) {
 		size_t max_reply = c ? SERVER_MSG_MAX : qi->client_udp;
 		struct server_pending *p = server_pending_new(l, c, peer, ra, NULL, 0);
-		int rc = p ? forward_query(s->env.forward, in, len, max_reply, server_on_forward, p)
-			   : -ENOMEM;
+		int rc = !p             ? -ENOMEM
+			 : s->env.cache ? fwdcache_query(s->env.cache, s->env.forward, in, len,
+							 max_reply, server_on_forward, p)
+					: forward_query(s->env.forward, in, len, max_reply,
+							server_on_forward, p);
 		if (rc == 0) {
 			SERVER_INC(l->stats.forwarded);
 			return;
@@ -905,6 +914,34 @@ static void server_note_use(struct listener *l, const struct query_info *qi)
 	}
 }
 
+/* A name outside the zones answered from the forward cache on this thread, the way a zone name is
+ * answered: false on a miss. A hit that is due for a refresh hands that to the main loop. */
+static bool server_answer_cached(struct listener *l, struct tcp_conn *c,
+				 const struct sockaddr *peer, const struct query_info *qi,
+				 const uint8_t *in, size_t len)
+{
+	struct fwdcache *fc = l->env->cache;
+	size_t out_len = 0;
+	bool refresh = false;
+
+	if (!fc)
+		return false;
+	enum fwdcache_result r = fwdcache_lookup(fc, in, len, qi, (int64_t)(l->t0 / 1000000),
+						 l->out, sizeof(l->out), &out_len, &refresh);
+	if (r == FWDCACHE_MISS)
+		return false; /* counted where it is forwarded */
+	SERVER_INC(l->stats.cache_hits);
+	if (r == FWDCACHE_STALE)
+		SERVER_INC(l->stats.cache_stale);
+	if (refresh && l->w)
+		worker_handoff(l, SERVER_HANDOFF_REFRESH, NULL, in, len);
+	else if (refresh && l->s->env.forward)
+		fwdcache_refresh(fc, l->s->env.forward, in, len);
+	l->out[3] |= 0x80; /* RA: only clients allowed to recurse get here */
+	server_send(l, c, peer, l->out, out_len);
+	return true;
+}
+
 /* Forwarding, first fetches and zone transfers happen on the main loop. */
 static bool server_needs_main(const struct listener *l, int st, bool ra,
 			      const struct query_info *qi, const uint8_t *in)
@@ -938,6 +975,9 @@ static void server_handle_query(struct listener *l, struct tcp_conn *c, const st
 		return;
 	}
 	bool ra = env->forward && acl_match(env->allow_recursion, peer);
+	if (st == QUERY_OUTSIDE && ra && (in[2] & 0x01) &&
+	    server_answer_cached(l, c, peer, &qi, in, len))
+		return;
 	if (server_needs_main(l, st, ra, &qi, in)) {
 		worker_handoff(l, SERVER_HANDOFF_QUERY, peer, in, len);
 		return;
@@ -984,6 +1024,10 @@ static void server_take_handoff(struct server *s, struct server_handoff *h)
 	case SERVER_HANDOFF_MISS:
 		if (s->env.sync)
 			sync_catalog_miss(s->env.sync);
+		break;
+	case SERVER_HANDOFF_REFRESH:
+		if (s->env.cache)
+			fwdcache_refresh(s->env.cache, s->env.forward, h->data, h->len);
 		break;
 	}
 }
@@ -1841,6 +1885,8 @@ static void server_add_stats(struct server_stats *out, const struct server_stats
 	out->tcp_idle_closed += SERVER_GET(st->tcp_idle_closed);
 	out->rrl_dropped += SERVER_GET(st->rrl_dropped);
 	out->rrl_slipped += SERVER_GET(st->rrl_slipped);
+	out->cache_hits += SERVER_GET(st->cache_hits);
+	out->cache_stale += SERVER_GET(st->cache_stale);
 	for (size_t r = 0; r < 16; r++)
 		out->rcode[r] += SERVER_GET(st->rcode[r]);
 }

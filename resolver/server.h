@@ -7,6 +7,7 @@
 struct acl;
 struct config;
 struct forward;
+struct fwdcache;
 struct metrics;
 struct registry;
 struct server;
@@ -16,6 +17,7 @@ struct sync;
 struct server_env {
 	struct registry *registry;
 	struct forward *forward;           /* NULL: names outside the zones get REFUSED */
+	struct fwdcache *cache;            /* NULL: forwarded answers are not cached */
 	const struct acl *allow_recursion; /* clients whose RD queries are forwarded */
 	struct sync *sync;                 /* NULL: no fetch on first query */
 	const struct acl *allow_transfer;  /* clients allowed AXFR over TCP; NULL: nobody */
@@ -48,6 +50,8 @@ struct server_stats {
 	unsigned long long tcp_idle_closed; /* closed by the idle timeout */
 	unsigned long long rrl_dropped;     /* UDP replies withheld by the rate limit */
 	unsigned long long rrl_slipped;     /* UDP replies sent truncated by the rate limit */
+	unsigned long long cache_hits;      /* names outside the zones answered from the cache */
+	unsigned long long cache_stale;     /* of those, expired answers (upstreams failing) */
 	unsigned long long rcode[16];       /* replies sent, by the rcode in their header */
 	unsigned long long tcp_open;        /* connections open now */
 };

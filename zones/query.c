@@ -662,6 +662,22 @@ static const char *miss_unsettled(const struct snapshot *s, const struct questio
 	return "Nacos group not listed";
 }
 
+/* The PTR of an instance address outside every zone: its instance names. false: no such
+ * reverse name or another type, left to the forwarder like any other outside name. */
+static bool answer_reverse(struct reply *r, const struct snapshot *s, const struct question *q,
+			   struct query_info *qi, uint16_t max_udp)
+{
+	uint32_t idx =
+		s && q->qtype == T_PTR ? snap_lookup(s, q->key, q->qlen, q->hash) : SNAP_NONE;
+	if (idx == SNAP_NONE || s->names[idx].kind != SNAP_KIND_REVERSE)
+		return false;
+	reply_begin(r, q, 0, true, false);
+	if (!put_seq(r, s, &s->data[s->names[idx].data].ptr, false, 0))
+		reply_truncate(r, q);
+	reply_end(r, q, qi, max_udp, 0);
+	return true;
+}
+
 /* Class IN: in a zone, outside every zone (REFUSED), or a service still to fetch. */
 static int answer_in(struct reply *r, const struct snapshot *s, const struct question *q,
 		     struct query_info *qi, uint16_t max_udp)
@@ -670,6 +686,8 @@ static int answer_in(struct reply *r, const struct snapshot *s, const struct que
 	uint32_t zone = find_zone(s, q, &apex_label);
 	struct hit h;
 	if (zone == SNAP_NONE) {
+		if (answer_reverse(r, s, q, qi, max_udp))
+			return QUERY_ANSWER;
 		reply_empty(r, q, qi, max_udp, R_REFUSED);
 		return QUERY_OUTSIDE;
 	}
@@ -722,6 +740,8 @@ static bool reply_size(struct reply *r, struct query_info *qi, const struct ques
 	qi->qtype = q->qtype;
 	qi->qclass = q->qclass;
 	qi->edns = q->edns;
+	qi->do_bit = q->do_bit;
+	qi->question_end = q->qend;
 	if (q->edns)
 		qi->client_udp = q->edns_size < 512       ? 512
 				 : q->edns_size > max_udp ? max_udp

@@ -31,6 +31,8 @@ struct query_info {
 	uint8_t rcode;       /* rcode of the reply in out (low 4 bits; BADVERS is 16) */
 	uint16_t client_udp; /* the client's UDP payload size: 512, or its EDNS size capped */
 	bool edns;           /* the query had an OPT record */
+	bool do_bit;         /* its DO bit (RFC 3225) */
+	size_t question_end; /* offset just past the question */
 	/* The Nacos service the question named (its own name or a name below it), borrowed from
 	 * the snapshot; NULL when it named none. Set for QUERY_ANSWER (so the sync can see which
 	 * services are in use) and for QUERY_FETCH (the service to fetch). */

@@ -17,9 +17,22 @@
 
 #define MAX_TXT 4096 /* rdata cap of one instance's TXT record; metadata beyond it is dropped */
 
+/* An instance name to answer the reverse lookup of its address with: its wire name, in the
+ * case Nacos gave, at targets + off. */
+struct reverse_item {
+	uint8_t addr[16];
+	uint8_t family;
+	uint8_t len;
+	uint32_t off;
+};
+
 struct snapshot_builder {
 	struct snapshot *s;
 	int err; /* sticky: the first -ENOMEM of a blob write */
+	struct reverse_item *rev;
+	size_t n_rev, cap_rev;
+	uint8_t *targets;
+	size_t n_targets, cap_targets;
 };
 
 /* An address of a set, with the largest weight of its instances. */
@@ -598,6 +611,114 @@ static int add_child(struct snapshot_builder *b, size_t zone, const char *prefix
 	return err;
 }
 
+/* ---- reverse names ---- */
+
+/* Notes that the instance name label.<service>.<group>.<zone> answers the reverse lookup of i's
+ * address. 0 or -ENOMEM (a name too long was skipped before: its instance name is not kept). */
+static int reverse_note(struct snapshot_builder *b, const struct nacos_instance *i,
+			const char *label, const struct nacos_service *svc,
+			const struct snap_zone *z)
+{
+	uint8_t t[255];
+	size_t len = 0;
+	if (name_append_text(t, &len, label) < 0 || name_append_text(t, &len, svc->name) < 0 ||
+	    name_append_text(t, &len, svc->group) < 0 || len + z->wire_len > 255)
+		return 0;
+	memcpy(t + len, z->wire, z->wire_len);
+	len += z->wire_len;
+	if (grow((void **)&b->rev, &b->cap_rev, b->n_rev, 1, sizeof(*b->rev)) < 0 ||
+	    grow((void **)&b->targets, &b->cap_targets, b->n_targets, len, 1) < 0)
+		return -ENOMEM;
+	struct reverse_item *r = &b->rev[b->n_rev++];
+	memset(r, 0, sizeof(*r));
+	r->family = (uint8_t)i->family;
+	memcpy(r->addr, i->addr, i->family == AF_INET ? 4 : 16);
+	r->len = (uint8_t)len;
+	r->off = (uint32_t)b->n_targets;
+	memcpy(b->targets + b->n_targets, t, len);
+	b->n_targets += len;
+	return 0;
+}
+
+static int reverse_cmp(const void *a, const void *b)
+{
+	const struct reverse_item *x = a, *y = b;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->addr, y->addr, sizeof(x->addr));
+}
+
+/* The reverse name of an address (RFC 1035 3.5, RFC 3596 2.5), lowercased wire form. */
+static size_t reverse_name(const struct reverse_item *r, uint8_t *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	static const uint8_t v4[] = "\7in-addr\4arpa", v6[] = "\3ip6\4arpa";
+	size_t n = 0;
+	if (r->family == AF_INET) {
+		for (int k = 3; k >= 0; k--) {
+			char *end = put_uint((char *)out + n + 1, r->addr[k]);
+			out[n] = (uint8_t)(end - (char *)out - n - 1);
+			n = (size_t)(end - (char *)out);
+		}
+		memcpy(out + n, v4, sizeof(v4));
+		return n + sizeof(v4);
+	}
+	for (int k = 15; k >= 0; k--) {
+		out[n++] = 1;
+		out[n++] = (uint8_t)hex[r->addr[k] & 15];
+		out[n++] = 1;
+		out[n++] = (uint8_t)hex[r->addr[k] >> 4];
+	}
+	memcpy(out + n, v6, sizeof(v6));
+	return n + sizeof(v6);
+}
+
+/* The PTR records of rev[from..to) (one address), and its reverse name. A name some zone holds
+ * already is left to the zone. */
+static void reverse_add(struct snapshot_builder *b, size_t from, size_t to)
+{
+	struct snapshot *s = b->s;
+	uint8_t key[80];
+	size_t len = reverse_name(&b->rev[from], key);
+	if (name_find(s, key, len) != SNAP_NONE ||
+	    grow((void **)&s->data, &s->cap_data, s->n_data, 1, sizeof(*s->data)) < 0)
+		return;
+	struct snap_data *d = &s->data[s->n_data];
+	memset(d, 0, sizeof(*d));
+	d->ptr.off = (uint32_t)s->n_blob;
+	d->ptr.weights = SNAP_NONE;
+	for (size_t k = from; k < to; k++) {
+		if (k > from && b->rev[k].len == b->rev[k - 1].len &&
+		    memcmp(b->targets + b->rev[k].off, b->targets + b->rev[k - 1].off,
+			   b->rev[k].len) == 0)
+			continue;
+		blob_u16(b, 0xC00C);
+		size_t at = rr_head(b, T_PTR, s->ttl);
+		blob_put(b, b->targets + b->rev[k].off, b->rev[k].len);
+		rr_end(b, at);
+		d->ptr.count++;
+	}
+	d->ptr.len = (uint32_t)(s->n_blob - d->ptr.off);
+	if (b->err || d->ptr.count > SNAP_MAX_RRS)
+		return;
+	if (name_insert(s, key, len, UINT8_MAX, SNAP_KIND_REVERSE, SNAP_NONE,
+			(uint32_t)s->n_data) != SNAP_NONE)
+		s->n_data++;
+}
+
+/* Every address's reverse name. Out of memory, some are missing: those are forwarded. */
+static void reverse_build(struct snapshot_builder *b)
+{
+	qsort(b->rev, b->n_rev, sizeof(*b->rev), reverse_cmp);
+	for (size_t from = 0, to; from < b->n_rev; from = to) {
+		for (to = from + 1; to < b->n_rev && reverse_cmp(&b->rev[from], &b->rev[to]) == 0;
+		     to++)
+			;
+		reverse_add(b, from, to);
+	}
+	b->err = 0;
+}
+
 static int add_instances(struct snapshot_builder *b, size_t zone, const uint8_t *base,
 			 size_t base_len, uint32_t svc_idx, const struct nacos_service *svc,
 			 struct nacos_diag *d)
@@ -629,6 +750,8 @@ static int add_instances(struct snapshot_builder *b, size_t zone, const uint8_t 
 		if (!err)
 			name_claim_at(b->s, idx, key, len, zone, SNAP_KIND_IPLABEL, svc_idx, data,
 				      &err);
+		if (!err)
+			err = reverse_note(b, i, label, svc, &b->s->zones[zone]);
 		if (err < 0)
 			return err;
 	}
@@ -927,6 +1050,10 @@ static void shrink(void **p, size_t *cap, size_t used, size_t elem)
 struct snapshot *snapshot_build(struct snapshot_builder *b)
 {
 	struct snapshot *s = b->s;
+	if (b->rev)
+		reverse_build(b);
+	free(b->rev);
+	free(b->targets);
 	free(b);
 	s->stats.zones = s->n_zones;
 	s->stats.names = s->n_names;
@@ -944,6 +1071,8 @@ void snapshot_builder_free(struct snapshot_builder *b)
 	if (!b)
 		return;
 	snapshot_free(b->s);
+	free(b->rev);
+	free(b->targets);
 	free(b);
 }
 

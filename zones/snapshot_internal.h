@@ -23,6 +23,7 @@
 #define T_A    1
 #define T_NS   2
 #define T_SOA  6
+#define T_PTR  12
 #define T_TXT  16
 #define T_AAAA 28
 #define T_SRV  33
@@ -41,6 +42,7 @@ enum snap_kind {
 	SNAP_KIND_INFO,     /* _info.<service>...: TXT rendered per query */
 	SNAP_KIND_PENDING,  /* a catalog-only service: QUERY_FETCH */
 	SNAP_KIND_GROUP,    /* <group>.<zone> of a listed group: an empty non-terminal */
+	SNAP_KIND_REVERSE,  /* <ip>.in-addr.arpa / ip6.arpa of instances: PTR, in no zone */
 };
 
 /* Records of one type at one name: count records, len octets at blob + off. */
@@ -55,6 +57,7 @@ struct snap_rrset {
 struct snap_data {
 	struct snap_rrset a, aaaa, srv, txt;
 	struct snap_rrset add; /* A/AAAA of the SRV targets, for the additional section */
+	struct snap_rrset ptr; /* SNAP_KIND_REVERSE: the instance names of an address */
 	uint16_t svc_len;      /* wire length of <service>.<group>.<zone>: SRV targets end there */
 };
 

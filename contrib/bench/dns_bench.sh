@@ -6,6 +6,10 @@
 # counted twice); then p99 latency at a fixed rate, and the ratios of nacos-dns to each peer.
 # Every server runs all the time, and the runs go round the servers ROUNDS times, so that a
 # slow moment of the machine hits every server alike; each figure is the median of its rounds.
+# The "out" run asks SERVICES names outside the zones (o<N>.example.org, from an authority on
+# CPU 0), answered from the forward cache by nacos-dns and from its cache by an Unbound that
+# forwards example.org there: nacos-dns's cached outside names against its zone names (queries/s)
+# and against Unbound's cache (CPU per answer), measured in the same run.
 #
 # Usage: contrib/bench/dns_bench.sh [BUILD_DIR] [SERVICES [INSTANCES]]   (default 1000 x 3)
 # Environment: DURATION seconds per run (10), ROUNDS (3), RATE for the p99 run (20000), SERVERS
@@ -46,8 +50,54 @@ CPU_CLIENT=0
 
 start_nacos_dns() { # port
 	taskset -c $CPU_SRV "$BIN" --listen "127.0.0.1:$1" --nacos "file:$TMP/registry.json" \
-		--threads "$THREADS" --log-level warn 2>"$TMP/nacos-dns.log" &
+		--threads "$THREADS" --log-level warn --upstream "127.0.0.1:$AUTH_PORT" \
+		2>"$TMP/nacos-dns.log" &
 	PID=$!
+}
+
+# The settings every Unbound here starts with, in $TMP/DIR/unbound.conf.
+unbound_conf() { # dir port
+	mkdir -p "$TMP/$1"
+	cat >"$TMP/$1/unbound.conf" <<EOF
+server:
+	interface: 127.0.0.1@$2
+	port: $2
+	num-threads: 1
+	username: ""
+	chroot: ""
+	directory: "$TMP/$1"
+	pidfile: "$TMP/$1/unbound.pid"
+	use-syslog: no
+	logfile: ""
+	verbosity: 0
+EOF
+}
+
+# The authority of the outside names: an Unbound serving example.org from local data, on the
+# client's CPU (it only answers the cache fills).
+start_authority() { # port
+	unbound_conf auth "$1"
+	cat >>"$TMP/auth/unbound.conf" <<EOF
+	access-control: 127.0.0.0/8 allow
+	local-zone: "example.org." static
+	include: "$TMP/outside.zone"
+remote-control:
+	control-enable: no
+EOF
+	taskset -c $CPU_CLIENT unbound -d -c "$TMP/auth/unbound.conf" 2>"$TMP/auth/stderr" &
+	PID=$!
+}
+
+outside_names() { # the query file and the authority's data: o<N>.example.org A, one day TTL
+	: >"$TMP/q-out.txt"
+	: >"$TMP/outside.zone"
+	awk -v n="$SERVICES" -v q="$TMP/q-out.txt" -v z="$TMP/outside.zone" 'BEGIN {
+		for (i = 0; i < n; i++) {
+			printf "o%d.example.org A\n", i >q
+			printf "local-data: \"o%d.example.org. 86400 IN A 198.51.%d.%d\"\n", i,
+				int(i / 250) % 250, i % 250 + 1 >z
+		}
+	}'
 }
 
 start_nsd() {
@@ -106,23 +156,17 @@ EOF
 }
 
 start_unbound() {
-	mkdir -p "$TMP/unbound"
-	cat >"$TMP/unbound/unbound.conf" <<EOF
-server:
-	interface: 127.0.0.1@$1
-	port: $1
-	num-threads: 1
-	username: ""
-	chroot: ""
-	directory: "$TMP/unbound"
-	pidfile: "$TMP/unbound/unbound.pid"
-	use-syslog: no
-	logfile: ""
-	verbosity: 0
+	unbound_conf unbound "$1"
+	cat >>"$TMP/unbound/unbound.conf" <<EOF
 	do-not-query-localhost: no
 	access-control: 127.0.0.0/8 allow
 	local-zone: "svc." static
 	include: "$TMP/unbound.zone"
+	msg-cache-size: 64m
+	rrset-cache-size: 64m
+forward-zone:
+	name: "example.org."
+	forward-addr: 127.0.0.1@$AUTH_PORT
 remote-control:
 	control-enable: no
 EOF
@@ -236,12 +280,25 @@ start_server() { # name port: starts it and appends "name port pid" to $TMP/serv
 	echo "$1 $2 $PID" >>"$TMP/servers"
 }
 
+# Fills the caches of the servers that forward: every outside name asked once.
+warm_outside() {
+	while read -r name port pid; do
+		case $name in nacos-dns | unbound) ;; *) continue ;; esac
+		dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/q-out.txt" -n 1 -q 200 >/dev/null 2>&1 || true
+	done <"$TMP/servers"
+}
+
 # One round: every server in turn, every mix, then the p99 run; nacos-dns under churn too.
 bench_round() { # round
 	while read -r name port pid; do
 		echo "round $1: $name" >&2
-		for mix in a mix nx; do
+		mixes="a mix nx"
+		case $name in nacos-dns | unbound) [ "$AUTH_OK" = 1 ] && mixes="$mixes out" ;; esac
+		for mix in $mixes; do
 			echo "$name $mix $1 $(run_load "$port" "$pid" "$TMP/q-$mix.txt")" >>"$TMP/results"
+			# a cached outside name is a NOERROR with its address, never a SERVFAIL
+			[ "$mix" != out ] || grep -q 'NOERROR [0-9]* (100.00%)' "$TMP/dnsperf.out" ||
+				echo "$name out: $(grep 'Response codes' "$TMP/dnsperf.out")" >&2
 		done
 		echo "$name p99 $1 $(run_p99 "$port" "$TMP/q-mix.txt")" >>"$TMP/results"
 		if [ "$CHURN" = 1 ] && [ "$name" = nacos-dns ]; then
@@ -267,23 +324,24 @@ medians() { # server kind
 report() {
 	: >"$TMP/summary"
 	while read -r name port pid; do
-		for kind in a mix nx p99 churn; do
+		for kind in a mix nx out p99 churn; do
 			grep -q "^$name $kind " "$TMP/results" &&
 				echo "$name $kind $(medians "$name" "$kind")" >>"$TMP/summary"
 		done
 		echo "$name mem $(cat "$TMP/mem.$name")" >>"$TMP/summary"
 	done <"$TMP/servers"
 	awk -v rate="$RATE" '
-	$2 == "a" || $2 == "mix" || $2 == "nx" || $2 == "churn" {
+	$2 == "a" || $2 == "mix" || $2 == "nx" || $2 == "out" || $2 == "churn" {
 		qps[$1, $2] = $3; avg[$1, $2] = $4; cpu[$1, $2] = $5 }
 	$2 == "p99" { p99[$1] = $3; lost[$1] = $4 }
 	$2 == "mem" { mem[$1] = $3 }
 	!seen[$1]++ { order[++n] = $1 }
 	END {
 		printf "%-10s %-4s %10s %9s %16s\n", "server", "mix", "queries/s", "avg ms", "CPU s/M answers"
-		split("a mix nx", ms, " ")
-		for (i = 1; i <= n; i++) for (m = 1; m <= 3; m++) {
+		split("a mix nx out", ms, " ")
+		for (i = 1; i <= n; i++) for (m = 1; m <= 4; m++) {
 			s = order[i]; x = ms[m]
+			if (!((s, x) in qps)) continue
 			printf "%-10s %-4s %10d %9.3f %16.2f\n", s, x, qps[s, x], avg[s, x], cpu[s, x]
 		}
 		printf "\n%-10s %22s %8s %12s\n", "server", "p99 ms at " rate " q/s", "lost", "memory MiB"
@@ -302,6 +360,15 @@ report() {
 				p99[s] ? p99["nacos-dns"] / p99[s] : 0,
 				mem[s] ? mem["nacos-dns"] / mem[s] : 0
 		}
+		if (("nacos-dns", "out") in qps) {
+			printf "\ncached outside names (out): nacos-dns %.2fx the queries/s of its zone names (a)",
+				qps["nacos-dns", "a"] ? qps["nacos-dns", "out"] / qps["nacos-dns", "a"] : 0
+			if (("unbound", "out") in qps)
+				printf "; vs the cache of unbound: %.2fx the queries/s, %.2fx the CPU per answer",
+					qps["unbound", "out"] ? qps["nacos-dns", "out"] / qps["unbound", "out"] : 0,
+					cpu["unbound", "out"] ? cpu["nacos-dns", "out"] / cpu["unbound", "out"] : 0
+			printf "\n"
+		}
 		if (("nacos-dns", "churn") in qps)
 			printf "\nnacos-dns under churn (mix): %d q/s, %.2f CPU s/M answers: %.2fx the steady rate\n",
 				qps["nacos-dns", "churn"], cpu["nacos-dns", "churn"],
@@ -315,11 +382,27 @@ echo "generating $SERVICES services x $INSTANCES instances" >&2
 cp "$TMP/registry.json" "$TMP/registry-a.json"
 : >"$TMP/results"
 : >"$TMP/servers"
+AUTH_PORT=$((BASE + 100))
+AUTH_OK=0
+outside_names
+if command -v unbound >/dev/null; then
+	start_authority "$AUTH_PORT"
+	PIDS="$PIDS $PID"
+	i=0
+	while [ $i -lt 100 ]; do
+		dig +norec +time=1 +tries=1 @127.0.0.1 -p "$AUTH_PORT" A o0.example.org 2>/dev/null |
+			grep -q 'status: NOERROR' && AUTH_OK=1 && break
+		sleep 0.2
+		i=$((i + 1))
+	done
+fi
+[ "$AUTH_OK" = 1 ] || echo "no outside-name run: the authority (unbound) did not start" >&2
 port=$BASE
 for s in $SERVERS; do
 	start_server "$s" "$port"
 	port=$((port + 1))
 done
+[ "$AUTH_OK" = 1 ] && warm_outside
 r=1
 while [ $r -le "$ROUNDS" ]; do
 	bench_round $r

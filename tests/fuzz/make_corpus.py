@@ -79,6 +79,35 @@ def replies():
                 rr.to_wire())
 
 
+def cache_replies():
+    """Upstream replies for the forward cache: chains, negative answers, records for other names."""
+    def reply(name, t, flags=0, rcode=0, answer=(), authority=(), additional=()):
+        q = dns.message.make_query(name, t)
+        r = dns.message.make_response(q)
+        r.set_rcode(rcode)
+        for section, records in ((r.answer, answer), (r.authority, authority),
+                                 (r.additional, additional)):
+            for text in records:
+                n, ttl, cls, rt, rd = text.split(' ', 4)
+                section.append(dns.rrset.from_text(n, int(ttl), cls, rt, rd))
+        put('msgcache', bytes([flags]) + r.to_wire())
+    soa = 'example.org. 3600 IN SOA ns.example.org. admin.example.org. 1 3600 600 86400 60'
+    reply('www.example.org.', 'A', answer=['www.example.org. 300 IN A 192.0.2.1'])
+    reply('www.example.org.', 'A', 2, answer=['www.example.org. 300 IN A 192.0.2.1'],
+          additional=['victim.example.org. 300 IN A 203.0.113.66'])
+    reply('alias.example.org.', 'A', answer=['alias.example.org. 300 IN CNAME www.example.org.',
+                                             'www.example.org. 60 IN A 192.0.2.1'])
+    reply('alias.example.org.', 'AAAA', answer=['alias.example.org. 300 IN CNAME www.example.org.'],
+          authority=[soa])
+    reply('nx.example.org.', 'A', rcode=3, authority=[soa])
+    reply('nx.example.org.', 'A', 1, rcode=3, authority=[soa])
+    reply('mx.example.org.', 'MX', answer=['mx.example.org. 300 IN MX 10 mail.example.org.'])
+    reply('s.example.org.', 'SRV', answer=['s.example.org. 300 IN SRV 0 5 80 t.example.org.'])
+    reply('example.org.', 'SOA', answer=[soa])
+    reply('1.0.0.10.in-addr.arpa.', 'PTR',
+          answer=['1.0.0.10.in-addr.arpa. 300 IN PTR host.example.org.'])
+
+
 def nacos():
     for kind in ('valid', 'invalid'):
         for case in sorted((ROOT / 'tests' / 'data' / 'nacos' / kind).iterdir()):
@@ -108,6 +137,7 @@ def configs():
 if __name__ == '__main__':
     queries()
     replies()
+    cache_replies()
     nacos()
     configs()
     for d in sorted(CORPUS.iterdir()):

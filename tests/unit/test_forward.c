@@ -9,19 +9,7 @@
 #include "check.h"
 #include "fwdaddr.h"
 #include "fwdmsg.h"
-
-struct wire {
-	uint8_t *data;
-	size_t len;
-};
-
-static struct wire to_wire(ldns_pkt *p)
-{
-	struct wire w;
-	CHECK(ldns_pkt2wire(&w.data, p, &w.len) == LDNS_STATUS_OK);
-	ldns_pkt_free(p);
-	return w;
-}
+#include "wire.h"
 
 /* A query as a client sends it: name in the client's case, RD, optional EDNS with DO. */
 static struct wire make_query(const char *name, ldns_rr_type t, uint16_t id, int edns, bool dnssec)
