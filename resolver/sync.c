@@ -86,6 +86,7 @@ struct sync_server {
 	bool login_inflight;
 	bool login_failing;              /* logged once per change */
 	struct sync_call *auth_wait;     /* calls waiting for a token */
+	struct syncpolicy_logins logins; /* this minute's, bounded */
 	char local_ip[INET6_ADDRSTRLEN]; /* our end of the last connection to it */
 	/* Its addresses: [0] from the URL when it names an IP, then those connected to. */
 	char peers[SYNC_PEERS][INET6_ADDRSTRLEN];
@@ -831,8 +832,12 @@ static void on_call_done(void *arg, const struct http_response *resp)
 
 static void sync_login_start(struct sync *s, size_t server)
 {
-	struct sync_call *c = sync_call_new(s, SYNC_CALL_LOGIN);
 	struct sync_server *srv = &s->servers[server];
+	if (!syncpolicy_login_take(&srv->logins, sync_now(s))) {
+		sync_login_finish(s, server, "too many logins in a minute");
+		return;
+	}
+	struct sync_call *c = sync_call_new(s, SYNC_CALL_LOGIN);
 	if (!c) {
 		sync_login_finish(s, server, "out of memory");
 		return;

@@ -19,7 +19,9 @@
 #define NACOS_MAX_STR       4096
 #define NACOS_DEFAULT_GROUP "DEFAULT_GROUP"
 #define NACOS_DEFAULT_TTL_S 18000 /* nacos.core.auth.plugin.nacos.token.expire.seconds */
-#define NACOS_LABEL_MAX     420   /* service label in messages, "GROUP@@name" shortened */
+/* A "never expires" from an auth plugin (INT64_MAX) becomes a year: no caller overflows. */
+#define NACOS_MAX_TOKEN_TTL_S ((json_int_t)366 * 86400)
+#define NACOS_LABEL_MAX       420 /* service label in messages, "GROUP@@name" shortened */
 
 /* What each host message names: the service, the host's index and, once known, its ip. */
 struct hostref {
@@ -664,7 +666,7 @@ int nacos_parse_login(const char *body, size_t len, struct nacos_diag *d, char *
 	} else if (!(*token = strdup(tok))) {
 		rc = -ENOMEM;
 	} else {
-		*ttl_s = ttl;
+		*ttl_s = ttl < NACOS_MAX_TOKEN_TTL_S ? ttl : NACOS_MAX_TOKEN_TTL_S;
 	}
 	json_decref(root);
 	return rc;
