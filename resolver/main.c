@@ -1,6 +1,7 @@
 /* nacos-dns: arguments, wiring of the modules, the event loop and teardown. No DNS logic. */
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -194,6 +195,14 @@ static void on_signal(uv_signal_t *h, int signum)
 	daemon_stop(d);
 }
 
+static void sighup_mask(int how)
+{
+	sigset_t hup;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	pthread_sigmask(how, &hup, NULL);
+}
+
 static int signals_start(struct daemon *d)
 {
 	uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
@@ -208,6 +217,7 @@ static int signals_start(struct daemon *d)
 		if ((rc = uv_signal_start(sigs[i], on_signal, nums[i])) < 0)
 			return rc;
 	}
+	sighup_mask(SIG_UNBLOCK);
 	return 0;
 }
 
@@ -334,6 +344,9 @@ int main(int argc, char **argv)
 	struct daemon *d = calloc(1, sizeof(*d));
 	int status = 1, rc;
 
+	/* Before the handler is installed, SIGHUP's default action would kill the daemon: it
+	 * stays pending until signals_start() and is then applied as a reload. */
+	sighup_mask(SIG_BLOCK);
 	if (!d)
 		return 1;
 	d->argc = argc;

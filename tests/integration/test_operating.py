@@ -278,3 +278,33 @@ def test_unknown_user_is_an_error(workdir):
                        timeout=10)
     assert r.returncode != 0
     assert b"no user named no-such-user-here" in r.stderr
+
+
+def sighup_blocked(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigBlk:"):
+                return int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1)) != 0
+    return False
+
+
+def test_sighup_during_startup_is_a_reload_not_a_death(nacos_dns, workdir):
+    # A large cache file keeps startup busy for a while before the handler is installed.
+    cache = os.path.join(workdir, "cache.json")
+    services = [service_info(f"svc-{i}", [{"ip": f"10.{i // 250 % 250}.{i % 250}.1"}])
+                for i in range(20000)]
+    with open(cache, "w") as f:
+        json.dump({"namespaces": {"public": services}}, f)
+    srv = nacos_dns("--nacos", f"http://127.0.0.1:{free_port()}", "--cache-file", cache,
+                    wait_ready=False)
+    pid = srv.proc.pid
+    # Main has run its first line once SIGHUP shows as blocked; from then on a SIGHUP waits.
+    wait_for(lambda: srv.proc.poll() is not None or sighup_blocked(pid),
+             what="SIGHUP blocked at startup")
+    sent = 0
+    while srv.proc.poll() is None and 'msg="ready' not in srv.log_text() and sent < 500:
+        srv.signal(signal.SIGHUP)
+        sent += 1
+    srv.wait_log('msg="ready')
+    srv.wait_log("reloaded configuration")  # the early SIGHUP was applied, not lost
+    assert srv.proc.poll() is None
