@@ -20,6 +20,7 @@
 #define NACOS_DEFAULT_GROUP "DEFAULT_GROUP"
 #define NACOS_DEFAULT_TTL_S 18000 /* nacos.core.auth.plugin.nacos.token.expire.seconds */
 /* A "never expires" from an auth plugin (INT64_MAX) becomes a year: no caller overflows. */
+#define NACOS_MAX_TOKEN_LEN   4096 /* a JWT of Nacos's is about 150 */
 #define NACOS_MAX_TOKEN_TTL_S ((json_int_t)366 * 86400)
 #define NACOS_LABEL_MAX       420 /* service label in messages, "GROUP@@name" shortened */
 
@@ -644,11 +645,26 @@ int nacos_parse_service_list(const char *body, size_t len, struct nacos_diag *d,
 	return rc;
 }
 
+/* The token goes into an HTTP header and every URL: printable ASCII only (a CR or LF would
+ * add headers of Nacos's choosing), and short enough that requests still fit. */
+static const char *login_token_problem(const char *tok)
+{
+	size_t n = strlen(tok);
+	if (n == 0)
+		return "empty accessToken";
+	if (n > NACOS_MAX_TOKEN_LEN)
+		return "accessToken longer than 4096 characters";
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)tok[i] <= 0x20 || (unsigned char)tok[i] >= 0x7f)
+			return "accessToken has a character that is not printable ASCII";
+	return NULL;
+}
+
 int nacos_parse_login(const char *body, size_t len, struct nacos_diag *d, char **token,
 		      int64_t *ttl_s)
 {
 	json_int_t ttl = NACOS_DEFAULT_TTL_S;
-	const char *tok;
+	const char *tok, *why = NULL;
 	json_t *root;
 	json_error_t err;
 	int rc;
@@ -659,9 +675,8 @@ int nacos_parse_login(const char *body, size_t len, struct nacos_diag *d, char *
 	if (json_unpack_ex(root, &err, 0, "{s:s, s?I}", "accessToken", &tok, "tokenTtl", &ttl) <
 	    0) {
 		rc = nacos_shape_error(root, &err, login_shape, "login", d);
-	} else if (!*tok || ttl < 0) {
-		nacos_diag_report(d, 0, "login: %s",
-				  *tok ? "tokenTtl is negative" : "empty accessToken");
+	} else if ((why = login_token_problem(tok)) || ttl < 0) {
+		nacos_diag_report(d, 0, "login: %s", why ? why : "tokenTtl is negative");
 		rc = -EBADMSG;
 	} else if (!(*token = strdup(tok))) {
 		rc = -ENOMEM;
