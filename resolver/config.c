@@ -413,6 +413,10 @@ static int check_nacos_url(const char *s, size_t len, char *why, size_t n)
 	char port[8];
 	unsigned p;
 
+	if (memchr(s, '@', len)) /* not echoed: it may hold a password */
+		return why_set(why, n,
+			       "a URL with credentials (user:password@) is refused: "
+			       "use --username and --password-file");
 	if (!scheme)
 		return why_set(why, n, "\"%.*s\": expects file:PATH or http(s)://host:port",
 			       (int)len, s);
@@ -1088,6 +1092,31 @@ static int flags_apply(struct config *c, int argc, char **argv)
 		}
 	}
 	return 0;
+}
+
+void config_args_free(int argc, char **copy)
+{
+	for (int i = 0; copy && i < argc; i++)
+		free(copy[i]);
+	free(copy);
+}
+
+char **config_args_hide_secrets(int argc, char **argv)
+{
+	char **copy = calloc((size_t)argc + 1, sizeof(*copy));
+	char key[64];
+	const char *v;
+
+	for (int i = 0; copy && i < argc; i++)
+		if (!(copy[i] = strdup(argv[i]))) {
+			config_args_free(argc, copy);
+			return NULL;
+		}
+	for (int i = 1; copy && i < argc; i++)
+		if (flag_next(argc, argv, &i, key, sizeof(key), &v) == 0 && v &&
+		    strcmp(key, "password") == 0)
+			memset((char *)v, '*', strlen(v)); /* v points into argv's own storage */
+	return copy;
 }
 
 int config_from_args(struct config *c, int argc, char **argv)

@@ -89,6 +89,14 @@ void config_defaults(struct config *c);
  */
 int config_from_args(struct config *c, int argc, char **argv);
 
+/*
+ * What ps shows must not hold the password: returns a copy of argv (argc strings and a NULL, for
+ * reloads, freed with config_args_free) and overwrites each --password value in argv itself with
+ * '*'. NULL on ENOMEM (argv then unchanged). Call after config_from_args accepted argv.
+ */
+char **config_args_hide_secrets(int argc, char **argv);
+void config_args_free(int argc, char **copy); /* NULL-safe */
+
 /* Reads an INI file over *c: all or nothing (on error *c is unchanged). 0, or -EINVAL after
  * printing "path:line: key: problem" to stderr. */
 int config_load_file(struct config *c, const char *path);

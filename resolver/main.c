@@ -350,11 +350,14 @@ int main(int argc, char **argv)
 	if (!d)
 		return 1;
 	d->argc = argc;
-	d->argv = argv;
 	rc = config_from_args(&d->cfg[0], argc, argv);
 	if (rc != 0) {
 		free(d);
 		return rc == 2 ? 2 : 0;
+	}
+	if (!(d->argv = config_args_hide_secrets(argc, argv))) {
+		free(d);
+		return 1;
 	}
 	log_set_level(d->cfg[0].log_level);
 	bgwork_setup();
@@ -383,6 +386,7 @@ out:
 	acl_free(d->transfer);
 	metrics_free(d->metrics);
 	registry_free(d->reg);
+	config_args_free(d->argc, d->argv);
 	free(d);
 	return status;
 }
