@@ -14,6 +14,11 @@
 #include <ini.h>
 
 #include "build_config.h"
+#include "readfile.h"
+
+/* A configuration is a few kB; a password file holds one line. */
+#define CONFIG_MAX_FILE          (1u << 20)
+#define CONFIG_MAX_PASSWORD_FILE 4096
 
 /*
  * Every setting is one row of config_keys: the same name is the INI key and the flag, and the
@@ -565,21 +570,24 @@ static void warn_if_readable(const char *path, const char *what)
 static int set_password_file(struct config *c, const struct config_key *k, const char *v, char *why,
 			     size_t n)
 {
-	char buf[sizeof(c->password) + 1];
+	char *buf;
 	size_t len;
-	FILE *f = fopen(v, "r");
-	if (!f)
-		return why_set(why, n, "cannot open %s: %s", v, strerror(errno));
-	len = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
+	int rc = readfile(v, CONFIG_MAX_PASSWORD_FILE, &buf, &len, NULL);
+	if (rc < 0)
+		return why_set(why, n, "cannot read %s: %s", v, readfile_strerror(rc));
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
-	if (len >= sizeof(c->password) || memchr(buf, '\0', len))
+	if (len >= sizeof(c->password) || memchr(buf, '\0', len)) {
+		free(buf);
 		return why_set(why, n, "%s: password too long or not text", v);
-	if (copy_str(c->password_file, sizeof(c->password_file), v, why, n) < 0)
+	}
+	if (copy_str(c->password_file, sizeof(c->password_file), v, why, n) < 0) {
+		free(buf);
 		return -EINVAL;
+	}
 	memcpy(c->password, buf, len);
 	c->password[len] = '\0';
+	free(buf);
 	warn_if_readable(v, "a password");
 	return 0;
 }
@@ -841,23 +849,42 @@ static int file_handler(void *user, const char *section, const char *name, const
 	return 1;
 }
 
+/* The file as a stream over its bytes: read whole through readfile, capped, regular only. */
+static FILE *config_open(const char *path, char **text)
+{
+	size_t len;
+	int rc = readfile(path, CONFIG_MAX_FILE, text, &len, NULL);
+	FILE *fp;
+	if (rc < 0) {
+		fprintf(stderr, "%s: cannot open: %s\n", path, readfile_strerror(rc));
+		return NULL;
+	}
+	/* fmemopen refuses a size of 0: an empty file is its one NUL. */
+	if (!(fp = fmemopen(*text, len ? len : 1, "r"))) {
+		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
+		free(*text);
+	}
+	return fp;
+}
+
 int config_load_file(struct config *c, const char *path)
 {
-	struct config_file f = {.fp = fopen(path, "r")};
+	char *text = NULL;
+	struct config_file f = {.fp = config_open(path, &text)};
 	bool ok = false;
 	int rc;
 
-	if (!f.fp) {
-		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
+	if (!f.fp)
 		return -EINVAL;
-	}
 	if (!(f.cfg = malloc(sizeof(*f.cfg)))) {
 		fclose(f.fp);
+		free(text);
 		return -ENOMEM;
 	}
 	*f.cfg = *c;
 	rc = ini_parse_stream(file_reader, &f, file_handler, &f);
 	fclose(f.fp);
+	free(text);
 	if (f.err_line)
 		fprintf(stderr, "%s:%d: %s: %s\n", path, f.err_line, f.err_key, f.err_why);
 	else if (rc != 0)

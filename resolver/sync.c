@@ -22,6 +22,7 @@
 #include "nacosapi.h"
 #include "push.h"
 #include "pushsock.h"
+#include "readfile.h"
 #include "registry.h"
 #include "snapjob.h"
 #include "snapshot.h"
@@ -1798,34 +1799,6 @@ static void sync_cache_schedule(struct sync *s)
 	uv_timer_start(&s->cache_timer, on_cache_timer, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
-static char *sync_read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n + 65536 + 1 > cap) {
-			char *b = realloc(buf, cap = (n + 65536 + 1) * 2);
-			if (!b)
-				break;
-			buf = b;
-		}
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0) {
-			fclose(f);
-			buf[n] = '\0';
-			*len = n;
-			return buf;
-		}
-	}
-	fclose(f);
-	free(buf);
-	return NULL;
-}
-
 /* Takes every service of the cache file as tracked data, marked stale until fetched again. */
 static int sync_cache_adopt(struct sync *s, struct nacos_registry *r)
 {
@@ -1854,9 +1827,10 @@ static void sync_cache_load(struct sync *s)
 {
 	size_t len = 0;
 	struct nacos_registry *r = NULL;
-	char *text = sync_read_file(s->cfg.cache_file, &len);
-	if (!text) {
-		log_info("sync", "no cache file %s yet: %s", s->cfg.cache_file, strerror(errno));
+	char *text = NULL;
+	int err = readfile(s->cfg.cache_file, READFILE_MAX_SIZE, &text, &len, NULL);
+	if (err < 0) {
+		log_info("sync", "no cache file %s: %s", s->cfg.cache_file, readfile_strerror(err));
 		return;
 	}
 	struct nacos_diag d = {.warn = sync_on_diag, .arg = s};

@@ -159,6 +159,14 @@ def test_restart_with_cache_file_while_nacos_is_down(fake_nacos, nacos_dns, work
         json.load(f)  # still a whole document
 
 
+def test_cache_file_that_is_not_a_regular_file_is_ignored(nacos_dns, workdir):
+    # A symlink to /dev/zero would be read until memory runs out.
+    cache = os.path.join(workdir, "cache.json")
+    os.symlink("/dev/zero", cache)
+    srv = start_dns(nacos_dns, "http://127.0.0.1:9", "--cache-file", cache)
+    assert f"no cache file {cache}: not a regular file" in srv.log_text()
+
+
 def test_token_expiry_and_relogin(fake_nacos, nacos_dns):
     nacos = fake_nacos(mode="2.x", auth="nacos:s3cret-pw", token_ttl=3600)
     nacos.register("order-service", "10.0.0.1", 8080)
