@@ -386,19 +386,21 @@ static void slots_move(struct slot *slots, size_t n, const char *svc, struct nac
 static int instances_from_array(json_t *hosts, const char *svc, struct nacos_diag *d,
 				struct nacos_service *s)
 {
-	size_t total = json_array_size(hosts), n = 0;
-	size_t cap = total < NACOS_MAX_INSTANCES ? total : NACOS_MAX_INSTANCES;
-	struct slot *slots = calloc(cap ? cap : 1, sizeof(*slots));
+	size_t cap = json_array_size(hosts), n = 0;
+	struct slot *slots;
 	int rc = 0;
 
+	if (cap > NACOS_MAX_INSTANCES) { /* refused whole: a cut list would be served as true */
+		nacos_diag_report(d, 0, "%s: %zu hosts, over the limit of %d", svc, cap,
+				  NACOS_MAX_INSTANCES);
+		return -EFBIG;
+	}
+	slots = calloc(cap ? cap : 1, sizeof(*slots));
 	s->instances = calloc(cap ? cap : 1, sizeof(*s->instances));
 	if (!slots || !s->instances) {
 		free(slots);
 		return -ENOMEM;
 	}
-	if (total > cap)
-		nacos_diag_report(d, total - cap, "%s: %zu hosts over the limit of %d skipped", svc,
-				  total - cap, NACOS_MAX_INSTANCES);
 	for (size_t i = 0; i < cap && rc >= 0; i++) {
 		struct hostref ref = {.d = d, .svc = svc, .idx = i};
 		rc = instance_from_json(json_array_get(hosts, i), &ref, &slots[n].in);
@@ -884,7 +886,7 @@ static int registry_add_json(struct nacos_registry *r, const char *id, json_t *v
 	struct nacos_service *svc;
 	int rc = service_from_json(v, NULL, d, &svc);
 
-	if (rc == -EBADMSG) {
+	if (rc == -EBADMSG || rc == -EFBIG) {
 		nacos_diag_report(d, 1, "namespace \"%.200s\": service skipped", id);
 		return 0;
 	}

@@ -62,7 +62,8 @@ struct nacos_registry {
 
 /*
  * Parsers. Each returns 0 and sets *out to a new object, or returns -EBADMSG (document rejected,
- * d->warn told why) or -ENOMEM. An instance that fails validation (bad ip, port outside 0..65535,
+ * d->warn told why), -EFBIG (a service of more than 65,536 hosts: refused whole, never cut) or
+ * -ENOMEM. In a registry file such a service is skipped and reported. An instance that fails validation (bad ip, port outside 0..65535,
  * weight negative/NaN/over 10000, wrong types) is skipped, reported, and counted in d->skipped.
  * d may be NULL. Unknown keys are ignored everywhere.
  */
