@@ -590,6 +590,11 @@ int nacos_parse_v3_instances(const char *body, size_t len, const char *group, co
 
 /* ---- service list and login ---- */
 
+bool nacos_listed_name_ok(const char *name)
+{
+	return *name && *name != '@' && !str_too_long(name);
+}
+
 static int doms_copy(json_t *doms, struct nacos_diag *d, char ***names, size_t *n)
 {
 	size_t size = json_array_size(doms), bad = 0;
@@ -602,7 +607,7 @@ static int doms_copy(json_t *doms, struct nacos_diag *d, char ***names, size_t *
 	json_array_foreach(doms, i, v)
 	{
 		const char *s = json_string_value(v);
-		if (!s || !*s || str_too_long(s)) {
+		if (!s || !nacos_listed_name_ok(s)) {
 			bad++;
 			continue;
 		}
@@ -612,8 +617,8 @@ static int doms_copy(json_t *doms, struct nacos_diag *d, char ***names, size_t *
 	}
 	if (bad)
 		nacos_diag_report(d, bad,
-				  "service list: %zu names skipped (not a string, empty or longer "
-				  "than %d bytes)",
+				  "service list: %zu names skipped (not a string, empty, starting "
+				  "with '@' or longer than %d bytes)",
 				  bad, NACOS_MAX_STR);
 	return 0;
 }

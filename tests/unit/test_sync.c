@@ -113,6 +113,18 @@ static void test_v3_service_list(void)
 	CHECK_STR_EQ(names[0], "a");
 	CHECK_STR_EQ(names[1], "c");
 	nacos_strv_free(names, n);
+	/* Names v1 would skip are skipped here too: empty, '@' first, 100 kB long. */
+	char *big = malloc(100 * 1024 + 200);
+	CHECK(big);
+	int off = sprintf(big, "{\"code\":0,\"data\":{\"totalCount\":4,\"pageItems\":["
+			       "{\"name\":\"\"},{\"name\":\"@x\"},{\"name\":\"ok\"},{\"name\":\"");
+	memset(big + off, 'n', 100 * 1024);
+	strcpy(big + off + 100 * 1024, "\"}]}}");
+	CHECK_INT_EQ(nacosapi_parse_v3_service_list(big, strlen(big), "G", &names, &n, &total), 0);
+	CHECK_INT_EQ(n, 1);
+	CHECK_STR_EQ(names[0], "ok");
+	nacos_strv_free(names, n);
+	free(big);
 	const char *bad = "{\"code\":403,\"data\":null}";
 	CHECK_INT_EQ(nacosapi_parse_v3_service_list(bad, strlen(bad), "G", &names, &n, &total),
 		     -EBADMSG);
