@@ -664,6 +664,21 @@ static int add_clusters(struct snapshot_builder *b, size_t zone, const uint8_t *
 	return 0;
 }
 
+static bool label_is_proto(const uint8_t *l)
+{
+	return l[0] == 4 && (memcmp(l + 1, "_tcp", 4) == 0 || memcmp(l + 1, "_udp", 4) == 0);
+}
+
+/* A lowercased owner _x._tcp.<rest> or _tcp.<rest> (or _udp): what queries for <rest>'s SRV
+ * records (RFC 2782) and its empty non-terminals look like. A service of that name would answer
+ * in their place. */
+static bool srv_form(const uint8_t *key)
+{
+	if (label_is_proto(key))
+		return true;
+	return key[0] > 0 && key[1] == '_' && label_is_proto(key + 1 + key[0]);
+}
+
 /* Every name of svc in one zone. 1: added, 0: skipped (reported), <0: error. */
 static int add_to_zone(struct snapshot_builder *b, size_t zone, const char *group, const char *name,
 		       const struct nacos_service *svc, uint32_t svc_idx, struct addr_w *tmp,
@@ -679,6 +694,13 @@ static int add_to_zone(struct snapshot_builder *b, size_t zone, const char *grou
 				  "service %s@@%s: not a DNS name in zone of namespace %s, skipped",
 				  group, name, z->namespace_id);
 		return -EINVAL;
+	}
+	if (srv_form(key)) {
+		nacos_diag_report(d, 1,
+				  "service %s@@%s: its name has the SRV form _x._tcp/_udp of "
+				  "another service's name, skipped",
+				  group, name);
+		return 0;
 	}
 	uint32_t taken = name_find(s, key, len);
 	if (taken != SNAP_NONE && s->names[taken].kind != SNAP_KIND_ENT) {

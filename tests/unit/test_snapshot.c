@@ -209,6 +209,19 @@ static void test_names(void)
 	dup = svc_new("G", "10-0-0-2.order", 1, &other2); /* an instance name of order */
 	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", dup, &d), 0);
 	svc_free(dup);
+	/* The RFC 2782 names of order (what HAProxy asks for) are order's, not another service's.
+	 */
+	const char *srv_names[] = {"_http._tcp.order", "_HTTP._Udp.order", "_tcp.order",
+				   "_x._tcp.unknown"};
+	for (size_t k = 0; k < sizeof(srv_names) / sizeof(srv_names[0]); k++) {
+		struct nacos_instance i3 = inst("10.9.9.7", 80, true);
+		dup = svc_new("G", srv_names[k], 1, &i3);
+		before = d.skipped;
+		CHECK_INT_EQ(snapshot_builder_add_service(b, "public", dup, &d), 0);
+		CHECK_INT_EQ(d.skipped, before + 2); /* once per zone of public */
+		CHECK(strstr(last_warn, "SRV form"));
+		svc_free(dup);
+	}
 	CHECK_INT_EQ(snapshot_builder_add_pending(b, "public", "G", "later", &d), 2);
 	CHECK_INT_EQ(snapshot_builder_add_pending(b, "public", "G", "order", &d), 0);
 	struct snapshot *s = snapshot_build(b);
@@ -231,6 +244,11 @@ static void test_names(void)
 	CHECK_STR_EQ(first, "10.0.0.1");
 	CHECK_INT_EQ(lookup(s, "10-0-0-2.order.G.svc.", LDNS_RR_TYPE_A, first, sizeof(first)), 0);
 	CHECK_STR_EQ(first, "10.0.0.2");
+	CHECK_INT_EQ(lookup(s, "_http._tcp.order.G.svc.", LDNS_RR_TYPE_SRV, first, sizeof(first)),
+		     0);
+	CHECK_STR_EQ(first, "0"); /* the priority of order's own SRV records */
+	CHECK_INT_EQ(lookup(s, "_http._tcp.order.G.svc.", LDNS_RR_TYPE_A, first, sizeof(first)), 0);
+	CHECK_STR_EQ(first, "");
 	CHECK_INT_EQ(lookup(s, "later.G.svc2.", LDNS_RR_TYPE_A, first, sizeof(first)),
 		     LDNS_RCODE_SERVFAIL);
 	CHECK_INT_EQ(lookup(s, "order.G.other.", LDNS_RR_TYPE_A, first, sizeof(first)),
