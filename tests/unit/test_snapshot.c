@@ -123,6 +123,57 @@ static int lookup(const struct snapshot *s, const char *name, ldns_rr_type type,
 	return rcode;
 }
 
+/* The answer records of a query, parsed back (freed by the caller with ldns_pkt_free). */
+static ldns_pkt *answer_of(const struct snapshot *s, const char *name, ldns_rr_type type)
+{
+	ldns_pkt *q = NULL, *r = NULL;
+	uint8_t *wire = NULL, out[65535];
+	size_t len = 0, out_len = 0;
+	CHECK(ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN, LDNS_RD) ==
+	      LDNS_STATUS_OK);
+	CHECK(ldns_pkt2wire(&wire, q, &len) == LDNS_STATUS_OK);
+	struct query_info qi = {.tcp = true};
+	CHECK_INT_EQ(query_answer(s, &qi, wire, len, out, sizeof(out), &out_len), QUERY_ANSWER);
+	CHECK(ldns_wire2pkt(&r, out, out_len) == LDNS_STATUS_OK);
+	free(wire);
+	ldns_pkt_free(q);
+	return r;
+}
+
+/* One ip:port in two clusters is one SRV record (RFC 2181 5.2), with the larger weight. */
+static void test_srv_endpoint_once(void)
+{
+	struct snapshot_config c;
+	snapshot_config_defaults(&c);
+	struct snapshot_builder *b = snapshot_builder_new(&c, 1, NULL);
+	struct nacos_instance is[3] = {inst("10.0.0.1", 80, true), inst("10.0.0.1", 80, true),
+				       inst("10.0.0.2", 80, true)};
+	free(is[1].cluster);
+	is[1].cluster = strdup("B");
+	is[1].weight = 2;
+	struct nacos_service *svc = svc_new("G", "web", 3, is);
+	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", svc, NULL), 1);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	ldns_pkt *r = answer_of(s, "web.G.svc.", LDNS_RR_TYPE_SRV);
+	ldns_rr_list *an = ldns_pkt_answer(r);
+	CHECK_INT_EQ(ldns_rr_list_rr_count(an), 2);
+	CHECK(ldns_rr_compare(ldns_rr_list_rr(an, 0), ldns_rr_list_rr(an, 1)) != 0);
+	for (size_t k = 0; k < 2; k++) {
+		ldns_rr *rr = ldns_rr_list_rr(an, k);
+		char *target = ldns_rdf2str(ldns_rr_rdf(rr, 3));
+		uint16_t w = ldns_rdf2native_int16(ldns_rr_rdf(rr, 1));
+		CHECK_INT_EQ(w, strncmp(target, "10-0-0-1.", 9) == 0 ? 65535 : 32768);
+		free(target);
+	}
+	ldns_pkt_free(r);
+	r = answer_of(s, "B._cluster.web.G.svc.", LDNS_RR_TYPE_SRV);
+	CHECK_INT_EQ(ldns_rr_list_rr_count(ldns_pkt_answer(r)), 1);
+	ldns_pkt_free(r);
+	snapshot_free(s);
+	svc_free(svc);
+}
+
 static struct snapshot_config three_zones(void)
 {
 	struct snapshot_config c;
@@ -378,6 +429,7 @@ int main(void)
 	test_defaults();
 	test_bad_zone();
 	test_names();
+	test_srv_endpoint_once();
 	test_registry();
 	test_size();
 	test_chaos();
