@@ -174,6 +174,39 @@ static void test_srv_endpoint_once(void)
 	svc_free(svc);
 }
 
+/* Over TCP, RRsets over 65535 octets are sent as the part that fits, never as an empty TC. */
+static void test_tcp_large_sets(void)
+{
+	enum { N = 4096 };
+	struct snapshot_config c;
+	snapshot_config_defaults(&c);
+	struct snapshot_builder *b = snapshot_builder_new(&c, 1, NULL);
+	struct nacos_instance *is = calloc(N, sizeof(*is));
+	CHECK(is);
+	for (unsigned k = 0; k < N; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.%u.%u.1", k >> 8, k & 255);
+		is[k] = inst(ip, 8080, true);
+	}
+	struct nacos_service *svc = svc_new("G", "big", N, is);
+	free(is);
+	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", svc, NULL), 1);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	ldns_rr_type types[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_SRV, LDNS_RR_TYPE_TXT};
+	for (size_t t = 0; t < 3; t++) {
+		ldns_pkt *r = answer_of(s, "big.G.svc.", types[t]);
+		size_t n = ldns_rr_list_rr_count(ldns_pkt_answer(r));
+		CHECK(!ldns_pkt_tc(r));
+		CHECK_INT_EQ(ldns_pkt_get_rcode(r), LDNS_RCODE_NOERROR);
+		CHECK(n > 100 && n < N);
+		CHECK_INT_EQ(ldns_pkt_ancount(r), n);
+		ldns_pkt_free(r);
+	}
+	snapshot_free(s);
+	svc_free(svc);
+}
+
 static struct snapshot_config three_zones(void)
 {
 	struct snapshot_config c;
@@ -430,6 +463,7 @@ int main(void)
 	test_bad_zone();
 	test_names();
 	test_srv_endpoint_once();
+	test_tcp_large_sets();
 	test_registry();
 	test_size();
 	test_chaos();
