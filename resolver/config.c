@@ -83,7 +83,7 @@ static int check_nacos(const struct config_key *k, char *v, size_t size, char *w
 static int check_hostname(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_readable(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_groups(const struct config_key *k, char *v, size_t size, char *why, size_t n);
-static int check_rrl_rate(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_auto_count(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_push_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_ip(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 
@@ -111,7 +111,11 @@ static const struct config_key config_keys[] = {
 	 "close idle TCP connections after this long"},
 	{"tcp-max-connections", CK_UINT, FIELD(tcp_max_connections), 0, 1, 1000000, NULL, NULL, "N",
 	 "cap on open TCP connections"},
-	{"rrl-rate", CK_STR, FIELD(rrl_rate), 0, 0, 0, NULL, check_rrl_rate, "N|auto",
+	{"tcp-max-per-client", CK_STR, FIELD(tcp_max_per_client), 0, 0, 0, NULL, check_auto_count,
+	 "N|auto",
+	 "cap on open TCP connections per client /24 or /56 (0: off; auto: 64, none on "
+	 "loopback)"},
+	{"rrl-rate", CK_STR, FIELD(rrl_rate), 0, 0, 0, NULL, check_auto_count, "N|auto",
 	 "UDP responses per second per client /24 or /56 (0: off; auto: 200, none on loopback)"},
 	{"rrl-slip", CK_UINT, FIELD(rrl_slip), 0, 0, 100, NULL, NULL, "N",
 	 "every Nth rate-limited UDP response is sent truncated, the rest dropped (0: drop all)"},
@@ -369,7 +373,7 @@ static int check_groups(const struct config_key *k, char *v, size_t size, char *
 	}
 }
 
-static int check_rrl_rate(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+static int check_auto_count(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
 	char *end;
 	unsigned long rate;
@@ -670,6 +674,7 @@ void config_defaults(struct config *c)
 	c->tcp_idle_timeout_ms = 10000;
 	c->tcp_max_connections = 1000;
 	snprintf(c->rrl_rate, sizeof(c->rrl_rate), "auto");
+	snprintf(c->tcp_max_per_client, sizeof(c->tcp_max_per_client), "auto");
 	c->rrl_slip = 2;
 	c->threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
 	c->log_level = LOG_LEVEL_INFO;

@@ -33,6 +33,7 @@ struct config {
 	char hostname[CONFIG_STR_LEN];   /* default gethostname() */
 	unsigned tcp_idle_timeout_ms;    /* default 10000 */
 	unsigned tcp_max_connections;    /* default 1000 */
+	char tcp_max_per_client[16];     /* "auto" (64 per /24 or /56, none on loopback), or N */
 	unsigned threads;                /* default: number of CPUs */
 	char rrl_rate[16];               /* "auto" (200/s, none on loopback), or N; 0: off */
 	unsigned rrl_slip;               /* every Nth limited reply is TC; 0: none; default 2 */
