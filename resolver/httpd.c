@@ -314,8 +314,8 @@ static int httpd_listen(struct httpd *h, const char *addr)
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
 				  (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
 				  (unsigned)HTTPD_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
-				  (unsigned)HTTPD_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-				  h, MHD_OPTION_END);
+				  (unsigned)HTTPD_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+				  on_completed, h, MHD_OPTION_END);
 	if (!h->mhd) {
 		log_err("httpd", "cannot listen on %s", addr);
 		return -EADDRNOTAVAIL;
@@ -365,7 +365,7 @@ void httpd_close(struct httpd *h)
 	for (size_t i = 0; i < HTTPD_MAX_SNAPS; i++)
 		if (h->snaps[i]) {
 			if (h->snaps[i] && h->snaps[i]->conn)
-			MHD_resume_connection(h->snaps[i]->conn);
+				MHD_resume_connection(h->snaps[i]->conn);
 		}
 	/* libuv forgets the epoll descriptor before MHD closes it. */
 	if (h->polling)

@@ -310,14 +310,19 @@ def test_sighup_during_startup_is_a_reload_not_a_death(nacos_dns, workdir):
     assert srv.proc.poll() is None
 
 
-def test_snapshot_of_a_zone_over_65535_records_ends_and_healthz_stays_up(nacos_dns, workdir):
-    # 5,000 services x 4 instances: about 80,000 records, more than ldns's 16-bit list printer
-    # could count (it never ended, and the loop with it).
+def serve_big_zone(nacos_dns, workdir):
+    """5,000 services x 4 instances from a file, with the HTTP endpoint: (server, its port)."""
     services = [service_info(f"svc-{i}", [{"ip": f"10.{i // 250}.{i % 250}.{j + 1}"}
                                           for j in range(4)]) for i in range(5000)]
     path = write_registry(workdir, {"public": services})
     port = free_port(kind=None)
-    srv = nacos_dns("--nacos", f"file:{path}", "--http", f"127.0.0.1:{port}")
+    return nacos_dns("--nacos", f"file:{path}", "--http", f"127.0.0.1:{port}"), port
+
+
+def test_snapshot_of_a_zone_over_65535_records_ends_and_healthz_stays_up(nacos_dns, workdir):
+    # About 80,000 records, more than ldns's 16-bit list printer could count (it never ended,
+    # and the loop with it).
+    srv, port = serve_big_zone(nacos_dns, workdir)
     result = {}
 
     def fetch():
@@ -340,11 +345,7 @@ def test_snapshot_of_a_zone_over_65535_records_ends_and_healthz_stays_up(nacos_d
 
 
 def test_sigterm_while_a_snapshot_is_built_exits_0(nacos_dns, workdir):
-    services = [service_info(f"svc-{i}", [{"ip": f"10.{i // 250}.{i % 250}.{j + 1}"}
-                                          for j in range(4)]) for i in range(5000)]
-    path = write_registry(workdir, {"public": services})
-    port = free_port(kind=None)
-    srv = nacos_dns("--nacos", f"file:{path}", "--http", f"127.0.0.1:{port}")
+    srv, port = serve_big_zone(nacos_dns, workdir)
     import socket
     conns = []
     for _ in range(3):  # two are built, the third is told the server is busy or waits
