@@ -56,8 +56,8 @@ setup_and_test "$ASAN_DIR" -Db_sanitize=address,undefined || status=1
 # services the sync lends: check publishing, the worker threads and the sync under
 # ThreadSanitizer.
 unset ASAN_OPTIONS
-echo "== ThreadSanitizer: registry, snapjob, test_threads, test_transport, test_sync"
-TEST_ARGS=(registry snapjob test_threads test_transport test_sync)
+echo "== ThreadSanitizer: registry, snapjob, test_threads, test_transport, test_sync, test_operating (/snapshot on the pool)"
+TEST_ARGS=(registry snapjob test_threads test_transport test_sync test_operating)
 setup_and_test "$TSAN_DIR" -Db_sanitize=thread -Db_lundef=false || status=1
 TEST_ARGS=()
 
