@@ -714,19 +714,36 @@ static int add_clusters(struct snapshot_builder *b, size_t zone, const uint8_t *
 	return 0;
 }
 
-static bool label_is_proto(const uint8_t *l)
+static bool label_is(const uint8_t *l, const char *text)
 {
-	return l[0] == 4 && (memcmp(l + 1, "_tcp", 4) == 0 || memcmp(l + 1, "_udp", 4) == 0);
+	size_t n = strlen(text);
+	return l[0] == n && memcmp(l + 1, text, n) == 0;
 }
 
-/* A lowercased owner _x._tcp.<rest> or _tcp.<rest> (or _udp): what queries for <rest>'s SRV
- * records (RFC 2782) and its empty non-terminals look like. A service of that name would answer
- * in their place. */
-static bool srv_form(const uint8_t *key)
+static bool label_is_proto(const uint8_t *l)
 {
-	if (label_is_proto(key))
+	return label_is(l, "_tcp") || label_is(l, "_udp");
+}
+
+/* A service name that reads as a name another service derives from its own <rest>: _info.<rest>,
+ * <cluster>._cluster.<rest>, and the RFC 2782 forms _x._tcp.<rest> and _tcp.<rest> (or _udp).
+ * Such a service would answer in their place, whichever of the two came first. */
+static bool reserved_form(const char *name)
+{
+	uint8_t k[256];
+	size_t len = 0, labels = 0;
+	if (name_append_text(k, &len, name) < 0)
+		return false;
+	lower(k, len);
+	for (size_t o = 0; o < len; o += 1 + (size_t)k[o])
+		labels++;
+	if (labels < 2)
+		return false;
+	const uint8_t *second = k + 1 + k[0];
+	if (label_is(k, "_info") || label_is_proto(k))
 		return true;
-	return key[0] > 0 && key[1] == '_' && label_is_proto(key + 1 + key[0]);
+	return labels >= 3 &&
+	       (label_is(second, "_cluster") || (k[1] == '_' && label_is_proto(second)));
 }
 
 /* Every name of svc in one zone. 1: added, 0: skipped (reported), <0: error. */
@@ -745,11 +762,12 @@ static int add_to_zone(struct snapshot_builder *b, size_t zone, const char *grou
 				  group, name, z->namespace_id);
 		return -EINVAL;
 	}
-	if (srv_form(key)) {
-		nacos_diag_report(d, 1,
-				  "service %s@@%s: its name has the SRV form _x._tcp/_udp of "
-				  "another service's name, skipped",
-				  group, name);
+	if (reserved_form(name)) {
+		nacos_diag_report(
+			d, 1,
+			"service %s@@%s: its name has the form of another service's _info, "
+			"_cluster or SRV (_x._tcp/_udp) name, skipped",
+			group, name);
 		return 0;
 	}
 	uint32_t taken = name_find(s, key, len);

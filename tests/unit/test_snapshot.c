@@ -164,6 +164,39 @@ static void test_srv_endpoint_once(void)
 	svc_free(svc);
 }
 
+/* Listed before web, services named like web's _info and cluster names still do not take them;
+ * names of one label that merely start with _ are services like any other. */
+static void test_reserved_first(void)
+{
+	struct snapshot_config c;
+	snapshot_config_defaults(&c);
+	struct snapshot_builder *b = snapshot_builder_new(&c, 1, NULL);
+	const char *first[] = {"_info.web", "DEFAULT._cluster.web", "_http._tcp.web"};
+	for (size_t k = 0; k < 3; k++) {
+		struct nacos_instance i = inst("10.6.6.6", 80, true);
+		struct nacos_service *shadow = svc_new("G", first[k], 1, &i);
+		CHECK_INT_EQ(snapshot_builder_add_service(b, "public", shadow, NULL), 0);
+		svc_free(shadow);
+	}
+	struct nacos_instance wi = inst("10.0.0.1", 80, true), ti = inst("10.0.0.9", 80, true);
+	struct nacos_service *web = svc_new("G", "web", 1, &wi),
+			     *tcp = svc_new("G", "_tcp", 1, &ti);
+	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", web, NULL), 1);
+	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", tcp, NULL), 1);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	char got[200];
+	CHECK_INT_EQ(lookup(s, "_info.web.G.svc.", LDNS_RR_TYPE_TXT, got, sizeof(got)), 0);
+	CHECK(strncmp(got, "\"total=1\"", 9) == 0);
+	CHECK_INT_EQ(lookup(s, "DEFAULT._cluster.web.G.svc.", LDNS_RR_TYPE_A, got, sizeof(got)), 0);
+	CHECK_STR_EQ(got, "10.0.0.1");
+	CHECK_INT_EQ(lookup(s, "_tcp.G.svc.", LDNS_RR_TYPE_A, got, sizeof(got)), 0);
+	CHECK_STR_EQ(got, "10.0.0.9");
+	snapshot_free(s);
+	svc_free(web);
+	svc_free(tcp);
+}
+
 /* Over TCP, RRsets over 65535 octets are sent as the part that fits, never as an empty TC. */
 static void test_tcp_large_sets(void)
 {
@@ -283,17 +316,17 @@ static void test_names(void)
 	dup = svc_new("G", "10-0-0-2.order", 1, &other2); /* an instance name of order */
 	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", dup, &d), 0);
 	svc_free(dup);
-	/* The RFC 2782 names of order (what HAProxy asks for) are order's, not another service's.
-	 */
-	const char *srv_names[] = {"_http._tcp.order", "_HTTP._Udp.order", "_tcp.order",
-				   "_x._tcp.unknown"};
+	/* The RFC 2782, _info and _cluster names of order are order's, not another service's. */
+	const char *srv_names[] = {"_http._tcp.order", "_HTTP._Udp.order",
+				   "_tcp.order",       "_x._tcp.unknown",
+				   "_info.order",      "DEFAULT._cluster.order"};
 	for (size_t k = 0; k < sizeof(srv_names) / sizeof(srv_names[0]); k++) {
 		struct nacos_instance i3 = inst("10.9.9.7", 80, true);
 		dup = svc_new("G", srv_names[k], 1, &i3);
 		before = d.skipped;
 		CHECK_INT_EQ(snapshot_builder_add_service(b, "public", dup, &d), 0);
 		CHECK_INT_EQ(d.skipped, before + 2); /* once per zone of public */
-		CHECK(strstr(last_warn, "SRV form"));
+		CHECK(strstr(last_warn, "has the form of another service's"));
 		svc_free(dup);
 	}
 	CHECK_INT_EQ(snapshot_builder_add_pending(b, "public", "G", "later", &d), 2);
@@ -454,6 +487,7 @@ int main(void)
 	test_names();
 	test_srv_endpoint_once();
 	test_tcp_large_sets();
+	test_reserved_first();
 	test_registry();
 	test_size();
 	test_chaos();
