@@ -15,6 +15,11 @@
 
 #include "build_config.h"
 #include "checkconf.h"
+#include "readfile.h"
+
+/* A configuration is a few kB; a password file holds one line. */
+#define CONFIG_MAX_FILE          (1u << 20)
+#define CONFIG_MAX_PASSWORD_FILE 4096
 
 /*
  * Every setting is one row of config_keys: the same name is the INI key and the flag, and the
@@ -92,7 +97,7 @@ static int check_nacos(const struct config_key *k, char *v, size_t size, char *w
 static int check_hostname(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_readable(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_groups(const struct config_key *k, char *v, size_t size, char *why, size_t n);
-static int check_rrl_rate(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_auto_count(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_push_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_ip(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 
@@ -120,7 +125,11 @@ static const struct config_key config_keys[] = {
 	 "close idle TCP connections after this long"},
 	{"tcp-max-connections", CK_UINT, FIELD(tcp_max_connections), 0, 1, 1000000, NULL, NULL, "N",
 	 "cap on open TCP connections"},
-	{"rrl-rate", CK_STR, FIELD(rrl_rate), 0, 0, 0, NULL, check_rrl_rate, "N|auto",
+	{"tcp-max-per-client", CK_STR, FIELD(tcp_max_per_client), 0, 0, 0, NULL, check_auto_count,
+	 "N|auto",
+	 "cap on open TCP connections per client /24 or /56 (0: off; auto: 64, none on "
+	 "loopback)"},
+	{"rrl-rate", CK_STR, FIELD(rrl_rate), 0, 0, 0, NULL, check_auto_count, "N|auto",
 	 "UDP responses per second per client /24 or /56 (0: off; auto: 200, none on loopback)"},
 	{"rrl-slip", CK_UINT, FIELD(rrl_slip), 0, 0, 100, NULL, NULL, "N",
 	 "every Nth rate-limited UDP response is sent truncated, the rest dropped (0: drop all)"},
@@ -395,7 +404,7 @@ static int check_groups(const struct config_key *k, char *v, size_t size, char *
 	}
 }
 
-static int check_rrl_rate(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+static int check_auto_count(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
 	char *end;
 	unsigned long rate;
@@ -444,6 +453,10 @@ static int check_nacos_url(const char *s, size_t len, char *why, size_t n)
 	char port[8];
 	unsigned p;
 
+	if (memchr(s, '@', len)) /* not echoed: it may hold a password */
+		return why_set(why, n,
+			       "a URL with credentials (user:password@) is refused: "
+			       "use --username and --password-file");
 	if (!scheme)
 		return why_set(why, n, "\"%.*s\": expects file:PATH or http(s)://host:port",
 			       (int)len, s);
@@ -592,21 +605,24 @@ static void warn_if_readable(const char *path, const char *what)
 static int set_password_file(struct config *c, const struct config_key *k, const char *v, char *why,
 			     size_t n)
 {
-	char buf[sizeof(c->password) + 1];
+	char *buf;
 	size_t len;
-	FILE *f = fopen(v, "r");
-	if (!f)
-		return why_set(why, n, "cannot open %s: %s", v, strerror(errno));
-	len = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
+	int rc = readfile(v, CONFIG_MAX_PASSWORD_FILE, &buf, &len, NULL);
+	if (rc < 0)
+		return why_set(why, n, "cannot read %s: %s", v, readfile_strerror(rc));
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
-	if (len >= sizeof(c->password) || memchr(buf, '\0', len))
+	if (len >= sizeof(c->password) || memchr(buf, '\0', len)) {
+		free(buf);
 		return why_set(why, n, "%s: password too long or not text", v);
-	if (copy_str(c->password_file, sizeof(c->password_file), v, why, n) < 0)
+	}
+	if (copy_str(c->password_file, sizeof(c->password_file), v, why, n) < 0) {
+		free(buf);
 		return -EINVAL;
+	}
 	memcpy(c->password, buf, len);
 	c->password[len] = '\0';
+	free(buf);
 	warn_if_readable(v, "a password");
 	return 0;
 }
@@ -699,6 +715,7 @@ void config_defaults(struct config *c)
 	c->tcp_idle_timeout_ms = 10000;
 	c->tcp_max_connections = 1000;
 	snprintf(c->rrl_rate, sizeof(c->rrl_rate), "auto");
+	snprintf(c->tcp_max_per_client, sizeof(c->tcp_max_per_client), "auto");
 	c->rrl_slip = 2;
 	c->threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
 	c->log_level = LOG_LEVEL_INFO;
@@ -889,23 +906,42 @@ static int file_handler(void *user, const char *section, const char *name, const
 	return 1;
 }
 
+/* The file as a stream over its bytes: read whole through readfile, capped, regular only. */
+static FILE *config_open(const char *path, char **text)
+{
+	size_t len;
+	int rc = readfile(path, CONFIG_MAX_FILE, text, &len, NULL);
+	FILE *fp;
+	if (rc < 0) {
+		config_complain("%s: cannot open: %s\n", path, readfile_strerror(rc));
+		return NULL;
+	}
+	/* fmemopen refuses a size of 0: an empty file is its one NUL. */
+	if (!(fp = fmemopen(*text, len ? len : 1, "r"))) {
+		config_complain("%s: cannot read: %s\n", path, strerror(errno));
+		free(*text);
+	}
+	return fp;
+}
+
 int config_load_file(struct config *c, const char *path)
 {
-	struct config_file f = {.fp = fopen(path, "r")};
+	char *text = NULL;
+	struct config_file f = {.fp = config_open(path, &text)};
 	bool ok = false;
 	int rc;
 
-	if (!f.fp) {
-		config_complain("%s: cannot open: %s\n", path, strerror(errno));
+	if (!f.fp)
 		return -EINVAL;
-	}
 	if (!(f.cfg = malloc(sizeof(*f.cfg)))) {
 		fclose(f.fp);
+		free(text);
 		return -ENOMEM;
 	}
 	*f.cfg = *c;
 	rc = ini_parse_stream(file_reader, &f, file_handler, &f);
 	fclose(f.fp);
+	free(text);
 	if (f.err_line)
 		config_complain("%s:%d: %s: %s\n", path, f.err_line, f.err_key, f.err_why);
 	else if (rc != 0)
@@ -1150,6 +1186,31 @@ static int flags_apply(struct config *c, int argc, char **argv)
 		}
 	}
 	return 0;
+}
+
+void config_args_free(int argc, char **copy)
+{
+	for (int i = 0; copy && i < argc; i++)
+		free(copy[i]);
+	free(copy);
+}
+
+char **config_args_hide_secrets(int argc, char **argv)
+{
+	char **copy = calloc((size_t)argc + 1, sizeof(*copy));
+	char key[64];
+	const char *v;
+
+	for (int i = 0; copy && i < argc; i++)
+		if (!(copy[i] = strdup(argv[i]))) {
+			config_args_free(argc, copy);
+			return NULL;
+		}
+	for (int i = 1; copy && i < argc; i++)
+		if (flag_next(argc, argv, &i, key, sizeof(key), &v) == 0 && v &&
+		    strcmp(key, "password") == 0)
+			memset((char *)v, '*', strlen(v)); /* v points into argv's own storage */
+	return copy;
 }
 
 int config_from_args(struct config *c, int argc, char **argv)

@@ -44,6 +44,7 @@ struct config {
 	char hostname[CONFIG_STR_LEN];   /* default gethostname() */
 	unsigned tcp_idle_timeout_ms;    /* default 10000 */
 	unsigned tcp_max_connections;    /* default 1000 */
+	char tcp_max_per_client[16];     /* "auto" (64 per /24 or /56, none on loopback), or N */
 	unsigned threads;                /* default: number of CPUs */
 	char rrl_rate[16];               /* "auto" (200/s, none on loopback), or N; 0: off */
 	unsigned rrl_slip;               /* every Nth limited reply is TC; 0: none; default 2 */
@@ -107,6 +108,14 @@ void config_defaults(struct config *c);
  * validated its file (exit 0). *c is written only on 0 or 3.
  */
 int config_from_args(struct config *c, int argc, char **argv);
+
+/*
+ * What ps shows must not hold the password: returns a copy of argv (argc strings and a NULL, for
+ * reloads, freed with config_args_free) and overwrites each --password value in argv itself with
+ * '*'. NULL on ENOMEM (argv then unchanged). Call after config_from_args accepted argv.
+ */
+char **config_args_hide_secrets(int argc, char **argv);
+void config_args_free(int argc, char **copy); /* NULL-safe */
 
 /* Reads an INI file over *c: all or nothing (on error *c is unchanged). 0, or -EINVAL after
  * printing "path:line: key: problem" to stderr. */

@@ -12,10 +12,10 @@
 #include "config.h"
 #include "log.h"
 #include "nacos.h"
+#include "readfile.h"
 #include "registry.h"
 #include "snapshot.h"
 
-#define FILESRC_MAX_SIZE     (256u << 20)
 #define FILESRC_MAX_WARNINGS 20
 
 /* One load of the file: everything it needs is copied in, so it can run off the loop while a
@@ -60,43 +60,6 @@ static void diag_finish(const struct filesrc_diag *fd)
 	if (fd->lines > FILESRC_MAX_WARNINGS)
 		log_warn("filesrc", "%s: %u more problems not shown", fd->path,
 			 fd->lines - FILESRC_MAX_WARNINGS);
-}
-
-/* The whole file into a malloc'ed buffer; *mtime_ms from its metadata. */
-static int read_file(const char *path, char **out, size_t *len, int64_t *mtime_ms)
-{
-	struct stat st;
-	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	int rc = 0;
-
-	if (!f)
-		return -errno;
-	if (fstat(fileno(f), &st) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size > FILESRC_MAX_SIZE) {
-		rc = -EFBIG;
-		goto out;
-	}
-	if (!(buf = malloc((size_t)st.st_size + 1))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	*len = fread(buf, 1, (size_t)st.st_size, f);
-	if (ferror(f)) {
-		rc = -EIO;
-		goto out;
-	}
-	buf[*len] = '\0';
-	*mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-	*out = buf;
-	buf = NULL;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
 }
 
 static int origin_fill(struct nacos_service *s, const char *server, int64_t mtime_ms)
@@ -154,7 +117,7 @@ static void filesrc_load(struct filesrc_job *job, const char *path)
 	int64_t mtime_ms = 0;
 
 	fd.d.arg = &fd;
-	job->err = read_file(path, &body, &len, &mtime_ms);
+	job->err = readfile(path, READFILE_MAX_SIZE, &body, &len, &mtime_ms);
 	if (!job->err)
 		job->err = nacos_registry_parse(body, len, &fd.d, &r);
 	free(body);
@@ -174,10 +137,10 @@ static void job_log_result(const struct filesrc_job *job, const char *path, bool
 			 job->services, job->instances, job->skipped);
 	else if (reload)
 		log_err("filesrc", "reload of %s failed: %s; keeping the old data", path,
-			job->err == -EBADMSG ? "not a registry file" : strerror(-job->err));
+			job->err == -EBADMSG ? "not a registry file" : readfile_strerror(job->err));
 	else
 		log_err("filesrc", "cannot load %s: %s", path,
-			job->err == -EBADMSG ? "not a registry file" : strerror(-job->err));
+			job->err == -EBADMSG ? "not a registry file" : readfile_strerror(job->err));
 }
 
 static struct filesrc_job *job_new(struct filesrc *f)

@@ -10,10 +10,10 @@
 #include <microhttpd.h>
 #include <uv.h>
 
-#include "axfr.h"
 #include "forward.h"
 #include "fwdaddr.h"
 #include "fwdcache.h"
+#include "httpsnap.h"
 #include "inspect.h"
 #include "log.h"
 #include "metrics.h"
@@ -25,14 +25,36 @@
 #define HTTPD_MAX_CONNS   64
 #define HTTPD_TIMEOUT_S   10
 #define HTTPD_MAX_ORIGINS 64
+#define HTTPD_MAX_SNAPS   2 /* /snapshot bodies built at once; more get 503 */
+
+struct httpd_snapreq;
 
 struct httpd {
 	const struct httpd_env *env;
+	uv_loop_t *loop;
 	struct MHD_Daemon *mhd;
 	uv_poll_t poll;
 	uv_timer_t timer;
-	int open_handles;
+	int open_handles; /* and /snapshot builds in flight: each holds h */
+	bool polling;     /* poll is initialised */
+	struct httpd_snapreq *snaps[HTTPD_MAX_SNAPS];
+	bool closing;
 };
+
+/* A GET /snapshot whose connection waits, suspended, for its body from the thread pool. */
+struct httpd_snapreq {
+	struct httpd *h;
+	struct MHD_Connection *conn; /* NULL once the server stopped */
+	char *body;
+	size_t len;
+	bool done;
+};
+
+static void httpd_unref(struct httpd *h)
+{
+	if (--h->open_handles == 0)
+		free(h);
+}
 
 static int64_t httpd_now_ms(void)
 {
@@ -120,64 +142,6 @@ static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 	return metrics_render(env->metrics, &in, len);
 }
 
-/* ---- /snapshot ---- */
-
-static void httpd_on_service_json(void *arg, const struct inspect_service *svc)
-{
-	json_t *o = json_pack(
-		"{s:s, s:s, s:s, s:s?, s:s?, s:I, s:b, s:b, s:b, s:b, s:{s:i, s:i, s:i, s:i}}",
-		"namespace", svc->namespace_id, "group", svc->group, "name", svc->name, "server",
-		svc->server, "api", svc->api, "fetched_ms", (json_int_t)svc->fetched_ms, "stale",
-		svc->stale, "pending", svc->pending, "catalog", !svc->uncatalogued,
-		"protect_threshold", svc->protect, "instances", "total", (int)svc->total, "healthy",
-		(int)svc->healthy, "enabled", (int)svc->enabled, "usable", (int)svc->usable);
-	if (o)
-		json_array_append_new(arg, o);
-}
-
-static json_t *httpd_zone_json(const struct snapshot *snap, size_t i, int64_t now_ms)
-{
-	char buf[1100], *text;
-	const char *ns = NULL, *name = inspect_zone(snap, i, &ns, buf, sizeof(buf));
-	json_t *records = json_array();
-
-	if (!name || !records) {
-		json_decref(records);
-		return NULL;
-	}
-	if ((text = axfr_zone_text(snap, i, now_ms))) {
-		for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
-		     l = strtok_r(NULL, "\n", &save))
-			json_array_append_new(records, json_string(l));
-		free(text);
-	}
-	return json_pack("{s:s, s:s, s:o}", "name", name, "namespace", ns, "records", records);
-}
-
-static char *httpd_snapshot(const struct httpd_env *env, size_t *len)
-{
-	const struct snapshot *snap = registry_get(env->registry);
-	struct snapshot_stats st;
-	json_t *zones = json_array(), *services = json_array(), *root;
-	char *body;
-
-	snapshot_get_stats(snap, &st);
-	for (size_t i = 0; zones && i < st.zones; i++) {
-		json_t *z = httpd_zone_json(snap, i, httpd_now_ms());
-		if (z)
-			json_array_append_new(zones, z);
-	}
-	if (services)
-		inspect_services(snap, httpd_on_service_json, services);
-	root = json_pack("{s:I, s:b, s:o, s:o}", "generation",
-			 (json_int_t)snapshot_generation(snap), "ready", httpd_ready(env), "zones",
-			 zones, "services", services);
-	body = root ? json_dumps(root, JSON_INDENT(1)) : NULL;
-	json_decref(root);
-	*len = body ? strlen(body) : 0;
-	return body;
-}
-
 /* ---- requests ---- */
 
 static enum MHD_Result httpd_reply(struct MHD_Connection *conn, unsigned status, char *body,
@@ -203,6 +167,88 @@ static enum MHD_Result httpd_text(struct MHD_Connection *conn, unsigned status, 
 		    : MHD_NO;
 }
 
+/* ---- /snapshot, built off the loop ---- */
+
+static void httpd_run(struct httpd *h);
+
+static void httpd_on_snapshot(void *arg, char *body, size_t len)
+{
+	struct httpd_snapreq *req = arg;
+	struct httpd *h = req->h;
+	for (size_t i = 0; i < HTTPD_MAX_SNAPS; i++)
+		if (h->snaps[i] == req)
+			h->snaps[i] = NULL;
+	req->body = body;
+	req->len = len;
+	req->done = true;
+	if (req->conn) {
+		MHD_resume_connection(req->conn); /* on_request runs again and sends the body */
+		httpd_run(h);
+	} else {
+		free(req->body);
+		free(req);
+	}
+	httpd_unref(h);
+}
+
+/* First call: start the build and suspend the connection. Second (after the resume): reply. */
+static enum MHD_Result httpd_snapshot(struct httpd *h, struct MHD_Connection *conn,
+				      struct httpd_snapreq **slot)
+{
+	struct httpd_snapreq *req = *slot;
+	size_t free_at = HTTPD_MAX_SNAPS;
+
+	if (req && req->done) {
+		enum MHD_Result ret = req->body ? httpd_reply(conn, MHD_HTTP_OK, req->body,
+							      req->len, "application/json")
+						: httpd_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+							     "out of memory\n");
+		*slot = NULL;
+		free(req);
+		return ret;
+	}
+	if (req)
+		return MHD_YES; /* still building */
+	for (size_t i = 0; i < HTTPD_MAX_SNAPS; i++)
+		if (!h->snaps[i])
+			free_at = i;
+	if (free_at == HTTPD_MAX_SNAPS)
+		return httpd_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "busy: other /snapshot requests are being built\n");
+	if (!(req = calloc(1, sizeof(*req))))
+		return httpd_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	*req = (struct httpd_snapreq){.h = h, .conn = conn};
+	if (httpsnap_start(h->loop, h->env->registry, httpd_ready(h->env), httpd_on_snapshot, req) <
+	    0) {
+		free(req);
+		return httpd_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	h->snaps[free_at] = req;
+	h->open_handles++;
+	*slot = req;
+	MHD_suspend_connection(conn);
+	return MHD_YES;
+}
+
+/* Whatever ended the request (reply sent, client gone, server stopping): a body still being
+ * built is freed when it arrives. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct httpd_snapreq *req = *req_cls;
+	*req_cls = NULL;
+	if (!req)
+		return;
+	if (!req->done) {
+		req->conn = NULL;
+		return;
+	}
+	free(req->body);
+	free(req);
+}
+
+/* ---- requests ---- */
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **req_cls)
@@ -222,9 +268,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (strcmp(url, "/metrics") == 0 && (body = httpd_metrics(env, &len)))
 		return httpd_reply(conn, MHD_HTTP_OK, body, len,
 				   "text/plain; version=0.0.4; charset=utf-8");
-	if (strcmp(url, "/snapshot") == 0 && (body = httpd_snapshot(env, &len)))
-		return httpd_reply(conn, MHD_HTTP_OK, body, len, "application/json");
-	if (strcmp(url, "/metrics") == 0 || strcmp(url, "/snapshot") == 0)
+	if (strcmp(url, "/snapshot") == 0)
+		return httpd_snapshot(cls, conn, (struct httpd_snapreq **)req_cls);
+	if (strcmp(url, "/metrics") == 0)
 		return httpd_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	return httpd_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
@@ -257,15 +303,13 @@ static void on_poll(uv_poll_t *p, int status, int events)
 
 static void httpd_on_close(uv_handle_t *handle)
 {
-	struct httpd *h = handle->data;
-	if (--h->open_handles == 0)
-		free(h);
+	httpd_unref(handle->data);
 }
 
 static int httpd_listen(struct httpd *h, const char *addr)
 {
 	struct sockaddr_storage sa;
-	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
 	if (fwdaddr_parse(addr, 9153, &sa) < 0) {
 		log_err("httpd", "http: %s is not ADDR:PORT", addr);
@@ -276,7 +320,8 @@ static int httpd_listen(struct httpd *h, const char *addr)
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
 				  (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
 				  (unsigned)HTTPD_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
-				  (unsigned)HTTPD_TIMEOUT_S, MHD_OPTION_END);
+				  (unsigned)HTTPD_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+				  on_completed, h, MHD_OPTION_END);
 	if (!h->mhd) {
 		log_err("httpd", "cannot listen on %s", addr);
 		return -EADDRNOTAVAIL;
@@ -293,6 +338,7 @@ int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, st
 	if (!h)
 		return -ENOMEM;
 	h->env = env;
+	h->loop = loop;
 	if ((rc = httpd_listen(h, addr)) < 0) {
 		free(h);
 		return rc;
@@ -308,6 +354,7 @@ int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, st
 	}
 	h->poll.data = h;
 	h->open_handles++;
+	h->polling = true;
 	uv_poll_start(&h->poll, UV_READABLE, on_poll);
 	log_info("httpd", "listening on http://%s for /metrics, /healthz, /readyz, /snapshot",
 		 addr);
@@ -317,10 +364,18 @@ int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, st
 
 void httpd_close(struct httpd *h)
 {
-	if (!h)
+	if (!h || h->closing)
 		return;
+	h->closing = true;
+	/* MHD stops only with every connection resumed; a build still running frees its request
+	 * when it ends. */
+	for (size_t i = 0; i < HTTPD_MAX_SNAPS; i++)
+		if (h->snaps[i]) {
+			if (h->snaps[i] && h->snaps[i]->conn)
+				MHD_resume_connection(h->snaps[i]->conn);
+		}
 	/* libuv forgets the epoll descriptor before MHD closes it. */
-	if (h->open_handles == 2)
+	if (h->polling)
 		uv_close((uv_handle_t *)&h->poll, httpd_on_close);
 	MHD_stop_daemon(h->mhd);
 	h->mhd = NULL;

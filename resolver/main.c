@@ -1,6 +1,7 @@
 /* nacos-dns: arguments, wiring of the modules, the event loop and teardown. No DNS logic. */
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -93,6 +94,7 @@ static const char *const restart_keys[] = {"listen",
 					   "threads",
 					   "tcp-idle-timeout",
 					   "tcp-max-connections",
+					   "tcp-max-per-client",
 					   "rrl-rate",
 					   "rrl-slip",
 					   "http",
@@ -243,6 +245,14 @@ static void on_signal(uv_signal_t *h, int signum)
 	daemon_stop(d);
 }
 
+static void sighup_mask(int how)
+{
+	sigset_t hup;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	pthread_sigmask(how, &hup, NULL);
+}
+
 static int signals_start(struct daemon *d)
 {
 	uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
@@ -257,6 +267,7 @@ static int signals_start(struct daemon *d)
 		if ((rc = uv_signal_start(sigs[i], on_signal, nums[i])) < 0)
 			return rc;
 	}
+	sighup_mask(SIG_UNBLOCK);
 	return 0;
 }
 
@@ -407,15 +418,21 @@ int main(int argc, char **argv)
 	struct daemon *d = calloc(1, sizeof(*d));
 	int status = 1, rc;
 
+	/* Before the handler is installed, SIGHUP's default action would kill the daemon: it
+	 * stays pending until signals_start() and is then applied as a reload. */
+	sighup_mask(SIG_BLOCK);
 	if (!d)
 		return 1;
 	d->argc = argc;
-	d->argv = argv;
 	log_init();
 	rc = config_from_args(&d->cfg[0], argc, argv);
 	if (rc != 0) {
 		free(d);
 		return rc == 2 ? 2 : 0;
+	}
+	if (!(d->argv = config_args_hide_secrets(argc, argv))) {
+		free(d);
+		return 1;
 	}
 	log_set_level(d->cfg[0].log_level);
 	bgwork_setup();
@@ -443,6 +460,7 @@ out:
 	metrics_free(d->metrics);
 	fwdcache_free(d->cache); /* the workers are gone, the forwarder's callbacks have run */
 	registry_free(d->reg);
+	config_args_free(d->argc, d->argv);
 	free(d);
 	return status;
 }

@@ -399,6 +399,8 @@ static void metrics_render_limits(struct mbuf *b, const struct metrics_input *in
 		uint64_t n;
 	} rows[] = {
 		{"tcp-max-connections", in->server, in->server ? in->server->tcp_rejected : 0},
+		{"tcp-max-per-client", in->server,
+		 in->server ? in->server->tcp_rejected_client : 0},
 		{"forward-max-inflight", in->forward, in->forward ? in->forward->busy : 0},
 		{"max-response-size", y, y ? y->over_response_size : 0},
 		{"max-services", y, y ? y->over_services : 0},

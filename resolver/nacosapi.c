@@ -267,7 +267,8 @@ static int nacosapi_collect_names(json_t *items, const char *group, char ***name
 	json_array_foreach(items, i, it)
 	{
 		const char *name = NULL, *g = NULL;
-		if (json_unpack(it, "{s:s, s?s}", "name", &name, "groupName", &g) < 0)
+		if (json_unpack(it, "{s:s, s?s}", "name", &name, "groupName", &g) < 0 ||
+		    !nacos_listed_name_ok(name))
 			continue;
 		if (g && strcmp(g, group) != 0)
 			continue; /* groupNameParam filters loosely; keep the exact group */

@@ -73,6 +73,12 @@ static bool rrl_key(const struct sockaddr *sa, uint8_t key[8])
 	return false;
 }
 
+bool rrl_same_prefix(const struct sockaddr *a, const struct sockaddr *b)
+{
+	uint8_t ka[8], kb[8];
+	return rrl_key(a, ka) && rrl_key(b, kb) && memcmp(ka, kb, sizeof(ka)) == 0;
+}
+
 static size_t rrl_hash(const struct rrl *r, const uint8_t key[8])
 {
 	uint64_t h = r->seed ^ 0xcbf29ce484222325ull;

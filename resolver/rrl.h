@@ -1,6 +1,7 @@
 /* Response rate limiting for UDP, sans I/O: a token bucket per client prefix (/24 for IPv4,
  * /56 for IPv6) in a fixed-size table, so a flood of spoofed sources cannot grow memory. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,10 @@ enum rrl_action rrl_check(struct rrl *r, const struct sockaddr *peer, uint64_t n
 /* Cuts the reply wire[0..len) down to its header and question with TC set and no records.
  * Returns the new length, or 0 when the question cannot be read. */
 size_t rrl_slip_reply(uint8_t *wire, size_t len);
+
+/* true when a and b are in the same /24 (IPv4) or /56 (IPv6), the unit every per-client limit
+ * counts in. */
+bool rrl_same_prefix(const struct sockaddr *a, const struct sockaddr *b);
 
 /* 1 when sa is a loopback address (127.0.0.0/8, ::1), else 0. */
 int rrl_addr_is_loopback(const struct sockaddr *sa);

@@ -32,6 +32,7 @@
 #define SERVER_TCP_INFLIGHT   64           /* forwarded/fetching queries per connection */
 #define SERVER_TCP_WQ_MAX     (256 * 1024) /* queued reply bytes before we stop reading */
 #define SERVER_TCP_BACKLOG    1024         /* listen(2) backlog */
+#define SERVER_TCP_PER_CLIENT 64           /* tcp-max-per-client auto, off loopback */
 #define SERVER_CAP_LOG_MS     1000         /* at most one "connection limit" line per second */
 #define SERVER_RCODE_SERVFAIL 2
 #define SERVER_RRL_TC_MAX     512 /* a slipped reply: header and question */
@@ -83,6 +84,7 @@ struct listener {
 	bool in_batch;                    /* between the first datagram of a batch and its end */
 	uint64_t rng[2];                  /* xorshift128+ */
 	struct rrl *rrl;                  /* UDP response rate limit; NULL: none */
+	unsigned tcp_per_client;          /* TCP connections per client /24 or /56; 0: no cap */
 	uint64_t t0;                      /* uv_hrtime() when the query being answered arrived */
 	int64_t now_ms;                   /* Unix ms, read once per batch */
 	const struct snapshot *snap;      /* what the query being answered is answered from */
@@ -1361,6 +1363,16 @@ static void server_log_cap(struct server *s, struct listener *l)
 	s->cap_suppressed = 0;
 }
 
+/* Open connections from peer's /24 or /56. Linear: at most tcp-max-connections, per accept. */
+static unsigned tcp_conns_from(const struct server *s, const struct sockaddr_storage *peer)
+{
+	unsigned n = 0;
+	for (const struct tcp_conn *c = s->conns; c; c = c->next)
+		n += rrl_same_prefix((const struct sockaddr *)&c->peer,
+				     (const struct sockaddr *)peer);
+	return n;
+}
+
 static void tcp_on_connection(uv_stream_t *h, int status)
 {
 	struct listener *l = h->data;
@@ -1378,6 +1390,11 @@ static void tcp_on_connection(uv_stream_t *h, int status)
 	if (s->n_conns >= s->tcp_max_conns) {
 		SERVER_INC(l->stats.tcp_rejected);
 		server_log_cap(s, l);
+		tcp_conn_close(c);
+		return;
+	}
+	if (l->tcp_per_client && tcp_conns_from(s, &c->peer) >= l->tcp_per_client) {
+		SERVER_INC(l->stats.tcp_rejected_client); /* one client cannot hold every slot */
 		tcp_conn_close(c);
 		return;
 	}
@@ -1442,20 +1459,30 @@ static int server_socket(const struct sockaddr *sa, int type, bool reuseport)
 	return fd;
 }
 
+/* A per-listener number from the config: N, or with "auto" dflt off loopback and 0 on it. */
+static int listener_auto(const char *value, const char *addr, unsigned dflt, unsigned *out)
+{
+	struct sockaddr_storage ss;
+
+	*out = (unsigned)strtoul(value, NULL, 10); /* validated by config */
+	if (strcmp(value, "auto") != 0)
+		return 0;
+	if (server_parse_addr(addr, &ss) < 0)
+		return -EINVAL;
+	*out = rrl_addr_is_loopback((const struct sockaddr *)&ss) ? 0 : dflt;
+	return 0;
+}
+
 /* Rate limit of one listener: rrl-rate, or with "auto" RRL_DEFAULT_RATE off loopback. */
 static int listener_rrl_init(struct listener *l, const struct config *cfg, const char *addr)
 {
-	struct sockaddr_storage ss;
-	unsigned long rate = strtoul(cfg->rrl_rate, NULL, 10); /* validated by config */
+	unsigned rate;
 
-	if (strcmp(cfg->rrl_rate, "auto") == 0) {
-		if (server_parse_addr(addr, &ss) < 0)
-			return -EINVAL;
-		rate = rrl_addr_is_loopback((const struct sockaddr *)&ss) ? 0 : RRL_DEFAULT_RATE;
-	}
+	if (listener_auto(cfg->rrl_rate, addr, RRL_DEFAULT_RATE, &rate) < 0)
+		return -EINVAL;
 	if (rate == 0)
 		return 0;
-	l->rrl = rrl_new((unsigned)rate, cfg->rrl_slip, RRL_DEFAULT_ENTRIES, server_rand(l->rng));
+	l->rrl = rrl_new(rate, cfg->rrl_slip, RRL_DEFAULT_ENTRIES, server_rand(l->rng));
 	return l->rrl ? 0 : -ENOMEM;
 }
 
@@ -1821,7 +1848,9 @@ static int server_listen(struct server *s, const struct config *cfg)
 	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
 		rc = listener_bind(s->listeners[i], cfg->listen[i], reuseport, true);
 	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
-		rc = listener_rrl_init(s->listeners[i], cfg, cfg->listen[i]);
+		if ((rc = listener_rrl_init(s->listeners[i], cfg, cfg->listen[i])) == 0)
+			rc = listener_auto(cfg->tcp_max_per_client, cfg->listen[i],
+					   SERVER_TCP_PER_CLIENT, &s->listeners[i]->tcp_per_client);
 	for (size_t i = 0; i < s->n_listeners && rc == 0; i++) {
 		if ((rc = listener_start(s, s->listeners[i])) < 0)
 			log_err("server", "listen %s failed: %s", s->listeners[i]->name,
@@ -1882,6 +1911,7 @@ static void server_add_stats(struct server_stats *out, const struct server_stats
 	out->send_errors += SERVER_GET(st->send_errors);
 	out->tcp_accepted += SERVER_GET(st->tcp_accepted);
 	out->tcp_rejected += SERVER_GET(st->tcp_rejected);
+	out->tcp_rejected_client += SERVER_GET(st->tcp_rejected_client);
 	out->tcp_idle_closed += SERVER_GET(st->tcp_idle_closed);
 	out->rrl_dropped += SERVER_GET(st->rrl_dropped);
 	out->rrl_slipped += SERVER_GET(st->rrl_slipped);

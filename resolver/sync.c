@@ -23,6 +23,7 @@
 #include "push.h"
 #include "pushsock.h"
 #include "query.h"
+#include "readfile.h"
 #include "registry.h"
 #include "snapjob.h"
 #include "snapshot.h"
@@ -135,6 +136,7 @@ struct sync_server {
 	bool login_inflight;
 	bool login_failing;              /* logged once per change */
 	struct sync_call *auth_wait;     /* calls waiting for a token */
+	struct syncpolicy_logins logins; /* this minute's, bounded */
 	char local_ip[INET6_ADDRSTRLEN]; /* our end of the last connection to it */
 	/* Its addresses: [0] from the URL when it names an IP, then those connected to. */
 	char peers[SYNC_PEERS][INET6_ADDRSTRLEN];
@@ -922,8 +924,12 @@ static void on_call_done(void *arg, const struct http_response *resp)
 
 static void sync_login_start(struct sync *s, size_t server)
 {
-	struct sync_call *c = sync_call_new(s, SYNC_CALL_LOGIN);
 	struct sync_server *srv = &s->servers[server];
+	if (!syncpolicy_login_take(&srv->logins, sync_now(s))) {
+		sync_login_finish(s, server, "too many logins in a minute");
+		return;
+	}
+	struct sync_call *c = sync_call_new(s, SYNC_CALL_LOGIN);
 	if (!c) {
 		sync_login_finish(s, server, "out of memory");
 		return;
@@ -1208,6 +1214,11 @@ static void sync_fetch_parsed(struct sync *s, struct sync_parse *j)
 	struct sync_entry *e = j->e;
 	struct nacos_service *svc = j->svc;
 	const struct sync_server *srv = &s->servers[j->server];
+	if (j->rc == -EFBIG) { /* more hosts than any service may have: refused whole */
+		s->stats.over_instances++;
+		sync_fetch_failed(s, e, "more instances than max-instances");
+		return;
+	}
 	if (j->rc == 0 && svc->n_instances > s->cfg.max_instances) {
 		char over[96];
 		snprintf(over, sizeof(over), "%zu instances, over max-instances (%u)",
@@ -2051,34 +2062,6 @@ static void sync_cache_schedule(struct sync *s)
 	uv_timer_start(&s->cache_timer, on_cache_timer, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
-static char *sync_read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n + 65536 + 1 > cap) {
-			char *b = realloc(buf, cap = (n + 65536 + 1) * 2);
-			if (!b)
-				break;
-			buf = b;
-		}
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0) {
-			fclose(f);
-			buf[n] = '\0';
-			*len = n;
-			return buf;
-		}
-	}
-	fclose(f);
-	free(buf);
-	return NULL;
-}
-
 /* Takes every service of the cache file as tracked data, marked stale until fetched again. */
 static int sync_cache_adopt(struct sync *s, struct nacos_registry *r)
 {
@@ -2107,9 +2090,10 @@ static void sync_cache_load(struct sync *s)
 {
 	size_t len = 0;
 	struct nacos_registry *r = NULL;
-	char *text = sync_read_file(s->cfg.cache_file, &len);
-	if (!text) {
-		log_info("sync", "no cache file %s yet: %s", s->cfg.cache_file, strerror(errno));
+	char *text = NULL;
+	int err = readfile(s->cfg.cache_file, READFILE_MAX_SIZE, &text, &len, NULL);
+	if (err < 0) {
+		log_info("sync", "no cache file %s: %s", s->cfg.cache_file, readfile_strerror(err));
 		return;
 	}
 	struct nacos_diag d = {.warn = sync_on_diag, .arg = s};

@@ -23,9 +23,23 @@ int64_t syncpolicy_jitter_ms(int64_t interval_ms, uint32_t rnd)
 
 int64_t syncpolicy_token_refresh_at(int64_t obtained_ms, int64_t ttl_s)
 {
-	if (ttl_s <= 0)
-		ttl_s = 5;
+	if (ttl_s < SYNCPOLICY_TOKEN_TTL_MIN_S)
+		ttl_s = SYNCPOLICY_TOKEN_TTL_MIN_S;
+	if (ttl_s > SYNCPOLICY_TOKEN_TTL_MAX_S)
+		ttl_s = SYNCPOLICY_TOKEN_TTL_MAX_S;
 	return obtained_ms + ttl_s * 900; /* 90 % of ttl_s * 1000 */
+}
+
+bool syncpolicy_login_take(struct syncpolicy_logins *l, int64_t now_ms)
+{
+	if (l->count == 0 || now_ms - l->window_start_ms >= 60000 || now_ms < l->window_start_ms) {
+		l->window_start_ms = now_ms;
+		l->count = 0;
+	}
+	if (l->count >= SYNCPOLICY_LOGINS_PER_MINUTE)
+		return false;
+	l->count++;
+	return true;
 }
 
 int64_t syncpolicy_idle_ms(int64_t catalog_interval_ms)

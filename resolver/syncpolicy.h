@@ -14,8 +14,22 @@ int64_t syncpolicy_backoff_ms(unsigned failures, uint32_t rnd);
 /* interval minus up to 10 % (from rnd), at least 1: spreads nodes without ever waiting longer
  * than the interval, so poll-interval stays the bound on staleness. */
 int64_t syncpolicy_jitter_ms(int64_t interval_ms, uint32_t rnd);
-/* When to log in again: at 90 % of the token's lifetime (ttl_s <= 0: treated as 5 s). */
+/* When to log in again: at 90 % of the token's lifetime, the lifetime taken as at least
+ * SYNCPOLICY_TOKEN_TTL_MIN_S and at most SYNCPOLICY_TOKEN_TTL_MAX_S whatever Nacos said (an
+ * auth plugin may send INT64_MAX for "never"). */
+#define SYNCPOLICY_TOKEN_TTL_MIN_S 10
+#define SYNCPOLICY_TOKEN_TTL_MAX_S (30 * 86400)
 int64_t syncpolicy_token_refresh_at(int64_t obtained_ms, int64_t ttl_s);
+
+/* Logins to one server within a minute, whatever its answers say: Nacos checks passwords
+ * with BCrypt, so a login storm is a denial of service against it. */
+#define SYNCPOLICY_LOGINS_PER_MINUTE 10
+struct syncpolicy_logins {
+	int64_t window_start_ms;
+	unsigned count;
+};
+/* true when one more login fits in the current minute; then it is counted. */
+bool syncpolicy_login_take(struct syncpolicy_logins *l, int64_t now_ms);
 /* How long an unqueried service stays tracked: 10 catalog periods, at least 5 minutes. */
 int64_t syncpolicy_idle_ms(int64_t catalog_interval_ms);
 

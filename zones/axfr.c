@@ -253,15 +253,54 @@ out:
 	return rc;
 }
 
-char *axfr_zone_text(const struct snapshot *s, size_t zone, int64_t now_ms)
+/* Appends each record's text to out, one a line, while the text stays within cap. ldns's own
+ * ldns_rr_list2str counts records in 16 bits: past 65,535 it never ends. */
+static char *axfr_rrs_text(const ldns_rr_list *rrs, size_t cap, bool *cut)
+{
+	size_t n = ldns_rr_list_rr_count(rrs), len = 0, size = 4096;
+	char *out = malloc(size);
+
+	*cut = false;
+	for (size_t i = 0; out && i < n; i++) {
+		char *line = ldns_rr2str(ldns_rr_list_rr(rrs, i)); /* ends with a newline */
+		size_t l = line ? strlen(line) : 0;
+		if (line && len + l > cap) {
+			*cut = true;
+			free(line);
+			break;
+		}
+		while (line && len + l + 1 > size) {
+			char *grown = realloc(out, size *= 2);
+			if (!grown) {
+				free(line);
+				line = NULL;
+				break;
+			}
+			out = grown;
+		}
+		if (!line) {
+			free(out);
+			return NULL;
+		}
+		memcpy(out + len, line, l);
+		len += l;
+		free(line);
+	}
+	if (out)
+		out[len] = '\0';
+	return out;
+}
+
+char *axfr_zone_text(const struct snapshot *s, size_t zone, int64_t now_ms, size_t cap, bool *cut)
 {
 	ldns_rr_list *rrs;
 	char *text = NULL;
 
+	*cut = false;
 	if (zone >= s->n_zones || !(rrs = ldns_rr_list_new()))
 		return NULL;
 	if (axfr_zone_rrs(s, zone, now_ms, rrs) == 0)
-		text = ldns_rr_list2str(rrs);
+		text = axfr_rrs_text(rrs, cap, cut);
 	ldns_rr_list_deep_free(rrs);
 	return text;
 }

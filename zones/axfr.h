@@ -25,5 +25,6 @@ int axfr_transfer(const struct snapshot *s, const uint8_t *in, size_t len, int64
 int axfr_error(const uint8_t *in, size_t len, uint8_t rcode, uint8_t *out, size_t cap);
 
 /* Zone number `zone` of s as presentation text, one record a line, in transfer order without
- * the closing SOA. malloc'ed; NULL on ENOMEM or a zone number out of range. */
-char *axfr_zone_text(const struct snapshot *s, size_t zone, int64_t now_ms);
+ * the closing SOA, at most cap octets: *cut tells that records were left out to stay within it.
+ * malloc'ed; NULL on ENOMEM or a zone number out of range. */
+char *axfr_zone_text(const struct snapshot *s, size_t zone, int64_t now_ms, size_t cap, bool *cut);

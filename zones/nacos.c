@@ -19,7 +19,10 @@
 #define NACOS_MAX_STR       4096
 #define NACOS_DEFAULT_GROUP "DEFAULT_GROUP"
 #define NACOS_DEFAULT_TTL_S 18000 /* nacos.core.auth.plugin.nacos.token.expire.seconds */
-#define NACOS_LABEL_MAX     420   /* service label in messages, "GROUP@@name" shortened */
+/* A "never expires" from an auth plugin (INT64_MAX) becomes a year: no caller overflows. */
+#define NACOS_MAX_TOKEN_LEN   4096 /* a JWT of Nacos's is about 150 */
+#define NACOS_MAX_TOKEN_TTL_S ((json_int_t)366 * 86400)
+#define NACOS_LABEL_MAX       420 /* service label in messages, "GROUP@@name" shortened */
 
 /* What each host message names: the service, the host's index and, once known, its ip. */
 struct hostref {
@@ -383,19 +386,21 @@ static void slots_move(struct slot *slots, size_t n, const char *svc, struct nac
 static int instances_from_array(json_t *hosts, const char *svc, struct nacos_diag *d,
 				struct nacos_service *s)
 {
-	size_t total = json_array_size(hosts), n = 0;
-	size_t cap = total < NACOS_MAX_INSTANCES ? total : NACOS_MAX_INSTANCES;
-	struct slot *slots = calloc(cap ? cap : 1, sizeof(*slots));
+	size_t cap = json_array_size(hosts), n = 0;
+	struct slot *slots;
 	int rc = 0;
 
+	if (cap > NACOS_MAX_INSTANCES) { /* refused whole: a cut list would be served as true */
+		nacos_diag_report(d, 0, "%s: %zu hosts, over the limit of %d", svc, cap,
+				  NACOS_MAX_INSTANCES);
+		return -EFBIG;
+	}
+	slots = calloc(cap ? cap : 1, sizeof(*slots));
 	s->instances = calloc(cap ? cap : 1, sizeof(*s->instances));
 	if (!slots || !s->instances) {
 		free(slots);
 		return -ENOMEM;
 	}
-	if (total > cap)
-		nacos_diag_report(d, total - cap, "%s: %zu hosts over the limit of %d skipped", svc,
-				  total - cap, NACOS_MAX_INSTANCES);
 	for (size_t i = 0; i < cap && rc >= 0; i++) {
 		struct hostref ref = {.d = d, .svc = svc, .idx = i};
 		rc = instance_from_json(json_array_get(hosts, i), &ref, &slots[n].in);
@@ -585,6 +590,11 @@ int nacos_parse_v3_instances(const char *body, size_t len, const char *group, co
 
 /* ---- service list and login ---- */
 
+bool nacos_listed_name_ok(const char *name)
+{
+	return *name && *name != '@' && !str_too_long(name);
+}
+
 static int doms_copy(json_t *doms, struct nacos_diag *d, char ***names, size_t *n)
 {
 	size_t size = json_array_size(doms), bad = 0;
@@ -597,7 +607,7 @@ static int doms_copy(json_t *doms, struct nacos_diag *d, char ***names, size_t *
 	json_array_foreach(doms, i, v)
 	{
 		const char *s = json_string_value(v);
-		if (!s || !*s || str_too_long(s)) {
+		if (!s || !nacos_listed_name_ok(s)) {
 			bad++;
 			continue;
 		}
@@ -607,8 +617,8 @@ static int doms_copy(json_t *doms, struct nacos_diag *d, char ***names, size_t *
 	}
 	if (bad)
 		nacos_diag_report(d, bad,
-				  "service list: %zu names skipped (not a string, empty or longer "
-				  "than %d bytes)",
+				  "service list: %zu names skipped (not a string, empty, starting "
+				  "with '@' or longer than %d bytes)",
 				  bad, NACOS_MAX_STR);
 	return 0;
 }
@@ -642,11 +652,26 @@ int nacos_parse_service_list(const char *body, size_t len, struct nacos_diag *d,
 	return rc;
 }
 
+/* The token goes into an HTTP header and every URL: printable ASCII only (a CR or LF would
+ * add headers of Nacos's choosing), and short enough that requests still fit. */
+static const char *login_token_problem(const char *tok)
+{
+	size_t n = strlen(tok);
+	if (n == 0)
+		return "empty accessToken";
+	if (n > NACOS_MAX_TOKEN_LEN)
+		return "accessToken longer than 4096 characters";
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)tok[i] <= 0x20 || (unsigned char)tok[i] >= 0x7f)
+			return "accessToken has a character that is not printable ASCII";
+	return NULL;
+}
+
 int nacos_parse_login(const char *body, size_t len, struct nacos_diag *d, char **token,
 		      int64_t *ttl_s)
 {
 	json_int_t ttl = NACOS_DEFAULT_TTL_S;
-	const char *tok;
+	const char *tok, *why = NULL;
 	json_t *root;
 	json_error_t err;
 	int rc;
@@ -657,14 +682,13 @@ int nacos_parse_login(const char *body, size_t len, struct nacos_diag *d, char *
 	if (json_unpack_ex(root, &err, 0, "{s:s, s?I}", "accessToken", &tok, "tokenTtl", &ttl) <
 	    0) {
 		rc = nacos_shape_error(root, &err, login_shape, "login", d);
-	} else if (!*tok || ttl < 0) {
-		nacos_diag_report(d, 0, "login: %s",
-				  *tok ? "tokenTtl is negative" : "empty accessToken");
+	} else if ((why = login_token_problem(tok)) || ttl < 0) {
+		nacos_diag_report(d, 0, "login: %s", why ? why : "tokenTtl is negative");
 		rc = -EBADMSG;
 	} else if (!(*token = strdup(tok))) {
 		rc = -ENOMEM;
 	} else {
-		*ttl_s = ttl;
+		*ttl_s = ttl < NACOS_MAX_TOKEN_TTL_S ? ttl : NACOS_MAX_TOKEN_TTL_S;
 	}
 	json_decref(root);
 	return rc;
@@ -867,7 +891,7 @@ static int registry_add_json(struct nacos_registry *r, const char *id, json_t *v
 	struct nacos_service *svc;
 	int rc = service_from_json(v, NULL, d, &svc);
 
-	if (rc == -EBADMSG) {
+	if (rc == -EBADMSG || rc == -EFBIG) {
 		nacos_diag_report(d, 1, "namespace \"%.200s\": service skipped", id);
 		return 0;
 	}

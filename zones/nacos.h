@@ -63,9 +63,10 @@ struct nacos_registry {
 
 /*
  * Parsers. Each returns 0 and sets *out to a new object, or returns -EBADMSG (document rejected,
- * d->warn told why) or -ENOMEM. An instance that fails validation (bad ip, port outside 0..65535,
- * weight negative/NaN/over 10000, wrong types) is skipped, reported, and counted in d->skipped.
- * d may be NULL. Unknown keys are ignored everywhere.
+ * d->warn told why), -EFBIG (a service of more than 65,536 hosts: refused whole, never cut) or
+ * -ENOMEM. In a registry file such a service is skipped and reported. An instance that fails
+ * validation (bad ip, port outside 0..65535, weight negative/NaN/over 10000, wrong types) is
+ * skipped, reported, and counted in d->skipped. d may be NULL. Unknown keys are ignored everywhere.
  */
 
 /* v1/v2 ServiceInfo object, as /nacos/v1/ns/instance/list returns it ("name" grouped or bare;
@@ -80,6 +81,10 @@ int nacos_parse_v3_instances(const char *body, size_t len, const char *group, co
  * (nacos_strv_free); *total: "count", the size before paging. */
 int nacos_parse_service_list(const char *body, size_t len, struct nacos_diag *d, char ***names,
 			     size_t *n, size_t *total);
+/* A service name from a catalog listing (v1 doms, v3 pageItems) worth fetching: not empty, not
+ * starting with '@' (Nacos forbids it; it would read as a group), at most 4096 bytes. */
+bool nacos_listed_name_ok(const char *name);
+
 /* Login answer {"accessToken":"...","tokenTtl":N,...}: *token malloc'ed, *ttl_s seconds. */
 int nacos_parse_login(const char *body, size_t len, struct nacos_diag *d, char **token,
 		      int64_t *ttl_s);

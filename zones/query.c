@@ -337,12 +337,17 @@ static bool put_ordered(struct reply *r, const struct snapshot *s, const struct 
 	return true;
 }
 
-/* Answer records in their stored order; SRV targets get the service pointer. */
+/* Answer records in their stored order from record start on, wrapping around; SRV targets get
+ * the service pointer. */
 static bool put_seq(struct reply *r, const struct snapshot *s, const struct snap_rrset *rs,
-		    bool srv, uint16_t svc_ptr)
+		    bool srv, uint16_t svc_ptr, uint32_t start)
 {
-	const uint8_t *p = s->blob + rs->off;
+	const uint8_t *base = s->blob + rs->off, *p = base;
+	for (uint32_t k = 0; k < start; k++)
+		p += 12 + (size_t)rd16(p + 10);
 	for (uint32_t k = 0; k < rs->count; k++) {
+		if (k + start == rs->count)
+			p = base;
 		size_t size = 12 + (size_t)rd16(p + 10);
 		if (!put_rr(r, p, size, srv ? size - 2 : 0, svc_ptr))
 			return false;
@@ -385,12 +390,25 @@ static bool answer_data(const struct snapshot *s, const struct question *q,
 	if (!sets[0] || sets[0]->count + (sets[1] ? sets[1]->count : 0) == 0)
 		return false;
 	for (size_t k = 0; k < 2 && ok && sets[k]; k++) {
-		if (sets[k]->weights != SNAP_NONE && sets[k]->count > 1)
-			ok = put_ordered(r, s, sets[k], &rng, idx);
-		else
-			ok = put_seq(r, s, sets[k], q->qtype == T_SRV, ptr);
+		size_t len = r->len;
+		uint16_t an = r->an;
+		bool weighted = sets[k]->weights != SNAP_NONE && sets[k]->count > 1;
+		ok = weighted ? put_ordered(r, s, sets[k], &rng, idx)
+			      : put_seq(r, s, sets[k], q->qtype == T_SRV, ptr, 0);
+		if (ok || !qi->tcp)
+			continue;
+		/* Over TCP an RRset larger than a message is sent as the part that fits, never as
+		 * an empty TC: A/AAAA come in weighted random order already; SRV and TXT start
+		 * at a random record, so that every record is served in turn. */
+		if (!weighted) {
+			r->len = len;
+			r->an = an;
+			put_seq(r, s, sets[k], q->qtype == T_SRV, ptr,
+				(uint32_t)(rng % sets[k]->count));
+		}
 	}
-	if (!ok && (qi->tcp || s->overflow != SNAPSHOT_OVERFLOW_SUBSET || r->an == 0))
+	bool keep_part = r->an > 0 && (qi->tcp || s->overflow == SNAPSHOT_OVERFLOW_SUBSET);
+	if (!ok && !keep_part)
 		reply_truncate(r, q);
 	else if (ok && q->qtype == T_SRV)
 		put_additional(r, s, &d->add, ptr);
@@ -672,7 +690,7 @@ static bool answer_reverse(struct reply *r, const struct snapshot *s, const stru
 	if (idx == SNAP_NONE || s->names[idx].kind != SNAP_KIND_REVERSE)
 		return false;
 	reply_begin(r, q, 0, true, false);
-	if (!put_seq(r, s, &s->data[s->names[idx].data].ptr, false, 0))
+	if (!put_seq(r, s, &s->data[s->names[idx].data].ptr, false, 0, 0))
 		reply_truncate(r, q);
 	reply_end(r, q, qi, max_udp, 0);
 	return true;

@@ -384,24 +384,75 @@ static void put_label(struct snapshot_builder *b, const struct nacos_instance *i
 	blob_u16(b, 0); /* pointer to the service name, patched per reply */
 }
 
-/* SRV records of the set; weights scaled so the heaviest is 65535 and none is 0. */
-static void render_srv(struct snapshot_builder *b, const struct nacos_service *svc,
-		       const char *cluster, struct snap_rrset *rs)
+/* Orders instances by family, address and port. */
+static int endpoint_cmp(const struct nacos_instance *x, const struct nacos_instance *y)
 {
-	double max_w = 0;
-	uint32_t n = 0;
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	int c = memcmp(x->addr, y->addr, x->family == AF_INET ? 4 : 16);
+	if (c || x->port == y->port)
+		return c;
+	return x->port < y->port ? -1 : 1;
+}
+
+static int by_endpoint(const void *a, const void *b)
+{
+	const struct nacos_instance *x = ((const struct addr_w *)a)->inst;
+	const struct nacos_instance *y = ((const struct addr_w *)b)->inst;
+	int c = endpoint_cmp(x, y);
+	return c ? c : (x > y) - (x < y); /* ties: the instance listed first first */
+}
+
+static int by_position(const void *a, const void *b)
+{
+	const struct nacos_instance *x = ((const struct addr_w *)a)->inst;
+	const struct nacos_instance *y = ((const struct addr_w *)b)->inst;
+	return (x > y) - (x < y);
+}
+
+/* The usable endpoints of the set with a port, in instance order, each ip:port once (RFC 2181
+ * 5.2: the same address and port in two clusters is one record) with its largest weight.
+ * Returns how many are in tmp. */
+static size_t collect_endpoints(const struct nacos_service *svc, const char *cluster,
+				struct addr_w *tmp)
+{
+	size_t n = 0, kept = 0;
 	for (size_t k = 0; k < svc->n_instances; k++) {
 		const struct nacos_instance *i = &svc->instances[k];
-		if (in_set(svc, i, cluster, true) && i->port && i->weight > max_w)
-			max_w = i->weight;
+		if (in_set(svc, i, cluster, true) && i->port)
+			tmp[n++] = (struct addr_w){i, i->weight};
 	}
+	if (!n)
+		return 0;
+	qsort(tmp, n, sizeof(*tmp), by_endpoint);
+	for (size_t j = 0; j < n; j++) {
+		if (kept && endpoint_cmp(tmp[kept - 1].inst, tmp[j].inst) == 0) {
+			if (tmp[j].weight > tmp[kept - 1].weight)
+				tmp[kept - 1].weight = tmp[j].weight;
+			continue;
+		}
+		tmp[kept++] = tmp[j];
+	}
+	qsort(tmp, kept, sizeof(*tmp), by_position);
+	return kept;
+}
+
+/* SRV records of the set; weights scaled so the heaviest is 65535 and none is 0. */
+static void render_srv(struct snapshot_builder *b, const struct nacos_service *svc,
+		       const char *cluster, struct addr_w *tmp, struct snap_rrset *rs)
+{
+	double max_w = 0;
+	size_t n = collect_endpoints(svc, cluster, tmp);
+	if (n > SNAP_MAX_RRS)
+		n = SNAP_MAX_RRS;
+	for (size_t j = 0; j < n; j++)
+		if (tmp[j].weight > max_w)
+			max_w = tmp[j].weight;
 	rs->off = (uint32_t)b->s->n_blob;
 	rs->weights = SNAP_NONE;
-	for (size_t k = 0; k < svc->n_instances && n < SNAP_MAX_RRS; k++) {
-		const struct nacos_instance *i = &svc->instances[k];
-		if (!in_set(svc, i, cluster, true) || !i->port)
-			continue;
-		double w = round(65535.0 * i->weight / max_w);
+	for (size_t j = 0; j < n; j++) {
+		const struct nacos_instance *i = tmp[j].inst;
+		double w = round(65535.0 * tmp[j].weight / max_w);
 		blob_u16(b, 0xC00C);
 		size_t at = rr_head(b, T_SRV, b->s->ttl);
 		blob_u16(b, 0);
@@ -409,9 +460,8 @@ static void render_srv(struct snapshot_builder *b, const struct nacos_service *s
 		blob_u16(b, i->port);
 		put_label(b, i);
 		rr_end(b, at);
-		n++;
 	}
-	rs->count = n;
+	rs->count = (uint32_t)n;
 	rs->len = (uint32_t)(b->s->n_blob - rs->off);
 }
 
@@ -502,7 +552,7 @@ static uint32_t render_data(struct snapshot_builder *b, const struct nacos_servi
 	struct snap_data d = {.svc_len = (uint16_t)svc_len};
 	render_addrs(b, svc, cluster, AF_INET, tmp, &d.a);
 	render_addrs(b, svc, cluster, AF_INET6, tmp, &d.aaaa);
-	render_srv(b, svc, cluster, &d.srv);
+	render_srv(b, svc, cluster, tmp, &d.srv);
 	render_additional(b, svc, cluster, tmp, &d.add);
 	render_txt(b, svc, cluster, &d.txt);
 	if (b->err)
@@ -788,6 +838,38 @@ static int add_clusters(struct snapshot_builder *b, size_t zone, const uint8_t *
 	return 0;
 }
 
+static bool label_is(const uint8_t *l, const char *text)
+{
+	size_t n = strlen(text);
+	return l[0] == n && memcmp(l + 1, text, n) == 0;
+}
+
+static bool label_is_proto(const uint8_t *l)
+{
+	return label_is(l, "_tcp") || label_is(l, "_udp");
+}
+
+/* A service name that reads as a name another service derives from its own <rest>: _info.<rest>,
+ * <cluster>._cluster.<rest>, and the RFC 2782 forms _x._tcp.<rest> and _tcp.<rest> (or _udp).
+ * Such a service would answer in their place, whichever of the two came first. */
+static bool reserved_form(const char *name)
+{
+	uint8_t k[256];
+	size_t len = 0, labels = 0;
+	if (name_append_text(k, &len, name) < 0)
+		return false;
+	lower(k, len);
+	for (size_t o = 0; o < len; o += 1 + (size_t)k[o])
+		labels++;
+	if (labels < 2)
+		return false;
+	const uint8_t *second = k + 1 + k[0];
+	if (label_is(k, "_info") || label_is_proto(k))
+		return true;
+	return labels >= 3 &&
+	       (label_is(second, "_cluster") || (k[1] == '_' && label_is_proto(second)));
+}
+
 /* Every name of svc in one zone. 1: added, 0: skipped (reported), <0: error. */
 static int add_to_zone(struct snapshot_builder *b, size_t zone, const char *group, const char *name,
 		       const struct nacos_service *svc, uint32_t svc_idx, struct addr_w *tmp,
@@ -803,6 +885,14 @@ static int add_to_zone(struct snapshot_builder *b, size_t zone, const char *grou
 				  "service %s@@%s: not a DNS name in zone of namespace %s, skipped",
 				  group, name, z->namespace_id);
 		return -EINVAL;
+	}
+	if (reserved_form(name)) {
+		nacos_diag_report(
+			d, 1,
+			"service %s@@%s: its name has the form of another service's _info, "
+			"_cluster or SRV (_x._tcp/_udp) name, skipped",
+			group, name);
+		return 0;
 	}
 	uint32_t taken = name_find(s, key, len);
 	if (taken != SNAP_NONE && s->names[taken].kind != SNAP_KIND_ENT) {

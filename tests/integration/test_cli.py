@@ -50,6 +50,18 @@ def test_bad_flag_value_exits_2_naming_it(args, key):
     assert key in out.stderr, out.stderr
 
 
+@pytest.mark.parametrize("url", [
+    "http://nacos:s3cret-pw@127.0.0.1:8848",
+    "http://127.0.0.1:8848,https://nacos:s3cret-pw@[::1]:8848/nacos",
+    "nacos:s3cret-pw@127.0.0.1:8848",
+])
+def test_nacos_url_with_credentials_is_refused_without_echoing_them(url):
+    out = run("--nacos", url)
+    assert out.returncode == 2, out
+    assert "credentials" in out.stderr
+    assert "s3cret-pw" not in out.stdout + out.stderr
+
+
 @pytest.mark.parametrize("body,key", [
     ("ttl = abc\n", "ttl"),
     ("frobnicate = 1\n", "frobnicate"),

@@ -325,3 +325,31 @@ def test_forwarder_inflight_cap_is_counted(nacos_dns, workdir, http_port):
         assert udp_ok(srv)
     finally:
         up.stop()
+
+
+def test_one_client_cannot_hold_every_tcp_slot(nacos_dns, workdir, http_port):
+    srv = serve_services(nacos_dns, workdir, [service_info("order-service", HOSTS)],
+                         "--tcp-idle-timeout", "60s", "--tcp-max-per-client", "5",
+                         "--http", f"127.0.0.1:{http_port}")
+    mine = connect_many(srv, 5)  # from 127.0.0.1, one /24
+    try:
+        wait_for(lambda: sample(metrics(http_port), "nacosdns_tcp_open_connections") == 5,
+                 what="5 open TCP connections")
+        over = connect_many(srv, 3)
+        assert all(closed_by_peer(s, 5.0) for s in over)
+        for s in over:
+            s.close()
+        assert limit_hits(http_port, "tcp-max-per-client") >= 3
+        # Another /24 still gets in and is answered.
+        other = socket.socket()
+        other.bind(("127.0.1.1", 0))
+        other.settimeout(5)
+        other.connect((srv.host, srv.port))
+        other.sendall(frame(NAME))
+        head = other.recv(2)
+        assert len(head) == 2 and struct.unpack("!H", head)[0] > 12
+        other.close()
+        assert all(not closed_by_peer(s, 0.01) for s in mine)
+    finally:
+        for s in mine:
+            s.close()

@@ -315,3 +315,81 @@ def test_unknown_user_is_an_error(workdir):
                        timeout=10)
     assert r.returncode != 0
     assert b"no user named no-such-user-here" in r.stderr
+
+
+def sighup_blocked(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigBlk:"):
+                return int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1)) != 0
+    return False
+
+
+def test_sighup_during_startup_is_a_reload_not_a_death(nacos_dns, workdir):
+    # A large cache file keeps startup busy for a while before the handler is installed.
+    cache = os.path.join(workdir, "cache.json")
+    services = [service_info(f"svc-{i}", [{"ip": f"10.{i // 250 % 250}.{i % 250}.1"}])
+                for i in range(20000)]
+    with open(cache, "w") as f:
+        json.dump({"namespaces": {"public": services}}, f)
+    srv = nacos_dns("--nacos", f"http://127.0.0.1:{free_port()}", "--cache-file", cache,
+                    wait_ready=False)
+    pid = srv.proc.pid
+    # Main has run its first line once SIGHUP shows as blocked; from then on a SIGHUP waits.
+    wait_for(lambda: srv.proc.poll() is not None or sighup_blocked(pid),
+             what="SIGHUP blocked at startup")
+    sent = 0
+    while srv.proc.poll() is None and 'msg="ready' not in srv.log_text() and sent < 500:
+        srv.signal(signal.SIGHUP)
+        sent += 1
+    srv.wait_log('msg="ready')
+    srv.wait_log("reloaded configuration")  # the early SIGHUP was applied, not lost
+    assert srv.proc.poll() is None
+
+
+def serve_big_zone(nacos_dns, workdir):
+    """5,000 services x 4 instances from a file, with the HTTP endpoint: (server, its port)."""
+    services = [service_info(f"svc-{i}", [{"ip": f"10.{i // 250}.{i % 250}.{j + 1}"}
+                                          for j in range(4)]) for i in range(5000)]
+    path = write_registry(workdir, {"public": services})
+    port = free_port(kind=None)
+    return nacos_dns("--nacos", f"file:{path}", "--http", f"127.0.0.1:{port}"), port
+
+
+def test_snapshot_of_a_zone_over_65535_records_ends_and_healthz_stays_up(nacos_dns, workdir):
+    # About 80,000 records, more than ldns's 16-bit list printer could count (it never ended,
+    # and the loop with it).
+    srv, port = serve_big_zone(nacos_dns, workdir)
+    result = {}
+
+    def fetch():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot", timeout=120) as r:
+            result["status"], result["body"] = r.status, r.read()
+    import threading
+    t = threading.Thread(target=fetch)
+    t.start()
+    # While the body is built, the loop answers: /healthz and DNS.
+    while t.is_alive():
+        assert http_get(port, "/healthz")[0] == 200
+        assert srv.query("svc-1.DEFAULT_GROUP.svc", "A").rcode() == dns.rcode.NOERROR
+        t.join(0.05)
+    assert result["status"] == 200
+    snap = json.loads(result["body"])
+    records = snap["zones"][0]["records"]
+    assert len(records) > 65535
+    assert "truncated" not in snap["zones"][0]
+    assert any(r.startswith("10-0-0-1.svc-0.default_group.svc.") for r in records)
+
+
+def test_sigterm_while_a_snapshot_is_built_exits_0(nacos_dns, workdir):
+    srv, port = serve_big_zone(nacos_dns, workdir)
+    import socket
+    conns = []
+    for _ in range(3):  # two are built, the third is told the server is busy or waits
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET /snapshot HTTP/1.1\r\nHost: x\r\n\r\n")
+        conns.append(c)
+    assert http_get(port, "/healthz")[0] == 200
+    assert srv.stop() == 0
+    for c in conns:
+        c.close()

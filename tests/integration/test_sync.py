@@ -159,6 +159,14 @@ def test_restart_with_cache_file_while_nacos_is_down(fake_nacos, nacos_dns, work
         json.load(f)  # still a whole document
 
 
+def test_cache_file_that_is_not_a_regular_file_is_ignored(nacos_dns, workdir):
+    # A symlink to /dev/zero would be read until memory runs out.
+    cache = os.path.join(workdir, "cache.json")
+    os.symlink("/dev/zero", cache)
+    srv = start_dns(nacos_dns, "http://127.0.0.1:9", "--cache-file", cache)
+    assert f"no cache file {cache}: not a regular file" in srv.log_text()
+
+
 def test_token_expiry_and_relogin(fake_nacos, nacos_dns):
     nacos = fake_nacos(mode="2.x", auth="nacos:s3cret-pw", token_ttl=3600)
     nacos.register("order-service", "10.0.0.1", 8080)
@@ -171,6 +179,25 @@ def test_token_expiry_and_relogin(fake_nacos, nacos_dns):
     wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1", "10.0.0.2"], timeout=6)
     assert nacos.requests()["by_path"].get("/nacos/v1/auth/login", 0) > logins
     assert "s3cret-pw" not in srv.log_text()
+
+
+def test_password_is_not_in_the_process_arguments_and_survives_a_reload(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x", auth="nacos:s3cret-pw", token_ttl=3600)
+    nacos.register("order-service", "10.0.0.1", 8080)
+    srv = start_dns(nacos_dns, nacos.url, "--username", "nacos", "--password=s3cret-pw")
+    with open(f"/proc/{srv.proc.pid}/cmdline", "rb") as f:
+        args = f.read().split(b"\0")
+    assert b"s3cret-pw" not in b" ".join(args)
+    assert b"--password=*********" in args
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1"])
+    srv.signal(signal.SIGHUP)
+    srv.wait_log("reloaded configuration")
+    # The reload kept the real password: a fresh login after the tokens expire still works.
+    logins = nacos.requests()["by_path"].get("/nacos/v1/auth/login", 0)
+    nacos.expire_tokens()
+    nacos.register("order-service", "10.0.0.2", 8080)
+    assert wait_until(lambda: addresses(srv, NAME) == ["10.0.0.1", "10.0.0.2"], timeout=6)
+    assert nacos.requests()["by_path"].get("/nacos/v1/auth/login", 0) > logins
 
 
 def test_short_token_ttl_is_refreshed_before_expiry(fake_nacos, nacos_dns):

@@ -1,5 +1,7 @@
 /* axfr: the transfer of a zone built from a registry file. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,12 +142,55 @@ static void test_partial(void)
 
 static void test_text(const struct snapshot *s)
 {
-	char *t = axfr_zone_text(s, 0, 0);
+	bool cut = true;
+	char *t = axfr_zone_text(s, 0, 0, 1 << 20, &cut);
 	CHECK(t);
+	CHECK(!cut);
 	CHECK(strstr(t, "web.default_group.svc.\t5\tIN\tA\t10.0.0.1"));
 	CHECK(strncmp(t, "svc.\t", 5) == 0);
+	size_t whole = strlen(t);
 	free(t);
-	CHECK(axfr_zone_text(s, 1, 0) == NULL);
+	t = axfr_zone_text(s, 0, 0, whole - 1, &cut); /* one octet short: the last record goes */
+	CHECK(t && cut);
+	CHECK(strlen(t) < whole && t[strlen(t) - 1] == '\n');
+	free(t);
+	CHECK(axfr_zone_text(s, 1, 0, 1 << 20, &cut) == NULL);
+}
+
+/* More than 65,535 records: ldns_rr_list2str's 16-bit counter never got past them. */
+static void test_text_large(void)
+{
+	struct snapshot_config sc;
+	struct nacos_registry *r = NULL;
+	struct snapshot_builder *b;
+	size_t cap = 8 << 20, off = 0;
+	char *reg = malloc(cap);
+	CHECK(reg);
+	off += (size_t)snprintf(reg + off, cap - off, "{\"namespaces\": {\"public\": [");
+	for (unsigned k = 0; k < 12000; k++)
+		off += (size_t)snprintf(reg + off, cap - off,
+					"%s{\"name\": \"DEFAULT_GROUP@@s%u\", \"hosts\": [{\"ip\": "
+					"\"10.%u.%u.1\", \"port\": 80, \"weight\": 1, \"healthy\": "
+					"true, \"enabled\": true}]}",
+					k ? "," : "", k, k >> 8, k & 255);
+	off += (size_t)snprintf(reg + off, cap - off, "]}}");
+	snapshot_config_defaults(&sc);
+	CHECK(nacos_registry_parse(reg, off, NULL, &r) == 0);
+	free(reg);
+	CHECK((b = snapshot_builder_new(&sc, 77, NULL)));
+	CHECK(snapshot_builder_add_registry(b, r, NULL) == 0);
+	nacos_registry_free(r);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	bool cut = true;
+	char *t = axfr_zone_text(s, 0, 0, 256 << 20, &cut);
+	CHECK(t && !cut);
+	size_t lines = 0;
+	for (const char *p = t; (p = strchr(p, '\n')); p++)
+		lines++;
+	CHECK(lines > 65535);
+	free(t);
+	snapshot_free(s);
 }
 
 int main(void)
@@ -153,6 +198,7 @@ int main(void)
 	struct snapshot *s = build(false);
 	CHECK(s);
 	test_transfer(s);
+	test_text_large();
 	test_errors(s);
 	test_partial();
 	test_text(s);

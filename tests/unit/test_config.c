@@ -274,6 +274,14 @@ static void test_flag_errors(void)
 	CHECK(strncmp(captured, "--truncate: expects tc|subset", 29) == 0);
 	CHECK_INT_EQ(RUN(&c, "-c", "config/no-such-file.conf"), 2);
 	CHECK(strstr(captured, "config/no-such-file.conf: cannot open") == captured);
+	/* Regular files only: a directory is no configuration, /dev/zero never ends. */
+	CHECK_INT_EQ(RUN(&c, "--check-config", "/etc"), 2);
+	CHECK(strstr(captured, "/etc: cannot open: Is a directory") == captured);
+	CHECK_INT_EQ(RUN(&c, "-c", "/dev/zero"), 2);
+	CHECK(strstr(captured, "/dev/zero: cannot open: not a regular file") == captured);
+	CHECK_INT_EQ(RUN(&c, "--password-file", "/dev/zero"), 2);
+	CHECK(strstr(captured, "not a regular file"));
+	CHECK_INT_EQ(RUN(&c, "--password-file", "/etc"), 2);
 	/* 17 list entries: one too many */
 	char *argv[40] = {"nacos-dns"};
 	int argc = 1;

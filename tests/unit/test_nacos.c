@@ -528,10 +528,15 @@ static void test_limits(void)
 		sb_printf(&b, "%s{\"ip\":\"10.%u.%u.%u\",\"port\":1}", i ? "," : "", i >> 16,
 			  (i >> 8) & 255, i & 255);
 	sb_printf(&b, "]}");
+	/* One host over the limit: the list is refused whole, never served cut short. */
+	CHECK_INT_EQ(nacos_parse_instance_list(b.p, b.len, NULL, &d, &s), -EFBIG);
+	CHECK(!s);
+	CHECK_INT_EQ(rep.n, 1);
+	CHECK(strstr(rep.last, "65537 hosts, over the limit of 65536"));
+	b.len -= strlen(",{\"ip\":\"10.1.0.0\",\"port\":1}]}");
+	sb_printf(&b, "]}");
 	CHECK_INT_EQ(nacos_parse_instance_list(b.p, b.len, NULL, &d, &s), 0);
 	CHECK_INT_EQ(s->n_instances, 65536);
-	CHECK_INT_EQ(d.skipped, 1);
-	CHECK_INT_EQ(rep.n, 1);
 	CHECK_STR_EQ(s->instances[65535].ip, "10.0.255.255");
 	nacos_service_free(s);
 

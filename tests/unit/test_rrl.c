@@ -127,8 +127,24 @@ static void test_loopback(void)
 	CHECK(!rrl_addr_is_loopback((const struct sockaddr *)&d));
 }
 
+static bool same(const char *a, const char *b)
+{
+	struct sockaddr_storage x = sa_of(a), y = sa_of(b);
+	return rrl_same_prefix((struct sockaddr *)&x, (struct sockaddr *)&y);
+}
+
+static void test_same_prefix(void)
+{
+	CHECK(same("192.0.2.1", "192.0.2.254"));
+	CHECK(!same("192.0.2.1", "192.0.3.1"));
+	CHECK(same("2001:db8:0:ff::1", "2001:db8:0:1::2")); /* one /56 */
+	CHECK(!same("2001:db8:0:100::1", "2001:db8:0:1::1"));
+	CHECK(!same("192.0.2.1", "::ffff:192.0.2.1"));
+}
+
 int main(void)
 {
+	test_same_prefix();
 	test_bucket();
 	test_prefixes();
 	test_bounded();

@@ -96,12 +96,11 @@ static void on_warn(void *arg, const char *msg)
 
 /* ---- one query ---- */
 
-/* rcode of a query for name/type, and in first the first answer's rdata as text (or ""). */
-static int lookup(const struct snapshot *s, const char *name, ldns_rr_type type, char *first,
-		  size_t cap)
+/* The answer records of a query, parsed back (freed by the caller with ldns_pkt_free). */
+static ldns_pkt *answer_of(const struct snapshot *s, const char *name, ldns_rr_type type)
 {
 	ldns_pkt *q = NULL, *r = NULL;
-	uint8_t *wire = NULL, out[4096];
+	uint8_t *wire = NULL, out[65535];
 	size_t len = 0, out_len = 0;
 	CHECK(ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN, LDNS_RD) ==
 	      LDNS_STATUS_OK);
@@ -110,6 +109,16 @@ static int lookup(const struct snapshot *s, const char *name, ldns_rr_type type,
 	int st = query_answer(s, &qi, wire, len, out, sizeof(out), &out_len);
 	CHECK(st == QUERY_ANSWER || st == QUERY_OUTSIDE || st == QUERY_FETCH);
 	CHECK(ldns_wire2pkt(&r, out, out_len) == LDNS_STATUS_OK);
+	free(wire);
+	ldns_pkt_free(q);
+	return r;
+}
+
+/* rcode of a query for name/type, and in first the first answer's rdata as text (or ""). */
+static int lookup(const struct snapshot *s, const char *name, ldns_rr_type type, char *first,
+		  size_t cap)
+{
+	ldns_pkt *r = answer_of(s, name, type);
 	first[0] = '\0';
 	if (ldns_pkt_ancount(r)) {
 		char *str = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(ldns_pkt_answer(r), 0), 0));
@@ -117,10 +126,108 @@ static int lookup(const struct snapshot *s, const char *name, ldns_rr_type type,
 		free(str);
 	}
 	int rcode = ldns_pkt_get_rcode(r);
-	free(wire);
-	ldns_pkt_free(q);
 	ldns_pkt_free(r);
 	return rcode;
+}
+
+/* One ip:port in two clusters is one SRV record (RFC 2181 5.2), with the larger weight. */
+static void test_srv_endpoint_once(void)
+{
+	struct snapshot_config c;
+	snapshot_config_defaults(&c);
+	struct snapshot_builder *b = snapshot_builder_new(&c, 1, NULL);
+	struct nacos_instance is[3] = {inst("10.0.0.1", 80, true), inst("10.0.0.1", 80, true),
+				       inst("10.0.0.2", 80, true)};
+	free(is[1].cluster);
+	is[1].cluster = strdup("B");
+	is[1].weight = 2;
+	struct nacos_service *svc = svc_new("G", "web", 3, is);
+	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", svc, NULL), 1);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	ldns_pkt *r = answer_of(s, "web.G.svc.", LDNS_RR_TYPE_SRV);
+	ldns_rr_list *an = ldns_pkt_answer(r);
+	CHECK_INT_EQ(ldns_rr_list_rr_count(an), 2);
+	CHECK(ldns_rr_compare(ldns_rr_list_rr(an, 0), ldns_rr_list_rr(an, 1)) != 0);
+	for (size_t k = 0; k < 2; k++) {
+		ldns_rr *rr = ldns_rr_list_rr(an, k);
+		char *target = ldns_rdf2str(ldns_rr_rdf(rr, 3));
+		uint16_t w = ldns_rdf2native_int16(ldns_rr_rdf(rr, 1));
+		CHECK_INT_EQ(w, strncmp(target, "10-0-0-1.", 9) == 0 ? 65535 : 32768);
+		free(target);
+	}
+	ldns_pkt_free(r);
+	r = answer_of(s, "B._cluster.web.G.svc.", LDNS_RR_TYPE_SRV);
+	CHECK_INT_EQ(ldns_rr_list_rr_count(ldns_pkt_answer(r)), 1);
+	ldns_pkt_free(r);
+	snapshot_free(s);
+	svc_free(svc);
+}
+
+/* Listed before web, services named like web's _info and cluster names still do not take them;
+ * names of one label that merely start with _ are services like any other. */
+static void test_reserved_first(void)
+{
+	struct snapshot_config c;
+	snapshot_config_defaults(&c);
+	struct snapshot_builder *b = snapshot_builder_new(&c, 1, NULL);
+	const char *first[] = {"_info.web", "DEFAULT._cluster.web", "_http._tcp.web"};
+	for (size_t k = 0; k < 3; k++) {
+		struct nacos_instance i = inst("10.6.6.6", 80, true);
+		struct nacos_service *shadow = svc_new("G", first[k], 1, &i);
+		CHECK_INT_EQ(snapshot_builder_add_service(b, "public", shadow, NULL), 0);
+		svc_free(shadow);
+	}
+	struct nacos_instance wi = inst("10.0.0.1", 80, true), ti = inst("10.0.0.9", 80, true);
+	struct nacos_service *web = svc_new("G", "web", 1, &wi),
+			     *tcp = svc_new("G", "_tcp", 1, &ti);
+	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", web, NULL), 1);
+	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", tcp, NULL), 1);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	char got[200];
+	CHECK_INT_EQ(lookup(s, "_info.web.G.svc.", LDNS_RR_TYPE_TXT, got, sizeof(got)), 0);
+	CHECK(strncmp(got, "\"total=1\"", 9) == 0);
+	CHECK_INT_EQ(lookup(s, "DEFAULT._cluster.web.G.svc.", LDNS_RR_TYPE_A, got, sizeof(got)), 0);
+	CHECK_STR_EQ(got, "10.0.0.1");
+	CHECK_INT_EQ(lookup(s, "_tcp.G.svc.", LDNS_RR_TYPE_A, got, sizeof(got)), 0);
+	CHECK_STR_EQ(got, "10.0.0.9");
+	snapshot_free(s);
+	svc_free(web);
+	svc_free(tcp);
+}
+
+/* Over TCP, RRsets over 65535 octets are sent as the part that fits, never as an empty TC. */
+static void test_tcp_large_sets(void)
+{
+	enum { N = 4096 };
+	struct snapshot_config c;
+	snapshot_config_defaults(&c);
+	struct snapshot_builder *b = snapshot_builder_new(&c, 1, NULL);
+	struct nacos_instance *is = calloc(N, sizeof(*is));
+	CHECK(is);
+	for (unsigned k = 0; k < N; k++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "10.%u.%u.1", k >> 8, k & 255);
+		is[k] = inst(ip, 8080, true);
+	}
+	struct nacos_service *svc = svc_new("G", "big", N, is);
+	free(is);
+	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", svc, NULL), 1);
+	struct snapshot *s = snapshot_build(b);
+	CHECK(s);
+	ldns_rr_type types[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_SRV, LDNS_RR_TYPE_TXT};
+	for (size_t t = 0; t < 3; t++) {
+		ldns_pkt *r = answer_of(s, "big.G.svc.", types[t]);
+		size_t n = ldns_rr_list_rr_count(ldns_pkt_answer(r));
+		CHECK(!ldns_pkt_tc(r));
+		CHECK_INT_EQ(ldns_pkt_get_rcode(r), LDNS_RCODE_NOERROR);
+		CHECK(n > 100 && n < N);
+		CHECK_INT_EQ(ldns_pkt_ancount(r), n);
+		ldns_pkt_free(r);
+	}
+	snapshot_free(s);
+	svc_free(svc);
 }
 
 static struct snapshot_config three_zones(void)
@@ -209,6 +316,19 @@ static void test_names(void)
 	dup = svc_new("G", "10-0-0-2.order", 1, &other2); /* an instance name of order */
 	CHECK_INT_EQ(snapshot_builder_add_service(b, "public", dup, &d), 0);
 	svc_free(dup);
+	/* The RFC 2782, _info and _cluster names of order are order's, not another service's. */
+	const char *srv_names[] = {"_http._tcp.order", "_HTTP._Udp.order",
+				   "_tcp.order",       "_x._tcp.unknown",
+				   "_info.order",      "DEFAULT._cluster.order"};
+	for (size_t k = 0; k < sizeof(srv_names) / sizeof(srv_names[0]); k++) {
+		struct nacos_instance i3 = inst("10.9.9.7", 80, true);
+		dup = svc_new("G", srv_names[k], 1, &i3);
+		before = d.skipped;
+		CHECK_INT_EQ(snapshot_builder_add_service(b, "public", dup, &d), 0);
+		CHECK_INT_EQ(d.skipped, before + 2); /* once per zone of public */
+		CHECK(strstr(last_warn, "has the form of another service's"));
+		svc_free(dup);
+	}
 	CHECK_INT_EQ(snapshot_builder_add_pending(b, "public", "G", "later", &d), 2);
 	CHECK_INT_EQ(snapshot_builder_add_pending(b, "public", "G", "order", &d), 0);
 	struct snapshot *s = snapshot_build(b);
@@ -231,6 +351,11 @@ static void test_names(void)
 	CHECK_STR_EQ(first, "10.0.0.1");
 	CHECK_INT_EQ(lookup(s, "10-0-0-2.order.G.svc.", LDNS_RR_TYPE_A, first, sizeof(first)), 0);
 	CHECK_STR_EQ(first, "10.0.0.2");
+	CHECK_INT_EQ(lookup(s, "_http._tcp.order.G.svc.", LDNS_RR_TYPE_SRV, first, sizeof(first)),
+		     0);
+	CHECK_STR_EQ(first, "0"); /* the priority of order's own SRV records */
+	CHECK_INT_EQ(lookup(s, "_http._tcp.order.G.svc.", LDNS_RR_TYPE_A, first, sizeof(first)), 0);
+	CHECK_STR_EQ(first, "");
 	CHECK_INT_EQ(lookup(s, "later.G.svc2.", LDNS_RR_TYPE_A, first, sizeof(first)),
 		     LDNS_RCODE_SERVFAIL);
 	CHECK_INT_EQ(lookup(s, "order.G.other.", LDNS_RR_TYPE_A, first, sizeof(first)),
@@ -360,6 +485,9 @@ int main(void)
 	test_defaults();
 	test_bad_zone();
 	test_names();
+	test_srv_endpoint_once();
+	test_tcp_large_sets();
+	test_reserved_first();
 	test_registry();
 	test_size();
 	test_chaos();

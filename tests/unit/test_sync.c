@@ -123,6 +123,20 @@ static void test_v3_service_list(void)
 	CHECK_STR_EQ(names[0], "a");
 	CHECK_STR_EQ(names[1], "c");
 	nacos_strv_free(names, n);
+	/* Names v1 would skip are skipped here too: empty, '@' first, 100 kB long. */
+	char *big = malloc(100 * 1024 + 200);
+	CHECK(big);
+	int off = sprintf(big, "{\"code\":0,\"data\":{\"totalCount\":4,\"pageItems\":["
+			       "{\"name\":\"\"},{\"name\":\"@x\"},{\"name\":\"ok\"},{\"name\":\"");
+	memset(big + off, 'n', 100 * 1024);
+	strcpy(big + off + 100 * 1024, "\"}]}}");
+	CHECK_INT_EQ(
+		nacosapi_parse_v3_service_list(big, strlen(big), "G", &names, &n, &items, &total), 0);
+	CHECK_INT_EQ(n, 1);
+	CHECK_INT_EQ(items, 4);
+	CHECK_STR_EQ(names[0], "ok");
+	nacos_strv_free(names, n);
+	free(big);
 	const char *bad = "{\"code\":403,\"data\":null}";
 	CHECK_INT_EQ(
 		nacosapi_parse_v3_service_list(bad, strlen(bad), "G", &names, &n, &items, &total),
@@ -144,9 +158,25 @@ static void test_backoff_and_timing(void)
 	CHECK(syncpolicy_jitter_ms(0, 3) >= 1);
 	CHECK_INT_EQ(syncpolicy_token_refresh_at(1000, 18000), 1000 + 16200000);
 	CHECK_INT_EQ(syncpolicy_token_refresh_at(0, 10), 9000);
-	CHECK_INT_EQ(syncpolicy_token_refresh_at(0, 0), 4500);
+	CHECK_INT_EQ(syncpolicy_token_refresh_at(0, 0), 9000);
+	CHECK_INT_EQ(syncpolicy_token_refresh_at(0, -1), 9000);
+	/* "never" from an auth plugin: no overflow, a refresh within the cap. */
+	CHECK_INT_EQ(syncpolicy_token_refresh_at(1000, INT64_MAX),
+		     1000 + (int64_t)SYNCPOLICY_TOKEN_TTL_MAX_S * 900);
+	CHECK_INT_EQ(syncpolicy_token_refresh_at(1000, INT64_MIN), 10000);
 	CHECK_INT_EQ(syncpolicy_idle_ms(30000), 300000);
 	CHECK_INT_EQ(syncpolicy_idle_ms(60000), 600000);
+}
+
+static void test_login_budget(void)
+{
+	struct syncpolicy_logins l = {0};
+	for (unsigned i = 0; i < SYNCPOLICY_LOGINS_PER_MINUTE; i++)
+		CHECK(syncpolicy_login_take(&l, 5000 + i));
+	CHECK(!syncpolicy_login_take(&l, 5000 + 59999)); /* same minute: refused */
+	CHECK(syncpolicy_login_take(&l, 5000 + 60000));  /* next minute: allowed again */
+	CHECK_INT_EQ(l.count, 1);
+	CHECK(syncpolicy_login_take(&l, 0)); /* a clock that went back starts a window */
 }
 
 static struct nacos_service *svc_with(size_t n, const char *ip0)
@@ -241,6 +271,7 @@ int main(void)
 	test_classify();
 	test_v3_service_list();
 	test_backoff_and_timing();
+	test_login_budget();
 	test_compare();
 	test_guard();
 	test_escape();
