@@ -339,10 +339,10 @@ def test_sighup_during_startup_is_a_reload_not_a_death(nacos_dns, workdir):
     wait_for(lambda: srv.proc.poll() is not None or sighup_blocked(pid),
              what="SIGHUP blocked at startup")
     sent = 0
-    while srv.proc.poll() is None and 'msg="ready' not in srv.log_text() and sent < 500:
+    while srv.proc.poll() is None and 'msg="started' not in srv.log_text() and sent < 500:
         srv.signal(signal.SIGHUP)
         sent += 1
-    srv.wait_log('msg="ready')
+    srv.wait_log('msg="started')
     srv.wait_log("reloaded configuration")  # the early SIGHUP was applied, not lost
     assert srv.proc.poll() is None
 
