@@ -131,7 +131,8 @@ static void test_v3_service_list(void)
 	memset(big + off, 'n', 100 * 1024);
 	strcpy(big + off + 100 * 1024, "\"}]}}");
 	CHECK_INT_EQ(
-		nacosapi_parse_v3_service_list(big, strlen(big), "G", &names, &n, &items, &total), 0);
+		nacosapi_parse_v3_service_list(big, strlen(big), "G", &names, &n, &items, &total),
+		0);
 	CHECK_INT_EQ(n, 1);
 	CHECK_INT_EQ(items, 4);
 	CHECK_STR_EQ(names[0], "ok");
