@@ -41,8 +41,8 @@ static struct snapshot *fuzz_build(enum snapshot_overflow overflow)
 	struct nacos_registry *r = NULL;
 
 	snapshot_config_defaults(&c);
-	c.zones[1] = (struct snapshot_zone){"cluster.local.", "public", false};
-	c.zones[2] = (struct snapshot_zone){"prod.svc", "prod", true};
+	c.zones[1] = (struct snapshot_zone){.name = "cluster.local.", .namespace_id = "public"};
+	c.zones[2] = (struct snapshot_zone){.name = "prod.svc", .namespace_id = "prod", .partial = true};
 	c.n_zones = 3;
 	c.overflow = overflow;
 	c.udp_max = 512;

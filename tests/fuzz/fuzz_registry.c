@@ -14,7 +14,7 @@ static void fuzz_snapshot(const struct nacos_registry *r)
 	struct snapshot_config c;
 
 	snapshot_config_defaults(&c);
-	c.zones[1] = (struct snapshot_zone){"a.b.", "prod", false};
+	c.zones[1] = (struct snapshot_zone){.name = "a.b.", .namespace_id = "prod"};
 	c.n_zones = 2;
 	struct snapshot_builder *b = snapshot_builder_new(&c, 1, NULL);
 	if (!b)

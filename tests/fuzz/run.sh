@@ -18,7 +18,12 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang CFLAGS=-fsanitize=fuzzer-no-link meson setup "$build" "$src" -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-ninja -C "$build" $(printf 'tests/fuzz/fuzz_%s ' "${targets[@]}") >/dev/null
+# Quiet on success; on failure the compiler's messages are the point.
+if ! ninja -C "$build" $(printf 'tests/fuzz/fuzz_%s ' "${targets[@]}") >"$build/fuzz-build.log" 2>&1; then
+	echo "fuzz: building the targets failed:" >&2
+	grep -E -A3 'error|FAILED' "$build/fuzz-build.log" | head -n 60 >&2
+	exit 1
+fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
