@@ -1,4 +1,4 @@
-#include "bgwork.h"
+#include "resolver/bgwork.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -8,7 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "resolver/log.h"
 
 /* CFS weight 15 against 1024 at nice 0: while queries keep the CPU busy a background build gets
  * about 1.5 % of it (it still ends, later), and on an idle or another CPU it runs at full speed. */

@@ -1,4 +1,4 @@
-#include "checkconf.h"
+#include "resolver/checkconf.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "resolver/config.h"
 
 __attribute__((format(printf, 3, 4))) static int
 checkconf_fail(const struct config *c, const char *key, const char *fmt, ...)

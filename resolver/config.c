@@ -1,4 +1,4 @@
-#include "config.h"
+#include "resolver/config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -14,8 +14,8 @@
 #include <ini.h>
 
 #include "build_config.h"
-#include "checkconf.h"
-#include "readfile.h"
+#include "resolver/checkconf.h"
+#include "resolver/readfile.h"
 
 /* A configuration is a few kB; a password file holds one line. */
 #define CONFIG_MAX_FILE          (1u << 20)

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "log.h"
-#include "snapshot.h"
+#include "resolver/log.h"
+#include "zones/data/snapshot.h"
 
 #define CONFIG_MAX_LIST 16
 #define CONFIG_ADDR_LEN 64 /* "ADDR:PORT", "[v6]:PORT", "CIDR" */

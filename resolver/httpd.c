@@ -1,4 +1,4 @@
-#include "httpd.h"
+#include "resolver/httpd.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,17 +10,17 @@
 #include <microhttpd.h>
 #include <uv.h>
 
-#include "forward.h"
-#include "fwdaddr.h"
-#include "fwdcache.h"
-#include "httpsnap.h"
-#include "inspect.h"
-#include "log.h"
-#include "metrics.h"
-#include "registry.h"
-#include "server.h"
-#include "snapshot.h"
-#include "sync.h"
+#include "resolver/serve/forward.h"
+#include "zones/net/fwdaddr.h"
+#include "resolver/serve/fwdcache.h"
+#include "resolver/httpsnap.h"
+#include "zones/data/inspect.h"
+#include "resolver/log.h"
+#include "resolver/metrics.h"
+#include "resolver/serve/snapstore.h"
+#include "resolver/serve/server.h"
+#include "zones/data/snapshot.h"
+#include "resolver/sync/sync.h"
 
 #define HTTPD_MAX_CONNS   64
 #define HTTPD_TIMEOUT_S   10
@@ -107,7 +107,7 @@ static void httpd_on_service(void *arg, const struct inspect_service *svc)
 
 static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 {
-	const struct snapshot *snap = registry_get(env->registry);
+	const struct snapshot *snap = snapstore_get(env->registry);
 	struct server_stats ss;
 	struct forward_stats fs;
 	struct fwdcache_stats cs;

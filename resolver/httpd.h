@@ -7,14 +7,14 @@ struct forward;
 struct fwdcache;
 struct httpd;
 struct metrics;
-struct registry;
+struct snapstore;
 struct server;
 struct sync;
 
 /* What the endpoints read. Borrowed, and read at every request, so the caller may change the
  * fields (a reload replacing the forwarder) between loop callbacks. */
 struct httpd_env {
-	struct registry *registry;
+	struct snapstore *registry;
 	struct server *server;   /* NULL: not listening */
 	struct forward *forward; /* NULL: no forwarder */
 	struct fwdcache *cache;  /* NULL: no forward cache */

@@ -1,4 +1,4 @@
-#include "httpsnap.h"
+#include "resolver/httpsnap.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -7,15 +7,15 @@
 
 #include <jansson.h>
 
-#include "axfr.h"
-#include "bgwork.h"
-#include "inspect.h"
-#include "registry.h"
-#include "snapshot.h"
+#include "zones/dns/axfr.h"
+#include "resolver/bgwork.h"
+#include "zones/data/inspect.h"
+#include "resolver/serve/snapstore.h"
+#include "zones/data/snapshot.h"
 
 struct httpsnap {
 	uv_work_t work;
-	struct registry_reader *reader;
+	struct snapstore_reader *reader;
 	bool ready;
 	httpsnap_done_cb cb;
 	void *arg;
@@ -97,25 +97,25 @@ static void httpsnap_on_work(uv_work_t *w)
 {
 	struct httpsnap *j = w->data;
 	bgwork_lower_priority();
-	j->body = httpsnap_body(registry_reader_enter(j->reader), j->ready, &j->len);
-	registry_reader_leave(j->reader);
+	j->body = httpsnap_body(snapstore_reader_enter(j->reader), j->ready, &j->len);
+	snapstore_reader_leave(j->reader);
 }
 
 static void httpsnap_on_done(uv_work_t *w, int status)
 {
 	struct httpsnap *j = w->data;
-	registry_reader_free(j->reader);
+	snapstore_reader_free(j->reader);
 	j->cb(j->arg, j->body, j->len);
 	free(j);
 }
 
-int httpsnap_start(uv_loop_t *loop, struct registry *reg, bool ready, httpsnap_done_cb cb,
+int httpsnap_start(uv_loop_t *loop, struct snapstore *reg, bool ready, httpsnap_done_cb cb,
 		   void *arg)
 {
 	struct httpsnap *j = calloc(1, sizeof(*j));
 	int rc;
 
-	if (!j || !(j->reader = registry_reader_new(reg))) {
+	if (!j || !(j->reader = snapstore_reader_new(reg))) {
 		free(j);
 		return -ENOMEM;
 	}
@@ -124,7 +124,7 @@ int httpsnap_start(uv_loop_t *loop, struct registry *reg, bool ready, httpsnap_d
 	j->cb = cb;
 	j->arg = arg;
 	if ((rc = uv_queue_work(loop, &j->work, httpsnap_on_work, httpsnap_on_done)) < 0) {
-		registry_reader_free(j->reader);
+		snapstore_reader_free(j->reader);
 		free(j);
 	}
 	return rc;

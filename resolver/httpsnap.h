@@ -6,7 +6,7 @@
 
 #include <uv.h>
 
-struct registry;
+struct snapstore;
 
 /* The record text of all zones together stops at this many octets; a zone cut short says
  * "truncated": true. */
@@ -19,5 +19,5 @@ typedef void (*httpsnap_done_cb)(void *arg, char *body, size_t len);
 /* Builds the body from the snapshot current when the pool thread starts (read through a
  * registry reader of its own); ready is what /readyz says now. 0, or a negative errno (cb
  * will not run). */
-int httpsnap_start(uv_loop_t *loop, struct registry *reg, bool ready, httpsnap_done_cb cb,
+int httpsnap_start(uv_loop_t *loop, struct snapstore *reg, bool ready, httpsnap_done_cb cb,
 		   void *arg);

@@ -1,4 +1,4 @@
-#include "log.h"
+#include "resolver/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sdnotify.h"
+#include "resolver/sdnotify.h"
 
 /* Set by the main loop (SIGHUP), read by worker threads too. */
 static atomic_int log_threshold = LOG_LEVEL_INFO;

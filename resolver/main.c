@@ -11,21 +11,21 @@
 
 #include <uv.h>
 
-#include "acl.h"
-#include "bgwork.h"
-#include "config.h"
-#include "filesrc.h"
-#include "forward.h"
-#include "fwdcache.h"
-#include "httpd.h"
-#include "log.h"
-#include "metrics.h"
-#include "nacos.h"
-#include "registry.h"
-#include "server.h"
-#include "snapshot.h"
-#include "svcmgr.h"
-#include "sync.h"
+#include "zones/net/acl.h"
+#include "resolver/bgwork.h"
+#include "resolver/config.h"
+#include "resolver/sync/filesrc.h"
+#include "resolver/serve/forward.h"
+#include "resolver/serve/fwdcache.h"
+#include "resolver/httpd.h"
+#include "resolver/log.h"
+#include "resolver/metrics.h"
+#include "zones/nacos/nacos.h"
+#include "resolver/serve/snapstore.h"
+#include "resolver/serve/server.h"
+#include "zones/data/snapshot.h"
+#include "resolver/svcmgr.h"
+#include "resolver/sync/sync.h"
 
 #include "build_config.h"
 
@@ -38,7 +38,7 @@ struct daemon {
 	char **argv;
 	struct config cfg[3];
 	int cur; /* index of the configuration in force */
-	struct registry *reg;
+	struct snapstore *reg;
 	struct filesrc *filesrc;
 	struct sync *sync;
 	struct acl *acl;
@@ -282,7 +282,7 @@ static int registry_start(struct daemon *d)
 
 	config_snapshot(&d->cfg[0], &sc);
 	b = snapshot_builder_new(&sc, (uint32_t)time(NULL), &diag);
-	if (!b || !(s = snapshot_build(b)) || !(d->reg = registry_new(s))) {
+	if (!b || !(s = snapshot_build(b)) || !(d->reg = snapstore_new(s))) {
 		log_err("main", "cannot create the registry: out of memory");
 		return -ENOMEM;
 	}
@@ -459,7 +459,7 @@ out:
 	acl_free(d->transfer);
 	metrics_free(d->metrics);
 	fwdcache_free(d->cache); /* the workers are gone, the forwarder's callbacks have run */
-	registry_free(d->reg);
+	snapstore_free(d->reg);
 	config_args_free(d->argc, d->argv);
 	free(d);
 	return status;

@@ -1,4 +1,4 @@
-#include "metrics.h"
+#include "resolver/metrics.h"
 
 #include <stdarg.h>
 #include <stdio.h>

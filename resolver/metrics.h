@@ -4,11 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "forward.h"
-#include "fwdcache.h"
-#include "server.h"
-#include "snapshot.h"
-#include "sync.h"
+#include "resolver/serve/forward.h"
+#include "resolver/serve/fwdcache.h"
+#include "resolver/serve/server.h"
+#include "zones/data/snapshot.h"
+#include "resolver/sync/sync.h"
 
 /* Upper bounds of the answer latency histogram, in microseconds (+Inf is implicit). */
 #define METRICS_LATENCY_BUCKETS 14

@@ -1,4 +1,4 @@
-#include "sdnotify.h"
+#include "resolver/sdnotify.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-#include "svcmgr.h"
+#include "resolver/svcmgr.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -8,11 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "httpd.h"
-#include "log.h"
-#include "registry.h"
-#include "sdnotify.h"
-#include "snapshot.h"
+#include "resolver/httpd.h"
+#include "resolver/log.h"
+#include "resolver/serve/snapstore.h"
+#include "resolver/sdnotify.h"
+#include "zones/data/snapshot.h"
 
 /* Until the data is in, readiness is polled this often: the sync and the file source know
  * nothing of the service manager. */
@@ -40,7 +40,7 @@ static void svcmgr_status(const struct svcmgr *m, char *buf, size_t len)
 {
 	struct snapshot_stats st;
 
-	snapshot_get_stats(registry_get(m->env->registry), &st);
+	snapshot_get_stats(snapstore_get(m->env->registry), &st);
 	snprintf(buf, len, "serving %zu zone(s), %zu service(s), %zu instance(s) (%zu usable)",
 		 st.zones, st.services, st.instances, st.usable);
 }

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "fwdmsg.h"
+#include "zones/dns/fwdmsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

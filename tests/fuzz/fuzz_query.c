@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nacos.h"
-#include "query.h"
-#include "snapshot.h"
+#include "zones/nacos/nacos.h"
+#include "zones/dns/query.h"
+#include "zones/data/snapshot.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

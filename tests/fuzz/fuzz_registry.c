@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nacos.h"
-#include "snapshot.h"
+#include "zones/nacos/nacos.h"
+#include "zones/data/snapshot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /* acl: CIDR parsing and matching of client addresses. */
-#include "acl.h"
+#include "zones/net/acl.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -7,10 +7,10 @@
 
 #include <ldns/ldns.h>
 
-#include "axfr.h"
+#include "zones/dns/axfr.h"
 #include "check.h"
-#include "nacos.h"
-#include "snapshot.h"
+#include "zones/nacos/nacos.h"
+#include "zones/data/snapshot.h"
 
 static const char registry[] =
 	"{\"namespaces\": {\"public\": [{\"name\": \"DEFAULT_GROUP@@web\", \"hosts\": ["

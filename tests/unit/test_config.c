@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "config.h"
+#include "resolver/config.h"
 
 #define EXAMPLE "../../contrib/nacos-dns.conf.example"
 

@@ -7,10 +7,10 @@
 #include <uv.h>
 
 #include "check.h"
-#include "config.h"
-#include "filesrc.h"
-#include "registry.h"
-#include "snapshot.h"
+#include "resolver/config.h"
+#include "resolver/sync/filesrc.h"
+#include "resolver/serve/snapstore.h"
+#include "zones/data/snapshot.h"
 
 static char dir[] = "/tmp/test_filesrc_XXXXXX";
 static char path[64];
@@ -39,37 +39,37 @@ static void write_text(const char *text)
 	CHECK(fclose(f) == 0);
 }
 
-static size_t services(struct registry *reg)
+static size_t services(struct snapstore *reg)
 {
 	struct snapshot_stats st;
-	snapshot_get_stats(registry_get(reg), &st);
+	snapshot_get_stats(snapstore_get(reg), &st);
 	return st.services;
 }
 
-static struct registry *registry_empty(const struct config *c)
+static struct snapstore *registry_empty(const struct config *c)
 {
 	struct snapshot_config sc;
 	struct snapshot_builder *b;
 	struct snapshot *s;
-	struct registry *reg;
+	struct snapstore *reg;
 
 	config_snapshot(c, &sc);
 	CHECK((b = snapshot_builder_new(&sc, 100, NULL)) != NULL);
 	CHECK((s = snapshot_build(b)) != NULL);
-	CHECK((reg = registry_new(s)) != NULL);
+	CHECK((reg = snapstore_new(s)) != NULL);
 	return reg;
 }
 
 static void test_load_and_reload(uv_loop_t *loop, const struct config *c)
 {
-	struct registry *reg = registry_empty(c);
+	struct snapstore *reg = registry_empty(c);
 	struct filesrc *f;
 	uint32_t gen;
 
 	write_registry(3);
 	CHECK((f = filesrc_new(loop, path, c, reg)) != NULL);
 	CHECK_INT_EQ(services(reg), 3);
-	CHECK(snapshot_generation(registry_get(reg)) > 100);
+	CHECK(snapshot_generation(snapstore_get(reg)) > 100);
 
 	/* a good file replaces the data, once the loop has run the reload */
 	write_registry(5);
@@ -79,34 +79,34 @@ static void test_load_and_reload(uv_loop_t *loop, const struct config *c)
 	CHECK_INT_EQ(services(reg), 5);
 
 	/* a bad file keeps the old snapshot */
-	const struct snapshot *before = registry_get(reg);
+	const struct snapshot *before = snapstore_get(reg);
 	write_text("{\"namespaces\": [");
 	filesrc_reload(f, c);
 	CHECK_INT_EQ(uv_run(loop, UV_RUN_DEFAULT), 0);
-	CHECK(registry_get(reg) == before);
+	CHECK(snapstore_get(reg) == before);
 	CHECK_INT_EQ(services(reg), 5);
 
 	/* reloads asked for while one is in flight run once more, not once each */
 	write_registry(2);
-	gen = registry_next_generation(reg);
+	gen = snapstore_next_generation(reg);
 	filesrc_reload(f, c);
 	filesrc_reload(f, c);
 	filesrc_reload(f, c);
 	filesrc_reload(f, c);
 	CHECK_INT_EQ(uv_run(loop, UV_RUN_DEFAULT), 0);
 	CHECK_INT_EQ(services(reg), 2);
-	CHECK_INT_EQ(snapshot_generation(registry_get(reg)), gen + 2);
+	CHECK_INT_EQ(snapshot_generation(snapstore_get(reg)), gen + 2);
 
 	/* closing with a reload in flight frees everything once it ends */
 	filesrc_reload(f, c);
 	filesrc_close(f);
 	CHECK_INT_EQ(uv_run(loop, UV_RUN_DEFAULT), 0);
-	registry_free(reg);
+	snapstore_free(reg);
 }
 
 static void test_bad_initial(uv_loop_t *loop, const struct config *c)
 {
-	struct registry *reg = registry_empty(c);
+	struct snapstore *reg = registry_empty(c);
 	char missing[80];
 
 	snprintf(missing, sizeof(missing), "%s/missing.json", dir);
@@ -119,7 +119,7 @@ static void test_bad_initial(uv_loop_t *loop, const struct config *c)
 	CHECK_INT_EQ(services(reg), 0);
 	filesrc_close(f);
 	CHECK_INT_EQ(uv_run(loop, UV_RUN_DEFAULT), 0); /* the close callbacks free it */
-	registry_free(reg);
+	snapstore_free(reg);
 }
 
 int main(void)

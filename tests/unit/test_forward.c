@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "fwdaddr.h"
-#include "fwdmsg.h"
+#include "zones/net/fwdaddr.h"
+#include "zones/dns/fwdmsg.h"
 #include "wire.h"
 
 /* A query as a client sends it: name in the client's case, RD, optional EDNS with DO. */

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "metrics.h"
+#include "resolver/metrics.h"
 
 /* The value of the sample line that starts with prefix (name and labels), or -1. */
 static double sample(const char *text, const char *prefix)

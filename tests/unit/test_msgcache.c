@@ -9,9 +9,9 @@
 #include <uv.h>
 
 #include "check.h"
-#include "msgcache.h"
-#include "registry.h"
-#include "snapshot.h"
+#include "zones/dns/msgcache.h"
+#include "resolver/serve/snapstore.h"
+#include "zones/data/snapshot.h"
 #include "wire.h"
 
 static const struct msgcache_limits LIMITS = {.min_ttl = 0,
@@ -242,7 +242,7 @@ static void test_memory_cap(void)
 #define ROUNDS  3000
 
 struct reader_arg {
-	struct registry *reg;
+	struct snapstore *reg;
 	struct msgcache *c;
 	struct wire q[8];
 	struct msgcache_key k[8];
@@ -253,14 +253,14 @@ struct reader_arg {
 static void reader_run(void *arg)
 {
 	struct reader_arg *a = arg;
-	struct registry_reader *rd = registry_reader_new(a->reg);
+	struct snapstore_reader *rd = snapstore_reader_new(a->reg);
 	uint8_t out[1024];
 	size_t n;
 	bool refresh;
 
 	CHECK(rd != NULL);
 	while (!atomic_load(a->stop)) {
-		registry_reader_enter(rd);
+		snapstore_reader_enter(rd);
 		for (int i = 0; i < 8; i++) {
 			struct msgcache_ask ask = {.query = a->q[i].data,
 						   .len = a->q[i].len,
@@ -271,9 +271,9 @@ static void reader_run(void *arg)
 			    MSGCACHE_HIT)
 				a->hits++;
 		}
-		registry_reader_leave(rd);
+		snapstore_reader_leave(rd);
 	}
-	registry_reader_free(rd);
+	snapstore_reader_free(rd);
 }
 
 static void test_threads(void)
@@ -289,7 +289,7 @@ static void test_threads(void)
 	lim.max_bytes = 4096; /* a few entries: stores evict all along */
 	snapshot_config_defaults(&sc);
 	struct snapshot_builder *b = snapshot_builder_new(&sc, 1, NULL);
-	struct registry *reg = registry_new(snapshot_build(b));
+	struct snapstore *reg = snapstore_new(snapshot_build(b));
 	struct msgcache *c = msgcache_new(&lim);
 	CHECK(reg && c);
 	for (int i = 0; i < 8; i++) {
@@ -317,8 +317,8 @@ static void test_threads(void)
 			     0);
 		if (round % 500 == 499)
 			msgcache_flush(c);
-		if (msgcache_seal(c, registry_epoch_advance(reg)))
-			msgcache_reclaim(c, registry_epoch_min_seen(reg));
+		if (msgcache_seal(c, snapstore_epoch_advance(reg)))
+			msgcache_reclaim(c, snapstore_epoch_min_seen(reg));
 	}
 	atomic_store(&stop, 1);
 	for (int t = 0; t < READERS; t++) {
@@ -329,7 +329,7 @@ static void test_threads(void)
 	for (int i = 0; i < 8; i++)
 		free(replies[i].data);
 	msgcache_free(c);
-	registry_free(reg);
+	snapstore_free(reg);
 }
 
 int main(void)

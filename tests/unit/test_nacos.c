@@ -1,6 +1,6 @@
 /* zones/nacos.c: data-driven parser cases (nacos/{valid,invalid}/<case>), the registry
  * container, limits, and a failing-allocator loop over every valid case. */
-#include "nacos.h"
+#include "zones/nacos/nacos.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,8 +7,8 @@
 #include <zlib.h>
 
 #include "check.h"
-#include "nacos.h"
-#include "push.h"
+#include "zones/nacos/nacos.h"
+#include "zones/nacos/push.h"
 
 /* A ServiceInfo as 2.x pushes it (no groupName), as the string inside "data". */
 #define SERVICE_JSON                                                                               \

@@ -13,9 +13,9 @@
 #include <ldns/ldns.h>
 
 #include "check.h"
-#include "nacos.h"
-#include "query.h"
-#include "snapshot.h"
+#include "zones/nacos/nacos.h"
+#include "zones/dns/query.h"
+#include "zones/data/snapshot.h"
 
 /* ---- allocation guard: query_answer must not allocate (see main) ---- */
 

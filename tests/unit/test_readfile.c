@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "readfile.h"
+#include "resolver/readfile.h"
 
 static char dir[] = "/tmp/test_readfile_XXXXXX";
 

@@ -1,5 +1,5 @@
 /* rrl: token buckets per client prefix, slip, bounded table, TC replies. */
-#include "rrl.h"
+#include "zones/dns/rrl.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

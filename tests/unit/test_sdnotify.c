@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "sdnotify.h"
+#include "resolver/sdnotify.h"
 
 static void test_addresses(void)
 {

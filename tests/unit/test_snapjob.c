@@ -1,6 +1,6 @@
 /* Snapshots built on the thread pool from lent services (snapjob), and the deferred frees that
  * keep lent services alive while a job may read them (lending). */
-#include "snapjob.h"
+#include "resolver/sync/snapjob.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,9 +8,9 @@
 #include <uv.h>
 
 #include "check.h"
-#include "lending.h"
-#include "nacos.h"
-#include "snapshot.h"
+#include "zones/data/lending.h"
+#include "zones/nacos/nacos.h"
+#include "zones/data/snapshot.h"
 
 static struct nacos_service *service(const char *name, const char *ip)
 {

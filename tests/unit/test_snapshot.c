@@ -12,9 +12,9 @@
 #include <ldns/ldns.h>
 
 #include "check.h"
-#include "nacos.h"
-#include "query.h"
-#include "snapshot.h"
+#include "zones/nacos/nacos.h"
+#include "zones/dns/query.h"
+#include "zones/data/snapshot.h"
 
 /* ---- failing allocator: allocation number fail_at (counting from 0) fails ---- */
 

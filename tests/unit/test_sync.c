@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "nacos.h"
-#include "nacosapi.h"
-#include "syncpolicy.h"
+#include "zones/nacos/nacos.h"
+#include "zones/nacos/nacosapi.h"
+#include "zones/nacos/syncpolicy.h"
 
 static void test_split_servers(void)
 {
