@@ -45,6 +45,7 @@ struct httpd {
 struct httpd_snapreq {
 	struct httpd *h;
 	struct MHD_Connection *conn; /* NULL once the server stopped */
+	struct httpsnap *job;        /* while it is in h->snaps */
 	char *body;
 	size_t len;
 	bool done;
@@ -218,8 +219,8 @@ static enum MHD_Result httpd_snapshot(struct httpd *h, struct MHD_Connection *co
 	if (!(req = calloc(1, sizeof(*req))))
 		return httpd_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	*req = (struct httpd_snapreq){.h = h, .conn = conn};
-	if (httpsnap_start(h->loop, h->env->registry, httpd_ready(h->env), httpd_on_snapshot, req) <
-	    0) {
+	if (httpsnap_start(h->loop, h->env->registry, httpd_ready(h->env), httpd_on_snapshot, req,
+			   &req->job) < 0) {
 		free(req);
 		return httpd_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
@@ -367,11 +368,12 @@ void httpd_close(struct httpd *h)
 	if (!h || h->closing)
 		return;
 	h->closing = true;
-	/* MHD stops only with every connection resumed; a build still running frees its request
-	 * when it ends. */
+	/* MHD stops only with every connection resumed; a build still running is told to stop
+	 * (the loop, and so the exit, waits for it) and frees its request when it ends. */
 	for (size_t i = 0; i < HTTPD_MAX_SNAPS; i++)
 		if (h->snaps[i]) {
-			if (h->snaps[i] && h->snaps[i]->conn)
+			httpsnap_cancel(h->snaps[i]->job);
+			if (h->snaps[i]->conn)
 				MHD_resume_connection(h->snaps[i]->conn);
 		}
 	/* libuv forgets the epoll descriptor before MHD closes it. */

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 struct snapstore;
+struct httpsnap;
 
 /* The record text of all zones together stops at this many octets; a zone cut short says
  * "truncated": true. */
@@ -17,7 +18,11 @@ struct snapstore;
 typedef void (*httpsnap_done_cb)(void *arg, char *body, size_t len);
 
 /* Builds the body from the snapshot current when the pool thread starts (read through a
- * registry reader of its own); ready is what /readyz says now. 0, or a negative errno (cb
- * will not run). */
+ * snapstore reader of its own); ready is what /readyz says now. 0 and the job in *out, valid
+ * until cb runs; or a negative errno (cb will not run). */
 int httpsnap_start(uv_loop_t *loop, struct snapstore *reg, bool ready, httpsnap_done_cb cb,
-		   void *arg);
+		   void *arg, struct httpsnap **out);
+
+/* Stops the build soon, also midway through a zone, so that shutting down does not wait for
+ * it: cb still runs, with a NULL body. */
+void httpsnap_cancel(struct httpsnap *j);

@@ -120,9 +120,13 @@ static const uint16_t *axfr_types(uint8_t kind, size_t *n)
 	}
 }
 
+/* A name's records are in rrs: each takes them out, or keeps collecting when NULL. */
+typedef int (*axfr_name_cb)(void *arg, ldns_rr_list *rrs);
+
 /* Every record of zone z: the SOA first, then every name's RRsets (the closing SOA is the
  * caller's). rrs owns the records. */
-static int axfr_zone_rrs(const struct snapshot *s, size_t z, int64_t now_ms, ldns_rr_list *rrs)
+static int axfr_zone_rrs(const struct snapshot *s, size_t z, int64_t now_ms, ldns_rr_list *rrs,
+			 axfr_name_cb each, void *arg)
 {
 	const struct snap_zone *zone = &s->zones[z];
 	uint8_t *buf = malloc(AXFR_WIRE);
@@ -131,6 +135,10 @@ static int axfr_zone_rrs(const struct snapshot *s, size_t z, int64_t now_ms, ldn
 	if (!buf)
 		return -ENOMEM;
 	rc = axfr_collect(s, zone->wire, zone->wire_len, LDNS_RR_TYPE_SOA, now_ms, buf, rrs);
+	if (rc == 0 && ldns_rr_list_rr_count(rrs) == 0)
+		rc = -ENOMEM; /* no SOA: the query path could not answer */
+	if (rc == 0 && each)
+		rc = each(arg, rrs);
 	for (size_t i = 0; i < s->n_names && rc == 0; i++) {
 		const struct snap_name *n = &s->names[i];
 		size_t nt;
@@ -140,10 +148,10 @@ static int axfr_zone_rrs(const struct snapshot *s, size_t z, int64_t now_ms, ldn
 		for (size_t t = 0; t < nt && rc == 0; t++)
 			rc = axfr_collect(s, s->keys + n->key_off, n->key_len, types[t], now_ms,
 					  buf, rrs);
+		if (rc == 0 && each)
+			rc = each(arg, rrs);
 	}
 	free(buf);
-	if (rc == 0 && ldns_rr_list_rr_count(rrs) == 0)
-		rc = -ENOMEM; /* no SOA: the query path could not answer */
 	return rc;
 }
 
@@ -245,7 +253,8 @@ int axfr_transfer(const struct snapshot *s, const uint8_t *in, size_t len, int64
 		rc = -ENOMEM;
 		goto out;
 	}
-	if ((rc = axfr_zone_rrs(s, z, now_ms, rrs)) == 0 && (rc = axfr_append_soa(rrs)) == 0)
+	if ((rc = axfr_zone_rrs(s, z, now_ms, rrs, NULL, NULL)) == 0 &&
+	    (rc = axfr_append_soa(rrs)) == 0)
 		rc = axfr_emit_all(q, rrs, cb, arg);
 out:
 	ldns_rr_list_deep_free(rrs);
@@ -253,54 +262,49 @@ out:
 	return rc;
 }
 
-/* Appends each record's text to out, one a line, while the text stays within cap. ldns's own
- * ldns_rr_list2str counts records in 16 bits: past 65,535 it never ends. */
-static char *axfr_rrs_text(const ldns_rr_list *rrs, size_t cap, bool *cut)
-{
-	size_t n = ldns_rr_list_rr_count(rrs), len = 0, size = 4096;
-	char *out = malloc(size);
+struct axfr_lines {
+	axfr_line_cb cb;
+	void *arg;
+};
 
-	*cut = false;
-	for (size_t i = 0; out && i < n; i++) {
-		char *line = ldns_rr2str(ldns_rr_list_rr(rrs, i)); /* ends with a newline */
-		size_t l = line ? strlen(line) : 0;
-		if (line && len + l > cap) {
-			*cut = true;
-			free(line);
+/* Prints a name's records one by one and drops them: a zone's text is never held whole, and
+ * ldns's own ldns_rr_list2str, whose counter is 16 bits, is not used (past 65,535 records it
+ * never ends). */
+static int axfr_print_name(void *arg, ldns_rr_list *rrs)
+{
+	struct axfr_lines *l = arg;
+	size_t n = ldns_rr_list_rr_count(rrs);
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char *line = ldns_rr2str(ldns_rr_list_rr(rrs, i));
+		size_t len = line ? strlen(line) : 0;
+		if (!line) {
+			rc = -ENOMEM;
 			break;
 		}
-		while (line && len + l + 1 > size) {
-			char *grown = realloc(out, size *= 2);
-			if (!grown) {
-				free(line);
-				line = NULL;
-				break;
-			}
-			out = grown;
-		}
-		if (!line) {
-			free(out);
-			return NULL;
-		}
-		memcpy(out + len, line, l);
-		len += l;
+		if (len && line[len - 1] == '\n')
+			line[--len] = '\0';
+		rc = l->cb(l->arg, line, len);
 		free(line);
 	}
-	if (out)
-		out[len] = '\0';
-	return out;
+	for (ldns_rr *rr; (rr = ldns_rr_list_pop_rr(rrs));)
+		ldns_rr_free(rr);
+	return rc;
 }
 
-char *axfr_zone_text(const struct snapshot *s, size_t zone, int64_t now_ms, size_t cap, bool *cut)
+int axfr_zone_lines(const struct snapshot *s, size_t zone, int64_t now_ms, axfr_line_cb cb,
+		    void *arg)
 {
+	struct axfr_lines l = {.cb = cb, .arg = arg};
 	ldns_rr_list *rrs;
-	char *text = NULL;
+	int rc;
 
-	*cut = false;
-	if (zone >= s->n_zones || !(rrs = ldns_rr_list_new()))
-		return NULL;
-	if (axfr_zone_rrs(s, zone, now_ms, rrs) == 0)
-		text = axfr_rrs_text(rrs, cap, cut);
+	if (zone >= s->n_zones)
+		return -ENOENT;
+	if (!(rrs = ldns_rr_list_new()))
+		return -ENOMEM;
+	rc = axfr_zone_rrs(s, zone, now_ms, rrs, axfr_print_name, &l);
 	ldns_rr_list_deep_free(rrs);
-	return text;
+	return rc;
 }

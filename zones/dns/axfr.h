@@ -24,7 +24,12 @@ int axfr_transfer(const struct snapshot *s, const uint8_t *in, size_t len, int64
  * its length, or -EBADMSG when in has no complete question, -ENOSPC when cap is too small. */
 int axfr_error(const uint8_t *in, size_t len, uint8_t rcode, uint8_t *out, size_t cap);
 
-/* Zone number `zone` of s as presentation text, one record a line, in transfer order without
- * the closing SOA, at most cap octets: *cut tells that records were left out to stay within it.
- * malloc'ed; NULL on ENOMEM or a zone number out of range. */
-char *axfr_zone_text(const struct snapshot *s, size_t zone, int64_t now_ms, size_t cap, bool *cut);
+/* One record of a zone as presentation text, without a newline; valid during the call. <0
+ * stops the listing. */
+typedef int (*axfr_line_cb)(void *arg, const char *line, size_t len);
+
+/* Zone number `zone` of s as presentation text, one record a call of cb, in transfer order
+ * without the closing SOA; the records are made name by name, so a large zone is never held
+ * whole. 0; -ENOENT: no such zone; -ENOMEM; or cb's negative return. */
+int axfr_zone_lines(const struct snapshot *s, size_t zone, int64_t now_ms, axfr_line_cb cb,
+		    void *arg);
