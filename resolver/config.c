@@ -1,6 +1,5 @@
 #include "resolver/config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +15,7 @@
 #include "build_config.h"
 #include "resolver/checkconf.h"
 #include "resolver/readfile.h"
+#include "zones/net/addr.h"
 
 /* A configuration is a few kB; a password file holds one line. */
 #define CONFIG_MAX_FILE          (1u << 20)
@@ -257,85 +257,33 @@ static int parse_port(const char *s, unsigned *port)
 	return 0;
 }
 
-/* "A.B.C.D:PORT" or "[v6]:PORT" (port required unless default_port is nonzero, then also a
- * bare address). Writes the canonical "ADDR:PORT" / "[v6]:PORT" form into out. */
-static int parse_hostport(const char *v, unsigned default_port, char *out, size_t out_len,
-			  char *why, size_t n)
+/* ADDR:PORT or [v6]:PORT (also a bare address when default_port is nonzero), rewritten in the
+ * canonical form addr_str prints. */
+static int check_hostport(char *v, size_t size, uint16_t default_port, unsigned flags, char *why,
+			  size_t n)
 {
-	char host[INET6_ADDRSTRLEN + 1];
-	unsigned char buf[16];
-	const char *port_s = NULL;
-	unsigned port = default_port;
-	bool v6;
-	size_t hl;
+	struct sockaddr_storage ss;
 
-	if (v[0] == '[') {
-		const char *close = strchr(v, ']');
-		if (!close)
-			return why_set(why, n, "missing ']' in \"%s\"", v);
-		hl = (size_t)(close - v - 1);
-		if (close[1] == ':')
-			port_s = close + 2;
-		else if (close[1])
-			return why_set(why, n, "expects [v6]:PORT, got \"%s\"", v);
-		v6 = true;
-		v++;
-	} else if (strchr(v, ':') && strchr(v, ':') == strrchr(v, ':')) {
-		hl = (size_t)(strchr(v, ':') - v);
-		port_s = v + hl + 1;
-		v6 = false;
-	} else {
-		hl = strlen(v);
-		v6 = strchr(v, ':') != NULL; /* a bare IPv6 address */
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return why_set(why, n, "bad address \"%.*s\"", (int)hl, v);
-	memcpy(host, v, hl);
-	host[hl] = '\0';
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
-		return why_set(why, n, "bad IPv%d address \"%s\"", v6 ? 6 : 4, host);
-	if (port_s && parse_port(port_s, &port) < 0)
-		return why_set(why, n, "bad port \"%s\" (1..65535)", port_s);
-	if (!port)
-		return why_set(why, n, "expects ADDR:PORT or [v6]:PORT, got \"%s\"", host);
-	snprintf(out, out_len, v6 ? "[%s]:%u" : "%s:%u", host, port);
+	if (addr_parse(v, default_port, flags, &ss, why, n) < 0)
+		return -EINVAL;
+	addr_str((const struct sockaddr *)&ss, v, size);
 	return 0;
 }
 
 static int check_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	return parse_hostport(v, 0, v, size, why, n);
+	return check_hostport(v, size, 0, 0, why, n);
 }
 
 static int check_upstream(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	return parse_hostport(v, 53, v, size, why, n);
+	return check_hostport(v, size, 53, 0, why, n);
 }
 
 static int check_cidr(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	char host[INET6_ADDRSTRLEN + 1];
-	unsigned char buf[16];
-	const char *slash = strchr(v, '/');
-	size_t hl = slash ? (size_t)(slash - v) : strlen(v);
-	bool v6 = memchr(v, ':', hl) != NULL;
-	unsigned long bits = v6 ? 128 : 32;
-
-	if (hl == 0 || hl >= sizeof(host))
-		return why_set(why, n, "bad CIDR \"%s\"", v);
-	memcpy(host, v, hl);
-	host[hl] = '\0';
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
-		return why_set(why, n, "bad address in CIDR \"%s\"", v);
-	if (slash) {
-		char *end;
-		unsigned long len;
-		errno = 0;
-		len = strtoul(slash + 1, &end, 10);
-		if (!isdigit((unsigned char)slash[1]) || errno || *end || len > bits)
-			return why_set(why, n, "bad prefix length in \"%s\" (0..%lu)", v, bits);
-	}
-	return 0;
+	struct addr_cidr c;
+	return addr_cidr_parse(v, &c, why, n);
 }
 
 /* A DNS name in presentation form: labels of 1..63 letters, digits, '-' or '_'. */
@@ -421,25 +369,13 @@ static int check_auto_count(const struct config_key *k, char *v, size_t size, ch
 /* "" (any address, any port), or ADDR:PORT / [v6]:PORT where port 0 means any. */
 static int check_push_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	char tmp[CONFIG_ADDR_LEN];
-	size_t len = strlen(v);
-	bool any_port = len > 2 && strcmp(v + len - 2, ":0") == 0;
-	if (!*v)
-		return 0;
-	if (!any_port)
-		return parse_hostport(v, 0, v, size, why, n);
-	/* parse_hostport wants a port of 1..65535: check the address with port 1 */
-	snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(len - 2), v);
-	if (parse_hostport(tmp, 0, tmp, sizeof(tmp), why, n) < 0)
-		return -EINVAL;
-	snprintf(v, size, "%.*s0", (int)(strlen(tmp) - 1), tmp);
-	return 0;
+	return *v ? check_hostport(v, size, 0, ADDR_ANY_PORT, why, n) : 0;
 }
 
 static int check_ip(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	unsigned char buf[16];
-	if (*v && inet_pton(strchr(v, ':') ? AF_INET6 : AF_INET, v, buf) != 1)
+	char ip[ADDR_STR_LEN];
+	if (*v && !*addr_ip_canon(v, ip, sizeof(ip)))
 		return why_set(why, n, "\"%s\" is not an IPv4 or IPv6 address", v);
 	return 0;
 }

@@ -10,17 +10,17 @@
 #include <microhttpd.h>
 #include <uv.h>
 
-#include "resolver/serve/forward.h"
-#include "zones/net/fwdaddr.h"
-#include "resolver/serve/fwdcache.h"
 #include "resolver/httpsnap.h"
-#include "zones/data/inspect.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
-#include "resolver/serve/snapstore.h"
+#include "resolver/serve/forward.h"
+#include "resolver/serve/fwdcache.h"
 #include "resolver/serve/server.h"
-#include "zones/data/snapshot.h"
+#include "resolver/serve/snapstore.h"
 #include "resolver/sync/sync.h"
+#include "zones/data/inspect.h"
+#include "zones/data/snapshot.h"
+#include "zones/net/addr.h"
 
 #define HTTPD_MAX_CONNS   64
 #define HTTPD_TIMEOUT_S   10
@@ -310,9 +310,10 @@ static int httpd_listen(struct httpd *h, const char *addr)
 {
 	struct sockaddr_storage sa;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	char why[128];
 
-	if (fwdaddr_parse(addr, 9153, &sa) < 0) {
-		log_err("httpd", "http: %s is not ADDR:PORT", addr);
+	if (addr_parse(addr, 9153, 0, &sa, why, sizeof(why)) < 0) {
+		log_err("httpd", "http: %s", why);
 		return -EINVAL;
 	}
 	if (sa.ss_family == AF_INET6)

@@ -17,9 +17,10 @@
 #include <uv.h>
 
 #include "resolver/config.h"
-#include "zones/net/fwdaddr.h"
-#include "zones/dns/fwdmsg.h"
 #include "resolver/log.h"
+#include "zones/dns/fwdmsg.h"
+#include "zones/net/addr.h"
+#include "zones/net/fwdaddr.h"
 
 #define FORWARD_MAX_UPSTREAMS    CONFIG_MAX_LIST
 #define FORWARD_MIN_ATTEMPT_MS   300
@@ -232,12 +233,12 @@ static void query_deliver(struct fwd_query *q, const uint8_t *reply, size_t len)
 /* The current attempt failed: say why (rate-limited) and go on with the next upstream. */
 static void attempt_fail(struct fwd_attempt *a, const char *what, int err)
 {
-	char addr[80];
+	char addr[ADDR_STR_LEN];
 
 	if (!a || a->closing || a->q->cur != a)
 		return;
 	struct fwd_query *q = a->q;
-	fwd_warn(q->f, "upstream %s: %s%s%s", fwdaddr_str(a->to, addr, sizeof(addr)), what,
+	fwd_warn(q->f, "upstream %s: %s%s%s", addr_str(a->to, addr, sizeof(addr)), what,
 		 err ? ": " : "", err ? uv_strerror(err) : "");
 	query_try_next(q);
 }
@@ -360,7 +361,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 
 	if (a->closing || n <= 0 || !peer || (flags & UV_UDP_PARTIAL))
 		return;
-	if (!fwdaddr_equal(peer, a->to) ||
+	if (!addr_equal(peer, a->to) ||
 	    fwdmsg_check_reply(a->wire, a->q->len, a->id, reply, (size_t)n, NULL) < 0) {
 		f->stats.dropped++; /* not ours: keep waiting for the real one */
 		log_debug("forward", "dropped a reply that does not match an upstream query");
@@ -431,7 +432,7 @@ static int attempt_start(struct fwd_query *q, const struct sockaddr *to)
 static void query_try_next(struct fwd_query *q)
 {
 	struct forward *f = q->f;
-	char addr[80];
+	char addr[ADDR_STR_LEN];
 
 	attempt_close(q->cur);
 	q->cur = NULL;
@@ -442,7 +443,7 @@ static void query_try_next(struct fwd_query *q)
 			query_arm(q);
 			return;
 		}
-		fwd_warn(f, "upstream %s: cannot send: %s", fwdaddr_str(to, addr, sizeof(addr)),
+		fwd_warn(f, "upstream %s: cannot send: %s", addr_str(to, addr, sizeof(addr)),
 			 uv_strerror(rc));
 	}
 	q->exhausted = true;
@@ -556,14 +557,14 @@ size_t forward_upstream_count(const struct forward *f)
 static void forward_add_upstream(struct forward *f, const struct config *cfg,
 				 const struct sockaddr_storage *up)
 {
-	char addr[80];
+	char addr[ADDR_STR_LEN];
 
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		struct sockaddr_storage l;
-		if (fwdaddr_parse(cfg->listen[i], 53, &l) == 0 &&
+		if (addr_parse(cfg->listen[i], 53, 0, &l, NULL, 0) == 0 &&
 		    fwdaddr_reaches((const struct sockaddr *)up, (const struct sockaddr *)&l)) {
 			log_info("forward", "upstream %s skipped: it is our listen address %s",
-				 fwdaddr_str((const struct sockaddr *)up, addr, sizeof(addr)),
+				 addr_str((const struct sockaddr *)up, addr, sizeof(addr)),
 				 cfg->listen[i]);
 			return;
 		}
@@ -594,13 +595,13 @@ static void forward_read_resolv_conf(struct forward *f, const struct config *cfg
 
 static int forward_load_upstreams(struct forward *f, const struct config *cfg)
 {
-	char addr[80];
+	char addr[ADDR_STR_LEN];
 
 	for (size_t i = 0; i < cfg->n_upstream; i++) {
 		struct sockaddr_storage up;
-		if (fwdaddr_parse(cfg->upstream[i], 53, &up) < 0) {
-			log_err("forward", "upstream %s: not ADDR, ADDR:PORT or [ADDR]:PORT",
-				cfg->upstream[i]);
+		char why[128];
+		if (addr_parse(cfg->upstream[i], 53, 0, &up, why, sizeof(why)) < 0) {
+			log_err("forward", "upstream %s: %s", cfg->upstream[i], why);
 			return -EINVAL;
 		}
 		forward_add_upstream(f, cfg, &up);
@@ -611,7 +612,7 @@ static int forward_load_upstreams(struct forward *f, const struct config *cfg)
 		log_warn("forward", "no upstream resolver: names outside the zones get SERVFAIL");
 	for (size_t i = 0; i < f->n_up; i++)
 		log_info("forward", "upstream %s",
-			 fwdaddr_str((const struct sockaddr *)&f->up[i], addr, sizeof(addr)));
+			 addr_str((const struct sockaddr *)&f->up[i], addr, sizeof(addr)));
 	return 0;
 }
 
