@@ -100,6 +100,20 @@ struct config {
 
 void config_defaults(struct config *c);
 
+/* What a change of a key needs on SIGHUP; each key of the configuration table names one. */
+enum config_reload {
+	CONFIG_RELOAD_NONE,     /* its new value is used from the reload on */
+	CONFIG_RELOAD_SNAPSHOT, /* the next snapshot is built with it */
+	CONFIG_RELOAD_FORWARD,  /* a new forwarder (the queries in flight are cancelled) */
+	CONFIG_RELOAD_PUSH,     /* the push socket is opened again */
+	CONFIG_RELOAD_NACOS,    /* the calls to Nacos start over and everything is fetched again */
+	CONFIG_RELOAD_RESTART,  /* the running value stays until a restart */
+};
+/* The keys whose change needs `need` and whose values differ between a and b: how many, and
+ * their names appended to names (", "-separated; names may be NULL). Secrets are compared too. */
+size_t config_reload_changed(const struct config *a, const struct config *b,
+			     enum config_reload need, char *names, size_t len);
+
 /*
  * Builds the whole configuration: defaults, then the environment (NACOS_SERVER_ADDR,
  * NACOS_NAMESPACE, NACOS_USERNAME, NACOS_PASSWORD), then the file named by -c/--config, then the

@@ -11,21 +11,21 @@
 
 #include <uv.h>
 
-#include "zones/net/acl.h"
 #include "resolver/bgwork.h"
 #include "resolver/config.h"
-#include "resolver/sync/filesrc.h"
-#include "resolver/serve/forward.h"
-#include "resolver/serve/fwdcache.h"
 #include "resolver/httpd.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
-#include "zones/nacos/nacos.h"
-#include "resolver/serve/snapstore.h"
+#include "resolver/serve/forward.h"
+#include "resolver/serve/fwdcache.h"
 #include "resolver/serve/server.h"
-#include "zones/data/snapshot.h"
+#include "resolver/serve/snapstore.h"
 #include "resolver/svcmgr.h"
+#include "resolver/sync/filesrc.h"
 #include "resolver/sync/sync.h"
+#include "zones/data/snapshot.h"
+#include "zones/nacos/nacos.h"
+#include "zones/net/acl.h"
 
 #include "build_config.h"
 
@@ -88,60 +88,22 @@ static enum source_kind source_kind(const char *nacos)
 	return strncmp(nacos, "file:", 5) == 0 ? SOURCE_FILE : SOURCE_HTTP;
 }
 
-/* Keys the running modules took at startup and keep until a restart: the listeners and what
- * the server built on them, the HTTP endpoint, the user, the forward cache. */
-static const char *const restart_keys[] = {"listen",
-					   "threads",
-					   "tcp-idle-timeout",
-					   "tcp-max-connections",
-					   "tcp-max-per-client",
-					   "rrl-rate",
-					   "rrl-slip",
-					   "http",
-					   "user",
-					   "cache",
-					   "cache-size",
-					   "cache-min-ttl",
-					   "cache-max-ttl",
-					   "cache-max-negative-ttl",
-					   "cache-stale-max"};
-
-/* Appends to names (", "-separated) each restart-only key whose value differs between boot,
- * the configuration in force, and c. Returns how many. */
+/* Appends to names (", "-separated) each key whose value differs between boot, the
+ * configuration in force, and c but stays until a restart (the configuration table says which).
+ * Returns how many. */
 static size_t restart_keys_changed(const struct config *boot, const struct config *c, char *names,
 				   size_t len)
 {
-	char a[CONFIG_MAX_LIST * (CONFIG_ADDR_LEN + 1)], b[sizeof(a)];
 	enum source_kind kind = source_kind(boot->nacos);
-	size_t n = 0, o = 0;
+	size_t n = config_reload_changed(boot, c, CONFIG_RELOAD_RESTART, names, len);
+	size_t o = strlen(names);
 
-	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
-		if (config_get(boot, restart_keys[i], a, sizeof(a)) < 0 ||
-		    config_get(c, restart_keys[i], b, sizeof(b)) < 0) {
-			log_err("main", "reload: no key %s to compare (a bug)", restart_keys[i]);
-			continue;
-		}
-		if (strcmp(a, b) != 0 && o < len)
-			o += (size_t)snprintf(names + o, len - o, "%s%s", n++ ? ", " : "",
-					      restart_keys[i]);
-	}
 	/* A file source is opened once; an http(s) source takes new servers at once. */
 	if ((kind != source_kind(c->nacos) ||
 	     (kind == SOURCE_FILE && strcmp(c->nacos, boot->nacos) != 0)) &&
 	    o < len)
 		o += (size_t)snprintf(names + o, len - o, "%snacos", n++ ? ", " : "");
 	return n;
-}
-
-static bool upstreams_changed(const struct config *a, const struct config *b)
-{
-	if (a->n_upstream != b->n_upstream || a->forward_timeout_ms != b->forward_timeout_ms ||
-	    a->forward_max_inflight != b->forward_max_inflight)
-		return true;
-	for (size_t i = 0; i < a->n_upstream; i++)
-		if (strcmp(a->upstream[i], b->upstream[i]) != 0)
-			return true;
-	return false;
 }
 
 /* The ACL of a CIDR list, or NULL after logging why. */
@@ -185,7 +147,7 @@ static int daemon_apply(struct daemon *d, const struct config *old, const struct
 		acl_free(rec);
 		return -EINVAL;
 	}
-	if (upstreams_changed(old, c)) {
+	if (config_reload_changed(old, c, CONFIG_RELOAD_FORWARD, NULL, 0) > 0) {
 		if (forward_new(&d->loop, c, &fwd) < 0)
 			fwd = NULL;
 		if (d->forward)
