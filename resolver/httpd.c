@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <uv.h>
 
+#include "resolver/clock.h"
 #include "resolver/httpsnap.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
@@ -54,13 +55,6 @@ static void httpd_unref(struct httpd *h)
 {
 	if (--h->open_handles == 0)
 		free(h);
-}
-
-static int64_t httpd_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool httpd_ready(const struct httpd_env *env)
@@ -135,7 +129,7 @@ static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 	in.generation = snapshot_generation(snap);
 	inspect_services(snap, httpd_on_service, &sc);
 	if (sc.newest_ms > 0)
-		in.data_age_s = (double)(httpd_now_ms() - sc.newest_ms) / 1000.0;
+		in.data_age_s = (double)(clock_wall_ms() - sc.newest_ms) / 1000.0;
 	in.stale_services = sc.stale;
 	in.origins = sc.origins;
 	in.n_origins = sc.n_origins;

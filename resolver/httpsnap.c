@@ -7,11 +7,13 @@
 
 #include <jansson.h>
 
-#include "zones/dns/axfr.h"
+#include "resolver/clock.h"
+
 #include "resolver/bgwork.h"
-#include "zones/data/inspect.h"
 #include "resolver/serve/snapstore.h"
+#include "zones/data/inspect.h"
 #include "zones/data/snapshot.h"
+#include "zones/dns/axfr.h"
 
 struct httpsnap {
 	uv_work_t work;
@@ -22,13 +24,6 @@ struct httpsnap {
 	char *body;
 	size_t len;
 };
-
-static int64_t httpsnap_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void httpsnap_on_service(void *arg, const struct inspect_service *svc)
 {
@@ -56,7 +51,7 @@ static json_t *httpsnap_zone(const struct snapshot *snap, size_t i, size_t *budg
 		json_decref(records);
 		return NULL;
 	}
-	if ((text = axfr_zone_text(snap, i, httpsnap_now_ms(), *budget, &cut))) {
+	if ((text = axfr_zone_text(snap, i, clock_wall_ms(), *budget, &cut))) {
 		*budget -= strlen(text);
 		for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
 		     l = strtok_r(NULL, "\n", &save))

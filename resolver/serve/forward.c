@@ -12,12 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <uv.h>
 
 #include "resolver/config.h"
 #include "resolver/log.h"
+#include "resolver/random.h"
+#include "resolver/readfile.h"
 #include "zones/dns/fwdmsg.h"
 #include "zones/net/addr.h"
 #include "zones/net/fwdaddr.h"
@@ -45,8 +46,7 @@ struct forward {
 	struct fwd_query *queries; /* in flight: not yet answered */
 	size_t alive;              /* queries not yet freed */
 	bool closing;
-	uint64_t last_warn;
-	unsigned suppressed;
+	struct log_limit warn_limit;
 	uint8_t rand_pool[256];
 	size_t rand_left;
 	struct forward_stats stats;
@@ -95,29 +95,25 @@ __attribute__((format(printf, 2, 3))) static void fwd_warn(struct forward *f, co
 {
 	char msg[512];
 	va_list ap;
-	uint64_t now = uv_now(f->loop);
+	unsigned long long suppressed;
 
-	if (f->last_warn && now - f->last_warn < FORWARD_WARN_INTERVAL_MS) {
-		f->suppressed++;
+	if (!log_limit_pass(&f->warn_limit, (int64_t)uv_now(f->loop), FORWARD_WARN_INTERVAL_MS,
+			    &suppressed))
 		return;
-	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (f->suppressed)
-		log_warn("forward", "%s (%u similar messages suppressed)", msg, f->suppressed);
+	if (suppressed)
+		log_warn("forward", "%s (%llu similar messages suppressed)", msg, suppressed);
 	else
 		log_warn("forward", "%s", msg);
-	f->last_warn = now ? now : 1;
-	f->suppressed = 0;
 }
 
 /* IDs come straight from the kernel's CSPRNG, a pool at a time. */
 static int fwd_random_id(struct forward *f, uint16_t *id)
 {
 	if (f->rand_left < 2) {
-		if (getrandom(f->rand_pool, sizeof(f->rand_pool), GRND_NONBLOCK) !=
-		    (ssize_t)sizeof(f->rand_pool))
+		if (random_bytes(f->rand_pool, sizeof(f->rand_pool)) < 0)
 			return -EAGAIN;
 		f->rand_left = sizeof(f->rand_pool);
 	}
@@ -577,18 +573,17 @@ static void forward_add_upstream(struct forward *f, const struct config *cfg,
 static void forward_read_resolv_conf(struct forward *f, const struct config *cfg)
 {
 	struct sockaddr_storage found[FORWARD_MAX_UPSTREAMS];
-	char text[16384];
-	FILE *fp = fopen(FORWARD_RESOLV_CONF, "r");
+	char *text;
 	size_t n;
+	int rc = readfile(FORWARD_RESOLV_CONF, READFILE_MAX_SIZE, &text, &n, NULL);
 
-	if (!fp) {
-		log_warn("forward", "cannot read %s: %s", FORWARD_RESOLV_CONF, strerror(errno));
+	if (rc < 0) {
+		log_warn("forward", "cannot read %s: %s", FORWARD_RESOLV_CONF,
+			 readfile_strerror(rc));
 		return;
 	}
-	n = fread(text, 1, sizeof(text) - 1, fp);
-	fclose(fp);
-	text[n] = '\0';
 	n = fwdaddr_parse_resolv(text, found, FORWARD_MAX_UPSTREAMS);
+	free(text);
 	for (size_t i = 0; i < n; i++)
 		forward_add_upstream(f, cfg, &found[i]);
 }
