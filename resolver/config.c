@@ -1167,6 +1167,36 @@ char **config_args_hide_secrets(int argc, char **argv)
 	return copy;
 }
 
+/* Fills the parsed copies of the address keys from their text, which the key checks accepted
+ * (so a failure here is a bug, reported as such). 0 or -EINVAL. */
+static int config_addrs_parse(struct config *c)
+{
+	char why[128];
+	int rc = 0;
+
+	memset(&c->http_sa, 0, sizeof(c->http_sa));
+	memset(&c->push_listen_sa, 0, sizeof(c->push_listen_sa));
+	for (size_t i = 0; rc == 0 && i < c->n_listen; i++)
+		rc = addr_parse(c->listen[i], 0, 0, &c->listen_sa[i], why, sizeof(why));
+	for (size_t i = 0; rc == 0 && i < c->n_upstream; i++)
+		rc = addr_parse(c->upstream[i], 53, 0, &c->upstream_sa[i], why, sizeof(why));
+	for (size_t i = 0; rc == 0 && i < c->n_allow_recursion; i++)
+		rc = addr_cidr_parse(c->allow_recursion[i], &c->allow_recursion_cidr[i], why,
+				     sizeof(why));
+	for (size_t i = 0; rc == 0 && i < c->n_allow_transfer; i++)
+		rc = addr_cidr_parse(c->allow_transfer[i], &c->allow_transfer_cidr[i], why,
+				     sizeof(why));
+	if (rc == 0 && c->http[0])
+		rc = addr_parse(c->http, 0, 0, &c->http_sa, why, sizeof(why));
+	if (rc == 0 && c->push_listen[0])
+		rc = addr_parse(c->push_listen, 0, ADDR_ANY_PORT, &c->push_listen_sa, why,
+				sizeof(why));
+	if (rc < 0)
+		config_complain("config: an address the checks passed does not parse (a bug): %s\n",
+				why);
+	return rc;
+}
+
 int config_from_args(struct config *c, int argc, char **argv)
 {
 	struct config *tmp;
@@ -1182,7 +1212,8 @@ int config_from_args(struct config *c, int argc, char **argv)
 	}
 	config_defaults(tmp);
 	if (config_apply_env(tmp) < 0 || (file && config_load_file(tmp, file) < 0) ||
-	    flags_apply(tmp, argc, argv) < 0 || (check && checkconf_start(tmp) < 0)) {
+	    flags_apply(tmp, argc, argv) < 0 || config_addrs_parse(tmp) < 0 ||
+	    (check && checkconf_start(tmp) < 0)) {
 		free(tmp);
 		return 2;
 	}

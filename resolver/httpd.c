@@ -21,7 +21,6 @@
 #include "resolver/sync/sync.h"
 #include "zones/data/inspect.h"
 #include "zones/data/snapshot.h"
-#include "zones/net/addr.h"
 
 #define HTTPD_MAX_CONNS   64
 #define HTTPD_TIMEOUT_S   10
@@ -300,20 +299,19 @@ static void httpd_on_close(uv_handle_t *handle)
 	httpd_unref(handle->data);
 }
 
-static int httpd_listen(struct httpd *h, const char *addr)
+static int httpd_listen(struct httpd *h, const char *addr, const struct sockaddr_storage *sa)
 {
-	struct sockaddr_storage sa;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-	char why[128];
 
-	if (addr_parse(addr, 9153, 0, &sa, why, sizeof(why)) < 0) {
-		log_err("httpd", "http: %s", why);
+	if (sa->ss_family != AF_INET && sa->ss_family != AF_INET6) {
+		log_err("httpd", "http: %s is no address", addr);
 		return -EINVAL;
 	}
-	if (sa.ss_family == AF_INET6)
+	if (sa->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* libmicrohttpd copies the address: the cast only drops a const its API lacks */
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-				  (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+				  (struct sockaddr *)(uintptr_t)sa, MHD_OPTION_CONNECTION_LIMIT,
 				  (unsigned)HTTPD_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
 				  (unsigned)HTTPD_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
 				  on_completed, h, MHD_OPTION_END);
@@ -324,7 +322,8 @@ static int httpd_listen(struct httpd *h, const char *addr)
 	return 0;
 }
 
-int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, struct httpd **out)
+int httpd_new(uv_loop_t *loop, const char *addr, const struct sockaddr_storage *sa,
+	      const struct httpd_env *env, struct httpd **out)
 {
 	struct httpd *h = calloc(1, sizeof(*h));
 	const union MHD_DaemonInfo *info;
@@ -334,7 +333,7 @@ int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, st
 		return -ENOMEM;
 	h->env = env;
 	h->loop = loop;
-	if ((rc = httpd_listen(h, addr)) < 0) {
+	if ((rc = httpd_listen(h, addr, sa)) < 0) {
 		free(h);
 		return rc;
 	}

@@ -107,15 +107,12 @@ static size_t restart_keys_changed(const struct config *boot, const struct confi
 }
 
 /* The ACL of a CIDR list, or NULL after logging why. */
-static struct acl *daemon_acl(const char *key, const char (*list)[CONFIG_ADDR_LEN], size_t n)
+static struct acl *daemon_acl(const char *key, const struct addr_cidr *cidrs, size_t n)
 {
-	const char *cidrs[CONFIG_MAX_LIST], *bad = NULL;
-	struct acl *a;
+	struct acl *a = acl_new_cidrs(cidrs, n);
 
-	for (size_t i = 0; i < n; i++)
-		cidrs[i] = list[i];
-	if (!(a = acl_new(cidrs, n, &bad)))
-		log_err("main", "%s: %s", key, bad ? bad : "out of memory");
+	if (!a)
+		log_err("main", "%s: out of memory", key);
 	return a;
 }
 
@@ -138,9 +135,11 @@ static void daemon_set_env(struct daemon *d, const struct config *c)
  * nothing changes. Forwarded queries in flight on a replaced forwarder are cancelled. */
 static int daemon_apply(struct daemon *d, const struct config *old, const struct config *c)
 {
-	struct acl *rec = daemon_acl("allow-recursion", c->allow_recursion, c->n_allow_recursion);
+	struct acl *rec =
+		daemon_acl("allow-recursion", c->allow_recursion_cidr, c->n_allow_recursion);
 	struct acl *xfr =
-		rec ? daemon_acl("allow-transfer", c->allow_transfer, c->n_allow_transfer) : NULL;
+		rec ? daemon_acl("allow-transfer", c->allow_transfer_cidr, c->n_allow_transfer)
+		    : NULL;
 	struct forward *fwd = d->forward;
 
 	if (!xfr) {
@@ -274,8 +273,10 @@ static int forwarding_start(struct daemon *d)
 	const struct config *c = &d->cfg[0];
 	int rc;
 
-	if (!(d->acl = daemon_acl("allow-recursion", c->allow_recursion, c->n_allow_recursion)) ||
-	    !(d->transfer = daemon_acl("allow-transfer", c->allow_transfer, c->n_allow_transfer)))
+	if (!(d->acl = daemon_acl("allow-recursion", c->allow_recursion_cidr,
+				  c->n_allow_recursion)) ||
+	    !(d->transfer =
+		      daemon_acl("allow-transfer", c->allow_transfer_cidr, c->n_allow_transfer)))
 		return -EINVAL;
 	if (!(d->metrics = metrics_new()))
 		return -ENOMEM;
@@ -323,7 +324,8 @@ static int operating_start(struct daemon *d)
 					 .sync = d->sync,
 					 .metrics = d->metrics,
 					 .loaded = d->sync == NULL};
-	if (c->http[0] && (rc = httpd_new(&d->loop, c->http, &d->http_env, &d->httpd)) < 0)
+	if (c->http[0] &&
+	    (rc = httpd_new(&d->loop, c->http, &c->http_sa, &d->http_env, &d->httpd)) < 0)
 		return rc;
 	return daemon_drop_privileges(c->user);
 }

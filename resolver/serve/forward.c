@@ -556,9 +556,8 @@ static void forward_add_upstream(struct forward *f, const struct config *cfg,
 	char addr[ADDR_STR_LEN];
 
 	for (size_t i = 0; i < cfg->n_listen; i++) {
-		struct sockaddr_storage l;
-		if (addr_parse(cfg->listen[i], 53, 0, &l, NULL, 0) == 0 &&
-		    fwdaddr_reaches((const struct sockaddr *)up, (const struct sockaddr *)&l)) {
+		if (fwdaddr_reaches((const struct sockaddr *)up,
+				    (const struct sockaddr *)&cfg->listen_sa[i])) {
 			log_info("forward", "upstream %s skipped: it is our listen address %s",
 				 addr_str((const struct sockaddr *)up, addr, sizeof(addr)),
 				 cfg->listen[i]);
@@ -592,15 +591,8 @@ static int forward_load_upstreams(struct forward *f, const struct config *cfg)
 {
 	char addr[ADDR_STR_LEN];
 
-	for (size_t i = 0; i < cfg->n_upstream; i++) {
-		struct sockaddr_storage up;
-		char why[128];
-		if (addr_parse(cfg->upstream[i], 53, 0, &up, why, sizeof(why)) < 0) {
-			log_err("forward", "upstream %s: %s", cfg->upstream[i], why);
-			return -EINVAL;
-		}
-		forward_add_upstream(f, cfg, &up);
-	}
+	for (size_t i = 0; i < cfg->n_upstream; i++)
+		forward_add_upstream(f, cfg, &cfg->upstream_sa[i]);
 	if (cfg->n_upstream == 0)
 		forward_read_resolv_conf(f, cfg);
 	if (f->n_up == 0)

@@ -229,6 +229,20 @@ static void test_lists(void)
 	CHECK_STR_EQ(c.upstream[1], "192.0.2.1:5353");
 	CHECK_INT_EQ(c.n_allow_recursion, 1);
 	CHECK_STR_EQ(c.allow_recursion[0], "0.0.0.0/0");
+
+	/* the parsed copies match the text */
+	char s[ADDR_STR_LEN];
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.listen_sa[1], s, sizeof(s)),
+		     "[::1]:1053");
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.upstream_sa[0], s, sizeof(s)),
+		     "[::1]:53");
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.upstream_sa[1], s, sizeof(s)),
+		     "192.0.2.1:5353");
+	CHECK_STR_EQ(addr_cidr_str(&c.allow_recursion_cidr[0], s, sizeof(s)), "0.0.0.0/0");
+	CHECK_INT_EQ(c.http_sa.ss_family, AF_UNSPEC);
+	CHECK_INT_EQ(RUN(&c, "--http", "127.0.0.1:9153", "--push-listen", "[::]:0"), 0);
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.http_sa, s, sizeof(s)), "127.0.0.1:9153");
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.push_listen_sa, s, sizeof(s)), "[::]:0");
 }
 
 static void test_durations(void)

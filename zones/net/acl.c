@@ -1,6 +1,7 @@
 #include "zones/net/acl.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "zones/net/addr.h"
 
@@ -25,6 +26,18 @@ struct acl *acl_new(const char *const *cidrs, size_t n, const char **bad)
 			return NULL;
 		}
 	}
+	a->n = n;
+	return a;
+}
+
+struct acl *acl_new_cidrs(const struct addr_cidr *cidrs, size_t n)
+{
+	struct acl *a = calloc(1, sizeof(*a) + n * sizeof(a->e[0]));
+
+	if (!a)
+		return NULL;
+	if (n)
+		memcpy(a->e, cidrs, n * sizeof(a->e[0]));
 	a->n = n;
 	return a;
 }
