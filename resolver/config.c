@@ -261,20 +261,6 @@ static int copy_str(char *dst, size_t size, const char *v, char *why, size_t n)
 
 /* ---- value checks ---- */
 
-static int parse_port(const char *s, unsigned *port)
-{
-	char *end;
-	unsigned long p;
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	p = strtoul(s, &end, 10);
-	if (errno || *end || p < 1 || p > 65535)
-		return -EINVAL;
-	*port = (unsigned)p;
-	return 0;
-}
-
 /* ADDR:PORT or [v6]:PORT (also a bare address when default_port is nonzero), rewritten in the
  * canonical form addr_str prints. */
 static int check_hostport(char *v, size_t size, uint16_t default_port, unsigned flags, char *why,
@@ -405,7 +391,7 @@ static int check_nacos_url(const char *s, size_t len, char *why, size_t n)
 	const char *host = s + scheme, *end = s + len, *colon;
 	const char *hend = memchr(host, '/', (size_t)(end - host));
 	char port[8];
-	unsigned p;
+	uint16_t p;
 
 	if (memchr(s, '@', len)) /* not echoed: it may hold a password */
 		return why_set(why, n,
@@ -421,7 +407,7 @@ static int check_nacos_url(const char *s, size_t len, char *why, size_t n)
 		return why_set(why, n, "\"%.*s\": expects http(s)://host:port", (int)len, s);
 	memcpy(port, colon + 1, (size_t)(hend - colon - 1));
 	port[hend - colon - 1] = '\0';
-	if (parse_port(port, &p) < 0)
+	if (addr_parse_port(port, 0, &p) < 0)
 		return why_set(why, n, "\"%.*s\": bad port (1..65535)", (int)len, s);
 	return 0;
 }

@@ -55,6 +55,25 @@ static void test_parse(void)
 	CHECK_INT_EQ(addr_parse("192.0.2.1:0", 0, 0, &ss, NULL, 0), -EINVAL);
 }
 
+static void test_port(void)
+{
+	uint16_t p = 7;
+
+	CHECK_INT_EQ(addr_parse_port("53", 0, &p), 0);
+	CHECK_INT_EQ(p, 53);
+	CHECK_INT_EQ(addr_parse_port("00080", 0, &p), 0);
+	CHECK_INT_EQ(p, 80);
+	CHECK_INT_EQ(addr_parse_port("65535", 0, &p), 0);
+	CHECK_INT_EQ(p, 65535);
+	CHECK_INT_EQ(addr_parse_port("0", ADDR_ANY_PORT, &p), 0);
+	CHECK_INT_EQ(p, 0);
+	const char *bad[] = {
+		"", "0", "65536", "-1", "+1", " 1", "1 ", "0x10", "99999999999999999999"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_INT_EQ(addr_parse_port(bad[i], 0, &p), -EINVAL);
+	CHECK_INT_EQ(p, 0); /* unchanged by the failures */
+}
+
 static void test_messages(void)
 {
 	struct sockaddr_storage ss;
@@ -161,6 +180,7 @@ static void test_compare_and_canon(void)
 int main(void)
 {
 	test_parse();
+	test_port();
 	test_messages();
 	test_cidr();
 	test_compare_and_canon();

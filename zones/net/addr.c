@@ -39,6 +39,16 @@ static int addr_parse_uint(const char *s, size_t max_digits, unsigned max, unsig
 	return 0;
 }
 
+int addr_parse_port(const char *s, unsigned flags, uint16_t *out)
+{
+	unsigned v;
+
+	if (addr_parse_uint(s, SIZE_MAX, 65535, &v) < 0 || (v == 0 && !(flags & ADDR_ANY_PORT)))
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
 /* host (NUL-terminated) of family into ss with port. */
 static int addr_fill(const char *host, int family, uint16_t port, struct sockaddr_storage *ss)
 {
@@ -65,7 +75,7 @@ int addr_parse(const char *s, uint16_t default_port, unsigned flags, struct sock
 {
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *port_s = NULL, *h = s, *colon = strchr(s, ':');
-	unsigned port = default_port;
+	uint16_t port = default_port;
 	int family;
 	size_t hl;
 
@@ -92,13 +102,12 @@ int addr_parse(const char *s, uint16_t default_port, unsigned flags, struct sock
 		return addr_why(why, why_len, "bad address \"%.*s\"", (int)(hl < 64 ? hl : 64), h);
 	memcpy(host, h, hl);
 	host[hl] = '\0';
-	if (port_s && (addr_parse_uint(port_s, SIZE_MAX, 65535, &port) < 0 ||
-		       (port == 0 && !(flags & ADDR_ANY_PORT))))
+	if (port_s && addr_parse_port(port_s, flags, &port) < 0)
 		return addr_why(why, why_len, "bad port \"%s\" (%d..65535)", port_s,
 				flags & ADDR_ANY_PORT ? 0 : 1);
 	if (!port_s && !default_port)
 		return addr_why(why, why_len, "expects ADDR:PORT or [v6]:PORT, got \"%s\"", s);
-	if (addr_fill(host, family, (uint16_t)port, out) < 0)
+	if (addr_fill(host, family, port, out) < 0)
 		return addr_why(why, why_len, "bad IPv%d address \"%s\"", family == AF_INET ? 4 : 6,
 				host);
 	return 0;

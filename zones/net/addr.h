@@ -17,6 +17,9 @@
 int addr_parse(const char *s, uint16_t default_port, unsigned flags, struct sockaddr_storage *out,
 	       char *why, size_t why_len);
 
+/* A port: digits only, 1..65535 (0 too with ADDR_ANY_PORT). 0 or -EINVAL. */
+int addr_parse_port(const char *s, unsigned flags, uint16_t *out);
+
 /* A prefix: family AF_INET (the address in addr[0..4)) or AF_INET6, bits past prefix zero. */
 struct addr_cidr {
 	int family;
