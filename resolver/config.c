@@ -1,6 +1,5 @@
 #include "resolver/config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +15,7 @@
 #include "build_config.h"
 #include "resolver/checkconf.h"
 #include "resolver/readfile.h"
+#include "zones/net/addr.h"
 
 /* A configuration is a few kB; a password file holds one line. */
 #define CONFIG_MAX_FILE          (1u << 20)
@@ -52,6 +52,7 @@ struct config_key {
 	config_check_cb check;
 	const char *arg;
 	const char *help;
+	enum config_reload reload; /* what a change of it on SIGHUP needs */
 };
 
 /* One source of settings (environment, one file, the flags). A list key named in a layer
@@ -103,111 +104,128 @@ static int check_ip(const struct config_key *k, char *v, size_t size, char *why,
 
 static const struct config_key config_keys[] = {
 	{"listen", CK_LIST, FIELD(listen), offsetof(struct config, n_listen), 0, 0, NULL,
-	 check_listen, "ADDR:PORT", "address to serve DNS on, \"[v6]:PORT\" for IPv6 (repeatable)"},
+	 check_listen, "ADDR:PORT", "address to serve DNS on, \"[v6]:PORT\" for IPv6 (repeatable)",
+	 CONFIG_RELOAD_RESTART},
 	{"nacos", CK_STR, FIELD(nacos), 0, 0, 0, NULL, check_nacos, "SOURCE[,SOURCE...]",
-	 "registry source: file:PATH, or http(s)://host:port of each Nacos server"},
+	 "registry source: file:PATH, or http(s)://host:port of each Nacos server",
+	 CONFIG_RELOAD_NACOS},
 	{"namespace", CK_NAMESPACE, 0, 0, 0, 0, 0, NULL, NULL, "ID",
-	 "Nacos namespace of the zone (with --zone: replaces the file's zones)"},
+	 "Nacos namespace of the zone (with --zone: replaces the file's zones)",
+	 CONFIG_RELOAD_NACOS},
 	{"zone", CK_ZONE, 0, 0, 0, 0, 0, NULL, NULL, "NAME",
-	 "zone to serve (replaces the file's [zone] sections)"},
-	{"ttl", CK_UINT, FIELD(ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC", "TTL of answers"},
+	 "zone to serve (replaces the file's [zone] sections)", CONFIG_RELOAD_SNAPSHOT},
+	{"ttl", CK_UINT, FIELD(ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC", "TTL of answers",
+	 CONFIG_RELOAD_SNAPSHOT},
 	{"negative-ttl", CK_UINT, FIELD(negative_ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC",
-	 "TTL of negative answers (SOA minimum)"},
+	 "TTL of negative answers (SOA minimum)", CONFIG_RELOAD_SNAPSHOT},
 	{"edns-buffer", CK_UINT, FIELD(edns_buffer), 0, 512, 4096, NULL, NULL, "BYTES",
-	 "cap on the client's EDNS UDP size"},
+	 "cap on the client's EDNS UDP size", CONFIG_RELOAD_SNAPSHOT},
 	{"order", CK_ENUM, FIELD(order), 0, 0, 0, order_names, NULL, "weighted|client",
-	 "A/AAAA order: weighted random, or weighted by a hash of the client"},
+	 "A/AAAA order: weighted random, or weighted by a hash of the client",
+	 CONFIG_RELOAD_SNAPSHOT},
 	{"truncate", CK_ENUM, FIELD(overflow), 0, 0, 0, truncate_names, NULL, "tc|subset",
-	 "answer too big for UDP: set TC, or send a weighted subset that fits"},
+	 "answer too big for UDP: set TC, or send a weighted subset that fits",
+	 CONFIG_RELOAD_SNAPSHOT},
 	{"hostname", CK_STR, FIELD(hostname), 0, 0, 0, NULL, check_hostname, "NAME",
-	 "name in hostname.bind, id.server and the SOA"},
+	 "name in hostname.bind, id.server and the SOA", CONFIG_RELOAD_SNAPSHOT},
 	{"tcp-idle-timeout", CK_DUR, FIELD(tcp_idle_timeout_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
-	 "close idle TCP connections after this long"},
+	 "close idle TCP connections after this long", CONFIG_RELOAD_RESTART},
 	{"tcp-max-connections", CK_UINT, FIELD(tcp_max_connections), 0, 1, 1000000, NULL, NULL, "N",
-	 "cap on open TCP connections"},
+	 "cap on open TCP connections", CONFIG_RELOAD_RESTART},
 	{"tcp-max-per-client", CK_STR, FIELD(tcp_max_per_client), 0, 0, 0, NULL, check_auto_count,
 	 "N|auto",
 	 "cap on open TCP connections per client /24 or /56 (0: off; auto: 64, none on "
-	 "loopback)"},
+	 "loopback)",
+	 CONFIG_RELOAD_RESTART},
 	{"rrl-rate", CK_STR, FIELD(rrl_rate), 0, 0, 0, NULL, check_auto_count, "N|auto",
-	 "UDP responses per second per client /24 or /56 (0: off; auto: 200, none on loopback)"},
+	 "UDP responses per second per client /24 or /56 (0: off; auto: 200, none on loopback)",
+	 CONFIG_RELOAD_RESTART},
 	{"rrl-slip", CK_UINT, FIELD(rrl_slip), 0, 0, 100, NULL, NULL, "N",
-	 "every Nth rate-limited UDP response is sent truncated, the rest dropped (0: drop all)"},
-	{"threads", CK_UINT, FIELD(threads), 0, 1, 256, NULL, NULL, "N", "worker threads"},
+	 "every Nth rate-limited UDP response is sent truncated, the rest dropped (0: drop all)",
+	 CONFIG_RELOAD_RESTART},
+	{"threads", CK_UINT, FIELD(threads), 0, 1, 256, NULL, NULL, "N", "worker threads",
+	 CONFIG_RELOAD_RESTART},
 	{"log-level", CK_ENUM, FIELD(log_level), 0, 0, 0, level_names, NULL,
-	 "error|warn|info|debug", "least severe level logged"},
+	 "error|warn|info|debug", "least severe level logged", CONFIG_RELOAD_NONE},
 	{"upstream", CK_LIST, FIELD(upstream), offsetof(struct config, n_upstream), 0, 0, NULL,
 	 check_upstream, "ADDR[:PORT]",
-	 "resolver for names outside the zones (repeatable; none: /etc/resolv.conf)"},
+	 "resolver for names outside the zones (repeatable; none: /etc/resolv.conf)",
+	 CONFIG_RELOAD_FORWARD},
 	{"allow-recursion", CK_LIST, FIELD(allow_recursion),
 	 offsetof(struct config, n_allow_recursion), 0, 0, NULL, check_cidr, "CIDR",
-	 "clients whose queries outside the zones are forwarded (repeatable)"},
+	 "clients whose queries outside the zones are forwarded (repeatable)", CONFIG_RELOAD_NONE},
 	{"forward-timeout", CK_DUR, FIELD(forward_timeout_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
-	 "time budget of one forwarded query"},
+	 "time budget of one forwarded query", CONFIG_RELOAD_FORWARD},
 	{"forward-max-inflight", CK_UINT, FIELD(forward_max_inflight), 0, 1, 1000000, NULL, NULL,
-	 "N", "cap on forwarded queries in flight"},
+	 "N", "cap on forwarded queries in flight", CONFIG_RELOAD_FORWARD},
 	{"cache", CK_ENUM, FIELD(cache), 0, 0, 0, onoff_names, NULL, "off|on",
-	 "cache forwarded answers"},
+	 "cache forwarded answers", CONFIG_RELOAD_RESTART},
 	{"cache-size", CK_UINT, FIELD(cache_size), 0, 65536, 4294967295UL, NULL, NULL, "BYTES",
-	 "memory of the cached answers; the least recently used go first"},
+	 "memory of the cached answers; the least recently used go first", CONFIG_RELOAD_RESTART},
 	{"cache-min-ttl", CK_UINT, FIELD(cache_min_ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC",
-	 "shortest TTL a cached answer is kept for"},
+	 "shortest TTL a cached answer is kept for", CONFIG_RELOAD_RESTART},
 	{"cache-max-ttl", CK_UINT, FIELD(cache_max_ttl), 0, 0, TTL_MAX, NULL, NULL, "SEC",
-	 "longest TTL a cached answer is kept for"},
+	 "longest TTL a cached answer is kept for", CONFIG_RELOAD_RESTART},
 	{"cache-max-negative-ttl", CK_UINT, FIELD(cache_max_negative_ttl), 0, 0, TTL_MAX, NULL,
-	 NULL, "SEC", "longest TTL a cached NXDOMAIN or NODATA is kept for"},
+	 NULL, "SEC", "longest TTL a cached NXDOMAIN or NODATA is kept for", CONFIG_RELOAD_RESTART},
 	{"cache-stale-max", CK_UINT, FIELD(cache_stale_max), 0, 0, TTL_MAX, NULL, NULL, "SEC",
-	 "how long past its TTL an answer is served when the upstreams fail (0: never)"},
+	 "how long past its TTL an answer is served when the upstreams fail (0: never)",
+	 CONFIG_RELOAD_RESTART},
 	{"max-response-size", CK_UINT, FIELD(max_response_size), 0, 4096, 1UL << 30, NULL, NULL,
-	 "BYTES", "cap on the body of one Nacos HTTP answer"},
+	 "BYTES", "cap on the body of one Nacos HTTP answer", CONFIG_RELOAD_NACOS},
 	{"max-services", CK_UINT, FIELD(max_services), 0, 1, 1000000, NULL, NULL, "N",
-	 "cap on service names listed per namespace and group"},
+	 "cap on service names listed per namespace and group", CONFIG_RELOAD_NONE},
 	{"max-instances", CK_UINT, FIELD(max_instances), 0, 1, 65536, NULL, NULL, "N",
-	 "cap on the instances of one service"},
+	 "cap on the instances of one service", CONFIG_RELOAD_NONE},
 	{"max-tracked", CK_UINT, FIELD(max_tracked), 0, 1, 1000000, NULL, NULL, "N",
-	 "cap on services whose instances are polled"},
+	 "cap on services whose instances are polled", CONFIG_RELOAD_NONE},
 	{"fetch-max-waiting", CK_UINT, FIELD(fetch_max_waiting), 0, 1, 1000000, NULL, NULL, "N",
-	 "cap on queries waiting for a first fetch or the catalog"},
+	 "cap on queries waiting for a first fetch or the catalog", CONFIG_RELOAD_NONE},
 	{"nacos-api", CK_ENUM, FIELD(nacos_api), 0, 0, 0, api_names, NULL, "auto|v1|v3",
-	 "Nacos HTTP API to speak"},
+	 "Nacos HTTP API to speak", CONFIG_RELOAD_NACOS},
 	{"nacos-ca", CK_STR, FIELD(nacos_ca), 0, 0, 0, NULL, check_readable, "FILE",
-	 "CA bundle for https Nacos servers"},
-	{"username", CK_STR, FIELD(username), 0, 0, 0, NULL, NULL, "NAME", "Nacos user"},
+	 "CA bundle for https Nacos servers", CONFIG_RELOAD_NACOS},
+	{"username", CK_STR, FIELD(username), 0, 0, 0, NULL, NULL, "NAME", "Nacos user",
+	 CONFIG_RELOAD_NACOS},
 	{"password", CK_SECRET, FIELD(password), 0, 0, 0, NULL, NULL, "PASSWORD",
-	 "Nacos password (prefer password-file)"},
+	 "Nacos password (prefer password-file)", CONFIG_RELOAD_NACOS},
 	{"password-file", CK_PASSFILE, FIELD(password_file), 0, 0, 0, NULL, NULL, "FILE",
-	 "file holding the Nacos password"},
+	 "file holding the Nacos password", CONFIG_RELOAD_NONE},
 	{"groups", CK_STR, FIELD(groups), 0, 0, 0, NULL, check_groups, "GROUP[,GROUP...]",
-	 "Nacos groups listed from the start"},
+	 "Nacos groups listed from the start", CONFIG_RELOAD_NACOS},
 	{"any-group", CK_ENUM, FIELD(any_group), 0, 0, 0, onoff_names, NULL, "on|off",
-	 "also serve a group a query names (off: only the groups listed)"},
+	 "also serve a group a query names (off: only the groups listed)", CONFIG_RELOAD_NACOS},
 	{"max-groups", CK_UINT, FIELD(max_groups), 0, 1, 100000, NULL, NULL, "N",
-	 "cap on groups listed because a query named them"},
+	 "cap on groups listed because a query named them", CONFIG_RELOAD_NACOS},
 	{"catalog-interval", CK_DUR, FIELD(catalog_interval_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
-	 "period of the service catalog refresh"},
+	 "period of the service catalog refresh", CONFIG_RELOAD_NONE},
 	{"poll-interval", CK_DUR, FIELD(poll_interval_ms), 0, 1, DUR_MAX, NULL, NULL, "DUR",
-	 "period of the instance list refresh of tracked services"},
+	 "period of the instance list refresh of tracked services", CONFIG_RELOAD_NONE},
 	{"fetch-wait", CK_DUR, FIELD(fetch_wait_ms), 0, 0, DUR_MAX, NULL, NULL, "DUR",
-	 "how long a first query waits for its service's fetch"},
+	 "how long a first query waits for its service's fetch", CONFIG_RELOAD_NONE},
 	{"track", CK_ENUM, FIELD(track_all), 0, 0, 0, track_names, NULL, "queried|all",
-	 "services kept fresh: those queried, or all"},
+	 "services kept fresh: those queried, or all", CONFIG_RELOAD_NONE},
 	{"cache-file", CK_STR, FIELD(cache_file), 0, 0, 0, NULL, NULL, "FILE",
-	 "where the registry is kept across restarts"},
+	 "where the registry is kept across restarts", CONFIG_RELOAD_NONE},
 	{"push", CK_ENUM, FIELD(push), 0, 0, 0, onoff_names, NULL, "off|on",
-	 "subscribe to Nacos UDP pushes of tracked services (polling stays the safety net)"},
+	 "subscribe to Nacos UDP pushes of tracked services (polling stays the safety net)",
+	 CONFIG_RELOAD_PUSH},
 	{"push-listen", CK_STR, FIELD(push_listen), 0, 0, 0, NULL, check_push_listen, "ADDR:PORT",
-	 "UDP address for Nacos pushes, port 0: any (none: any port on every address)"},
+	 "UDP address for Nacos pushes, port 0: any (none: any port on every address)",
+	 CONFIG_RELOAD_PUSH},
 	{"push-advertise", CK_STR, FIELD(push_advertise), 0, 0, 0, NULL, check_ip, "IP",
-	 "address Nacos sends pushes to (none: our address on the connection to each server)"},
+	 "address Nacos sends pushes to (none: our address on the connection to each server)",
+	 CONFIG_RELOAD_NONE},
 	{"http", CK_STR, FIELD(http), 0, 0, 0, NULL, check_listen, "ADDR:PORT",
-	 "serve /metrics, /healthz, /readyz and /snapshot over HTTP here"},
+	 "serve /metrics, /healthz, /readyz and /snapshot over HTTP here", CONFIG_RELOAD_RESTART},
 	{"allow-transfer", CK_LIST, FIELD(allow_transfer),
 	 offsetof(struct config, n_allow_transfer), 0, 0, NULL, check_cidr, "CIDR",
-	 "clients allowed AXFR of the zones over TCP (repeatable)"},
+	 "clients allowed AXFR of the zones over TCP (repeatable)", CONFIG_RELOAD_NONE},
 	{"query-log", CK_ENUM, FIELD(query_log), 0, 0, 0, onoff_names, NULL, "off|on",
-	 "log one line per query: client, name, type, rcode, answers, microseconds"},
+	 "log one line per query: client, name, type, rcode, answers, microseconds",
+	 CONFIG_RELOAD_NONE},
 	{"user", CK_STR, FIELD(user), 0, 0, 0, NULL, NULL, "NAME",
-	 "when started as root, switch to this user after binding"},
+	 "when started as root, switch to this user after binding", CONFIG_RELOAD_RESTART},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -243,99 +261,33 @@ static int copy_str(char *dst, size_t size, const char *v, char *why, size_t n)
 
 /* ---- value checks ---- */
 
-static int parse_port(const char *s, unsigned *port)
+/* ADDR:PORT or [v6]:PORT (also a bare address when default_port is nonzero), rewritten in the
+ * canonical form addr_str prints. */
+static int check_hostport(char *v, size_t size, uint16_t default_port, unsigned flags, char *why,
+			  size_t n)
 {
-	char *end;
-	unsigned long p;
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	p = strtoul(s, &end, 10);
-	if (errno || *end || p < 1 || p > 65535)
-		return -EINVAL;
-	*port = (unsigned)p;
-	return 0;
-}
+	struct sockaddr_storage ss;
 
-/* "A.B.C.D:PORT" or "[v6]:PORT" (port required unless default_port is nonzero, then also a
- * bare address). Writes the canonical "ADDR:PORT" / "[v6]:PORT" form into out. */
-static int parse_hostport(const char *v, unsigned default_port, char *out, size_t out_len,
-			  char *why, size_t n)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	unsigned char buf[16];
-	const char *port_s = NULL;
-	unsigned port = default_port;
-	bool v6;
-	size_t hl;
-
-	if (v[0] == '[') {
-		const char *close = strchr(v, ']');
-		if (!close)
-			return why_set(why, n, "missing ']' in \"%s\"", v);
-		hl = (size_t)(close - v - 1);
-		if (close[1] == ':')
-			port_s = close + 2;
-		else if (close[1])
-			return why_set(why, n, "expects [v6]:PORT, got \"%s\"", v);
-		v6 = true;
-		v++;
-	} else if (strchr(v, ':') && strchr(v, ':') == strrchr(v, ':')) {
-		hl = (size_t)(strchr(v, ':') - v);
-		port_s = v + hl + 1;
-		v6 = false;
-	} else {
-		hl = strlen(v);
-		v6 = strchr(v, ':') != NULL; /* a bare IPv6 address */
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return why_set(why, n, "bad address \"%.*s\"", (int)hl, v);
-	memcpy(host, v, hl);
-	host[hl] = '\0';
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
-		return why_set(why, n, "bad IPv%d address \"%s\"", v6 ? 6 : 4, host);
-	if (port_s && parse_port(port_s, &port) < 0)
-		return why_set(why, n, "bad port \"%s\" (1..65535)", port_s);
-	if (!port)
-		return why_set(why, n, "expects ADDR:PORT or [v6]:PORT, got \"%s\"", host);
-	snprintf(out, out_len, v6 ? "[%s]:%u" : "%s:%u", host, port);
+	if (addr_parse(v, default_port, flags, &ss, why, n) < 0)
+		return -EINVAL;
+	addr_str((const struct sockaddr *)&ss, v, size);
 	return 0;
 }
 
 static int check_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	return parse_hostport(v, 0, v, size, why, n);
+	return check_hostport(v, size, 0, 0, why, n);
 }
 
 static int check_upstream(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	return parse_hostport(v, 53, v, size, why, n);
+	return check_hostport(v, size, 53, 0, why, n);
 }
 
 static int check_cidr(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	char host[INET6_ADDRSTRLEN + 1];
-	unsigned char buf[16];
-	const char *slash = strchr(v, '/');
-	size_t hl = slash ? (size_t)(slash - v) : strlen(v);
-	bool v6 = memchr(v, ':', hl) != NULL;
-	unsigned long bits = v6 ? 128 : 32;
-
-	if (hl == 0 || hl >= sizeof(host))
-		return why_set(why, n, "bad CIDR \"%s\"", v);
-	memcpy(host, v, hl);
-	host[hl] = '\0';
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
-		return why_set(why, n, "bad address in CIDR \"%s\"", v);
-	if (slash) {
-		char *end;
-		unsigned long len;
-		errno = 0;
-		len = strtoul(slash + 1, &end, 10);
-		if (!isdigit((unsigned char)slash[1]) || errno || *end || len > bits)
-			return why_set(why, n, "bad prefix length in \"%s\" (0..%lu)", v, bits);
-	}
-	return 0;
+	struct addr_cidr c;
+	return addr_cidr_parse(v, &c, why, n);
 }
 
 /* A DNS name in presentation form: labels of 1..63 letters, digits, '-' or '_'. */
@@ -421,25 +373,13 @@ static int check_auto_count(const struct config_key *k, char *v, size_t size, ch
 /* "" (any address, any port), or ADDR:PORT / [v6]:PORT where port 0 means any. */
 static int check_push_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	char tmp[CONFIG_ADDR_LEN];
-	size_t len = strlen(v);
-	bool any_port = len > 2 && strcmp(v + len - 2, ":0") == 0;
-	if (!*v)
-		return 0;
-	if (!any_port)
-		return parse_hostport(v, 0, v, size, why, n);
-	/* parse_hostport wants a port of 1..65535: check the address with port 1 */
-	snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(len - 2), v);
-	if (parse_hostport(tmp, 0, tmp, sizeof(tmp), why, n) < 0)
-		return -EINVAL;
-	snprintf(v, size, "%.*s0", (int)(strlen(tmp) - 1), tmp);
-	return 0;
+	return *v ? check_hostport(v, size, 0, ADDR_ANY_PORT, why, n) : 0;
 }
 
 static int check_ip(const struct config_key *k, char *v, size_t size, char *why, size_t n)
 {
-	unsigned char buf[16];
-	if (*v && inet_pton(strchr(v, ':') ? AF_INET6 : AF_INET, v, buf) != 1)
+	char ip[ADDR_STR_LEN];
+	if (*v && !*addr_ip_canon(v, ip, sizeof(ip)))
 		return why_set(why, n, "\"%s\" is not an IPv4 or IPv6 address", v);
 	return 0;
 }
@@ -451,7 +391,7 @@ static int check_nacos_url(const char *s, size_t len, char *why, size_t n)
 	const char *host = s + scheme, *end = s + len, *colon;
 	const char *hend = memchr(host, '/', (size_t)(end - host));
 	char port[8];
-	unsigned p;
+	uint16_t p;
 
 	if (memchr(s, '@', len)) /* not echoed: it may hold a password */
 		return why_set(why, n,
@@ -467,7 +407,7 @@ static int check_nacos_url(const char *s, size_t len, char *why, size_t n)
 		return why_set(why, n, "\"%.*s\": expects http(s)://host:port", (int)len, s);
 	memcpy(port, colon + 1, (size_t)(hend - colon - 1));
 	port[hend - colon - 1] = '\0';
-	if (parse_port(port, &p) < 0)
+	if (addr_parse_port(port, 0, &p) < 0)
 		return why_set(why, n, "\"%.*s\": bad port (1..65535)", (int)len, s);
 	return 0;
 }
@@ -1213,6 +1153,36 @@ char **config_args_hide_secrets(int argc, char **argv)
 	return copy;
 }
 
+/* Fills the parsed copies of the address keys from their text, which the key checks accepted
+ * (so a failure here is a bug, reported as such). 0 or -EINVAL. */
+static int config_addrs_parse(struct config *c)
+{
+	char why[128];
+	int rc = 0;
+
+	memset(&c->http_sa, 0, sizeof(c->http_sa));
+	memset(&c->push_listen_sa, 0, sizeof(c->push_listen_sa));
+	for (size_t i = 0; rc == 0 && i < c->n_listen; i++)
+		rc = addr_parse(c->listen[i], 0, 0, &c->listen_sa[i], why, sizeof(why));
+	for (size_t i = 0; rc == 0 && i < c->n_upstream; i++)
+		rc = addr_parse(c->upstream[i], 53, 0, &c->upstream_sa[i], why, sizeof(why));
+	for (size_t i = 0; rc == 0 && i < c->n_allow_recursion; i++)
+		rc = addr_cidr_parse(c->allow_recursion[i], &c->allow_recursion_cidr[i], why,
+				     sizeof(why));
+	for (size_t i = 0; rc == 0 && i < c->n_allow_transfer; i++)
+		rc = addr_cidr_parse(c->allow_transfer[i], &c->allow_transfer_cidr[i], why,
+				     sizeof(why));
+	if (rc == 0 && c->http[0])
+		rc = addr_parse(c->http, 0, 0, &c->http_sa, why, sizeof(why));
+	if (rc == 0 && c->push_listen[0])
+		rc = addr_parse(c->push_listen, 0, ADDR_ANY_PORT, &c->push_listen_sa, why,
+				sizeof(why));
+	if (rc < 0)
+		config_complain("config: an address the checks passed does not parse (a bug): %s\n",
+				why);
+	return rc;
+}
+
 int config_from_args(struct config *c, int argc, char **argv)
 {
 	struct config *tmp;
@@ -1228,7 +1198,8 @@ int config_from_args(struct config *c, int argc, char **argv)
 	}
 	config_defaults(tmp);
 	if (config_apply_env(tmp) < 0 || (file && config_load_file(tmp, file) < 0) ||
-	    flags_apply(tmp, argc, argv) < 0 || (check && checkconf_start(tmp) < 0)) {
+	    flags_apply(tmp, argc, argv) < 0 || config_addrs_parse(tmp) < 0 ||
+	    (check && checkconf_start(tmp) < 0)) {
 		free(tmp);
 		return 2;
 	}
@@ -1292,6 +1263,64 @@ void config_print(const struct config *c, FILE *out)
 		else
 			fprintf(out, "%s = %s  # %s\n", k->name, val, from[o->from]);
 	}
+}
+
+static bool config_key_differs(const struct config_key *k, const struct config *a,
+			       const struct config *b)
+{
+	const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+
+	switch (k->kind) {
+	case CK_LIST: {
+		size_t na, nb;
+		memcpy(&na, (const char *)a + k->off2, sizeof(na));
+		memcpy(&nb, (const char *)b + k->off2, sizeof(nb));
+		if (na != nb)
+			return true;
+		for (size_t i = 0; i < na; i++)
+			if (strcmp(fa + i * CONFIG_ADDR_LEN, fb + i * CONFIG_ADDR_LEN) != 0)
+				return true;
+		return false;
+	}
+	case CK_ZONE:
+	case CK_NAMESPACE:
+		if (a->n_zones != b->n_zones)
+			return true;
+		for (size_t z = 0; z < a->n_zones; z++)
+			if (strcmp(k->kind == CK_ZONE ? a->zones[z].name : a->zones[z].namespace_id,
+				   k->kind == CK_ZONE ? b->zones[z].name
+						      : b->zones[z].namespace_id) != 0)
+				return true;
+		return false;
+	case CK_STR:
+	case CK_SECRET:
+	case CK_PASSFILE:
+		return strcmp(fa, fb) != 0;
+	case CK_ENUM: /* stored as bool or int, or as its text */
+		if (k->size != sizeof(bool) && k->size != sizeof(int))
+			return strcmp(fa, fb) != 0;
+		return memcmp(fa, fb, k->size) != 0;
+	case CK_UINT:
+	case CK_DUR:
+		return memcmp(fa, fb, k->size) != 0;
+	}
+	return true;
+}
+
+size_t config_reload_changed(const struct config *a, const struct config *b,
+			     enum config_reload need, char *names, size_t len)
+{
+	size_t n = 0, o = 0;
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (config_keys[i].reload != need || !config_key_differs(&config_keys[i], a, b))
+			continue;
+		if (names && o < len)
+			o += (size_t)snprintf(names + o, len - o, "%s%s", n ? ", " : "",
+					      config_keys[i].name);
+		n++;
+	}
+	return n;
 }
 
 void config_snapshot(const struct config *c, struct snapshot_config *out)

@@ -4,9 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "resolver/log.h"
 #include "zones/data/snapshot.h"
+#include "zones/net/addr.h"
 
 #define CONFIG_MAX_LIST 16
 #define CONFIG_ADDR_LEN 64 /* "ADDR:PORT", "[v6]:PORT", "CIDR" */
@@ -96,9 +98,32 @@ struct config {
 	size_t n_allow_transfer;
 	bool query_log;            /* query-log = off | on */
 	char user[CONFIG_STR_LEN]; /* drop to this user after binding when started as root */
+
+	/* The addresses above, parsed once by config_from_args: the same count and order, and
+	 * family AF_UNSPEC where the text is "". */
+	struct sockaddr_storage listen_sa[CONFIG_MAX_LIST];
+	struct sockaddr_storage upstream_sa[CONFIG_MAX_LIST]; /* port 53 when none was given */
+	struct addr_cidr allow_recursion_cidr[CONFIG_MAX_LIST];
+	struct addr_cidr allow_transfer_cidr[CONFIG_MAX_LIST];
+	struct sockaddr_storage http_sa;
+	struct sockaddr_storage push_listen_sa; /* port 0: any */
 };
 
 void config_defaults(struct config *c);
+
+/* What a change of a key needs on SIGHUP; each key of the configuration table names one. */
+enum config_reload {
+	CONFIG_RELOAD_NONE,     /* its new value is used from the reload on */
+	CONFIG_RELOAD_SNAPSHOT, /* the next snapshot is built with it */
+	CONFIG_RELOAD_FORWARD,  /* a new forwarder (the queries in flight are cancelled) */
+	CONFIG_RELOAD_PUSH,     /* the push socket is opened again */
+	CONFIG_RELOAD_NACOS,    /* the calls to Nacos start over and everything is fetched again */
+	CONFIG_RELOAD_RESTART,  /* the running value stays until a restart */
+};
+/* The keys whose change needs `need` and whose values differ between a and b: how many, and
+ * their names appended to names (", "-separated; names may be NULL). Secrets are compared too. */
+size_t config_reload_changed(const struct config *a, const struct config *b,
+			     enum config_reload need, char *names, size_t len);
 
 /*
  * Builds the whole configuration: defaults, then the environment (NACOS_SERVER_ADDR,

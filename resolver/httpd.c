@@ -10,17 +10,17 @@
 #include <microhttpd.h>
 #include <uv.h>
 
-#include "resolver/serve/forward.h"
-#include "zones/net/fwdaddr.h"
-#include "resolver/serve/fwdcache.h"
+#include "resolver/clock.h"
 #include "resolver/httpsnap.h"
-#include "zones/data/inspect.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
-#include "resolver/serve/snapstore.h"
+#include "resolver/serve/forward.h"
+#include "resolver/serve/fwdcache.h"
 #include "resolver/serve/server.h"
-#include "zones/data/snapshot.h"
+#include "resolver/serve/snapstore.h"
 #include "resolver/sync/sync.h"
+#include "zones/data/inspect.h"
+#include "zones/data/snapshot.h"
 
 #define HTTPD_MAX_CONNS   64
 #define HTTPD_TIMEOUT_S   10
@@ -55,13 +55,6 @@ static void httpd_unref(struct httpd *h)
 {
 	if (--h->open_handles == 0)
 		free(h);
-}
-
-static int64_t httpd_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool httpd_ready(const struct httpd_env *env)
@@ -136,7 +129,7 @@ static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 	in.generation = snapshot_generation(snap);
 	inspect_services(snap, httpd_on_service, &sc);
 	if (sc.newest_ms > 0)
-		in.data_age_s = (double)(httpd_now_ms() - sc.newest_ms) / 1000.0;
+		in.data_age_s = (double)(clock_wall_ms() - sc.newest_ms) / 1000.0;
 	in.stale_services = sc.stale;
 	in.origins = sc.origins;
 	in.n_origins = sc.n_origins;
@@ -307,19 +300,19 @@ static void httpd_on_close(uv_handle_t *handle)
 	httpd_unref(handle->data);
 }
 
-static int httpd_listen(struct httpd *h, const char *addr)
+static int httpd_listen(struct httpd *h, const char *addr, const struct sockaddr_storage *sa)
 {
-	struct sockaddr_storage sa;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
-	if (fwdaddr_parse(addr, 9153, &sa) < 0) {
-		log_err("httpd", "http: %s is not ADDR:PORT", addr);
+	if (sa->ss_family != AF_INET && sa->ss_family != AF_INET6) {
+		log_err("httpd", "http: %s is no address", addr);
 		return -EINVAL;
 	}
-	if (sa.ss_family == AF_INET6)
+	if (sa->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* libmicrohttpd copies the address: the cast only drops a const its API lacks */
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-				  (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+				  (struct sockaddr *)(uintptr_t)sa, MHD_OPTION_CONNECTION_LIMIT,
 				  (unsigned)HTTPD_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
 				  (unsigned)HTTPD_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
 				  on_completed, h, MHD_OPTION_END);
@@ -330,7 +323,8 @@ static int httpd_listen(struct httpd *h, const char *addr)
 	return 0;
 }
 
-int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, struct httpd **out)
+int httpd_new(uv_loop_t *loop, const char *addr, const struct sockaddr_storage *sa,
+	      const struct httpd_env *env, struct httpd **out)
 {
 	struct httpd *h = calloc(1, sizeof(*h));
 	const union MHD_DaemonInfo *info;
@@ -340,7 +334,7 @@ int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, st
 		return -ENOMEM;
 	h->env = env;
 	h->loop = loop;
-	if ((rc = httpd_listen(h, addr)) < 0) {
+	if ((rc = httpd_listen(h, addr, sa)) < 0) {
 		free(h);
 		return rc;
 	}

@@ -9,6 +9,7 @@ struct httpd;
 struct metrics;
 struct snapstore;
 struct server;
+struct sockaddr_storage;
 struct sync;
 
 /* What the endpoints read. Borrowed, and read at every request, so the caller may change the
@@ -27,9 +28,10 @@ struct httpd_env {
  * without a sync, the registry is loaded. */
 bool httpd_ready(const struct httpd_env *env);
 
-/* Serves HTTP on addr ("127.0.0.1:9153", "[::1]:9153") from the loop: libmicrohttpd runs in
- * external epoll mode driven by a uv_poll on its epoll descriptor, so every handler runs on
+/* Serves HTTP on sa (its text addr, "127.0.0.1:9153", for the log) from the loop: libmicrohttpd
+ * runs in external epoll mode driven by a uv_poll on its epoll descriptor, so every handler runs on
  * this loop and reads the other modules directly. 0, or a negative errno after logging. */
-int httpd_new(uv_loop_t *loop, const char *addr, const struct httpd_env *env, struct httpd **out);
+int httpd_new(uv_loop_t *loop, const char *addr, const struct sockaddr_storage *sa,
+	      const struct httpd_env *env, struct httpd **out);
 /* Stops serving; frees in the last close callback. NULL-safe. */
 void httpd_close(struct httpd *h);

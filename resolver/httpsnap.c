@@ -8,11 +8,13 @@
 
 #include <jansson.h>
 
-#include "zones/dns/axfr.h"
+#include "resolver/clock.h"
+
 #include "resolver/bgwork.h"
-#include "zones/data/inspect.h"
 #include "resolver/serve/snapstore.h"
+#include "zones/data/inspect.h"
 #include "zones/data/snapshot.h"
+#include "zones/dns/axfr.h"
 
 struct httpsnap {
 	uv_work_t work;
@@ -24,13 +26,6 @@ struct httpsnap {
 	char *body;
 	size_t len;
 };
-
-static int64_t httpsnap_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void httpsnap_on_service(void *arg, const struct inspect_service *svc)
 {
@@ -78,7 +73,7 @@ static json_t *httpsnap_zone(struct httpsnap *j, const struct snapshot *snap, si
 		json_decref(z.records);
 		return NULL;
 	}
-	axfr_zone_lines(snap, i, httpsnap_now_ms(), httpsnap_on_line, &z);
+	axfr_zone_lines(snap, i, clock_wall_ms(), httpsnap_on_line, &z);
 	json_t *o =
 		json_pack("{s:s, s:s, s:o}", "name", name, "namespace", ns, "records", z.records);
 	if (o && z.cut)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "resolver/clock.h"
 #include "resolver/sdnotify.h"
 
 /* Set by the main loop (SIGHUP), read by worker threads too. */
@@ -65,16 +66,16 @@ __attribute__((format(printf, 3, 0))) static void log_vwrite(enum log_level l, c
 							     const char *fmt, va_list ap)
 {
 	char msg[1024], line[2300], ts[32];
-	struct timespec now;
+	int64_t now = clock_wall_ms();
+	time_t sec = (time_t)(now / 1000);
 	struct tm tm;
 	size_t o = 0;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
+	gmtime_r(&sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	o = (size_t)snprintf(line, sizeof(line), "%sts=%s.%03ldZ level=%s subsys=%s msg=\"",
-			     log_prefix(l), ts, now.tv_nsec / 1000000, log_names[l], subsys);
+			     log_prefix(l), ts, (long)(now % 1000), log_names[l], subsys);
 	for (const unsigned char *p = (const unsigned char *)msg; *p && o < sizeof(line) - 8; p++) {
 		if (*p == '"' || *p == '\\')
 			o += (size_t)snprintf(line + o, sizeof(line) - o, "\\%c", *p);
@@ -113,3 +114,16 @@ LOG_DEFINE(log_err, LOG_LEVEL_ERR)
 LOG_DEFINE(log_warn, LOG_LEVEL_WARN)
 LOG_DEFINE(log_info, LOG_LEVEL_INFO)
 LOG_DEFINE(log_debug, LOG_LEVEL_DEBUG)
+
+bool log_limit_pass(struct log_limit *l, int64_t now_ms, int64_t interval_ms,
+		    unsigned long long *suppressed)
+{
+	if (l->last_ms && now_ms - l->last_ms < interval_ms) {
+		l->suppressed++;
+		return false;
+	}
+	*suppressed = l->suppressed;
+	l->last_ms = now_ms ? now_ms : 1;
+	l->suppressed = 0;
+	return true;
+}

@@ -1,6 +1,7 @@
 /* One line per event, key=value, to stderr. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOG_LEVEL_ERR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -20,3 +21,13 @@ void log_err(const char *subsys, const char *fmt, ...) __attribute__((format(pri
 void log_warn(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_info(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_debug(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Lines about one kind of trouble at most once per interval, counting what was left out. */
+struct log_limit {
+	int64_t last_ms; /* when the last line went out; 0: never */
+	unsigned long long suppressed;
+};
+/* May a line go out at now_ms (a monotonic clock)? If not, it is counted as left out. If so,
+ * *suppressed is how many were left out since the last one, and the count starts again. */
+bool log_limit_pass(struct log_limit *l, int64_t now_ms, int64_t interval_ms,
+		    unsigned long long *suppressed);

@@ -11,21 +11,21 @@
 
 #include <uv.h>
 
-#include "zones/net/acl.h"
 #include "resolver/bgwork.h"
 #include "resolver/config.h"
-#include "resolver/sync/filesrc.h"
-#include "resolver/serve/forward.h"
-#include "resolver/serve/fwdcache.h"
 #include "resolver/httpd.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
-#include "zones/nacos/nacos.h"
-#include "resolver/serve/snapstore.h"
+#include "resolver/serve/forward.h"
+#include "resolver/serve/fwdcache.h"
 #include "resolver/serve/server.h"
-#include "zones/data/snapshot.h"
+#include "resolver/serve/snapstore.h"
 #include "resolver/svcmgr.h"
+#include "resolver/sync/filesrc.h"
 #include "resolver/sync/sync.h"
+#include "zones/data/snapshot.h"
+#include "zones/nacos/nacos.h"
+#include "zones/net/acl.h"
 
 #include "build_config.h"
 
@@ -88,43 +88,16 @@ static enum source_kind source_kind(const char *nacos)
 	return strncmp(nacos, "file:", 5) == 0 ? SOURCE_FILE : SOURCE_HTTP;
 }
 
-/* Keys the running modules took at startup and keep until a restart: the listeners and what
- * the server built on them, the HTTP endpoint, the user, the forward cache. */
-static const char *const restart_keys[] = {"listen",
-					   "threads",
-					   "tcp-idle-timeout",
-					   "tcp-max-connections",
-					   "tcp-max-per-client",
-					   "rrl-rate",
-					   "rrl-slip",
-					   "http",
-					   "user",
-					   "cache",
-					   "cache-size",
-					   "cache-min-ttl",
-					   "cache-max-ttl",
-					   "cache-max-negative-ttl",
-					   "cache-stale-max"};
-
-/* Appends to names (", "-separated) each restart-only key whose value differs between boot,
- * the configuration in force, and c. Returns how many. */
+/* Appends to names (", "-separated) each key whose value differs between boot, the
+ * configuration in force, and c but stays until a restart (the configuration table says which).
+ * Returns how many. */
 static size_t restart_keys_changed(const struct config *boot, const struct config *c, char *names,
 				   size_t len)
 {
-	char a[CONFIG_MAX_LIST * (CONFIG_ADDR_LEN + 1)], b[sizeof(a)];
 	enum source_kind kind = source_kind(boot->nacos);
-	size_t n = 0, o = 0;
+	size_t n = config_reload_changed(boot, c, CONFIG_RELOAD_RESTART, names, len);
+	size_t o = strlen(names);
 
-	for (size_t i = 0; i < sizeof(restart_keys) / sizeof(restart_keys[0]); i++) {
-		if (config_get(boot, restart_keys[i], a, sizeof(a)) < 0 ||
-		    config_get(c, restart_keys[i], b, sizeof(b)) < 0) {
-			log_err("main", "reload: no key %s to compare (a bug)", restart_keys[i]);
-			continue;
-		}
-		if (strcmp(a, b) != 0 && o < len)
-			o += (size_t)snprintf(names + o, len - o, "%s%s", n++ ? ", " : "",
-					      restart_keys[i]);
-	}
 	/* A file source is opened once; an http(s) source takes new servers at once. */
 	if ((kind != source_kind(c->nacos) ||
 	     (kind == SOURCE_FILE && strcmp(c->nacos, boot->nacos) != 0)) &&
@@ -133,27 +106,13 @@ static size_t restart_keys_changed(const struct config *boot, const struct confi
 	return n;
 }
 
-static bool upstreams_changed(const struct config *a, const struct config *b)
-{
-	if (a->n_upstream != b->n_upstream || a->forward_timeout_ms != b->forward_timeout_ms ||
-	    a->forward_max_inflight != b->forward_max_inflight)
-		return true;
-	for (size_t i = 0; i < a->n_upstream; i++)
-		if (strcmp(a->upstream[i], b->upstream[i]) != 0)
-			return true;
-	return false;
-}
-
 /* The ACL of a CIDR list, or NULL after logging why. */
-static struct acl *daemon_acl(const char *key, const char (*list)[CONFIG_ADDR_LEN], size_t n)
+static struct acl *daemon_acl(const char *key, const struct addr_cidr *cidrs, size_t n)
 {
-	const char *cidrs[CONFIG_MAX_LIST], *bad = NULL;
-	struct acl *a;
+	struct acl *a = acl_new_cidrs(cidrs, n);
 
-	for (size_t i = 0; i < n; i++)
-		cidrs[i] = list[i];
-	if (!(a = acl_new(cidrs, n, &bad)))
-		log_err("main", "%s: %s", key, bad ? bad : "out of memory");
+	if (!a)
+		log_err("main", "%s: out of memory", key);
 	return a;
 }
 
@@ -176,16 +135,18 @@ static void daemon_set_env(struct daemon *d, const struct config *c)
  * nothing changes. Forwarded queries in flight on a replaced forwarder are cancelled. */
 static int daemon_apply(struct daemon *d, const struct config *old, const struct config *c)
 {
-	struct acl *rec = daemon_acl("allow-recursion", c->allow_recursion, c->n_allow_recursion);
+	struct acl *rec =
+		daemon_acl("allow-recursion", c->allow_recursion_cidr, c->n_allow_recursion);
 	struct acl *xfr =
-		rec ? daemon_acl("allow-transfer", c->allow_transfer, c->n_allow_transfer) : NULL;
+		rec ? daemon_acl("allow-transfer", c->allow_transfer_cidr, c->n_allow_transfer)
+		    : NULL;
 	struct forward *fwd = d->forward;
 
 	if (!xfr) {
 		acl_free(rec);
 		return -EINVAL;
 	}
-	if (upstreams_changed(old, c)) {
+	if (config_reload_changed(old, c, CONFIG_RELOAD_FORWARD, NULL, 0) > 0) {
 		if (forward_new(&d->loop, c, &fwd) < 0)
 			fwd = NULL;
 		if (d->forward)
@@ -312,8 +273,10 @@ static int forwarding_start(struct daemon *d)
 	const struct config *c = &d->cfg[0];
 	int rc;
 
-	if (!(d->acl = daemon_acl("allow-recursion", c->allow_recursion, c->n_allow_recursion)) ||
-	    !(d->transfer = daemon_acl("allow-transfer", c->allow_transfer, c->n_allow_transfer)))
+	if (!(d->acl = daemon_acl("allow-recursion", c->allow_recursion_cidr,
+				  c->n_allow_recursion)) ||
+	    !(d->transfer =
+		      daemon_acl("allow-transfer", c->allow_transfer_cidr, c->n_allow_transfer)))
 		return -EINVAL;
 	if (!(d->metrics = metrics_new()))
 		return -ENOMEM;
@@ -361,7 +324,8 @@ static int operating_start(struct daemon *d)
 					 .sync = d->sync,
 					 .metrics = d->metrics,
 					 .loaded = d->sync == NULL};
-	if (c->http[0] && (rc = httpd_new(&d->loop, c->http, &d->http_env, &d->httpd)) < 0)
+	if (c->http[0] &&
+	    (rc = httpd_new(&d->loop, c->http, &c->http_sa, &d->http_env, &d->httpd)) < 0)
 		return rc;
 	return daemon_drop_privileges(c->user);
 }

@@ -8,10 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "resolver/clock.h"
 #include "resolver/httpd.h"
 #include "resolver/log.h"
-#include "resolver/serve/snapstore.h"
 #include "resolver/sdnotify.h"
+#include "resolver/serve/snapstore.h"
 #include "zones/data/snapshot.h"
 
 /* Until the data is in, readiness is polled this often: the sync and the file source know
@@ -107,15 +108,12 @@ int svcmgr_new(uv_loop_t *loop, const struct httpd_env *env, struct svcmgr **out
 
 void svcmgr_reloading(struct svcmgr *m)
 {
-	struct timespec now;
 	char msg[64];
 
 	if (!m)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)now.tv_sec * 1000000ULL +
-			 (unsigned long long)now.tv_nsec / 1000ULL);
+		 (unsigned long long)clock_mono_us());
 	svcmgr_send(msg);
 }
 

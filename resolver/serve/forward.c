@@ -12,14 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <uv.h>
 
 #include "resolver/config.h"
-#include "zones/net/fwdaddr.h"
-#include "zones/dns/fwdmsg.h"
 #include "resolver/log.h"
+#include "resolver/random.h"
+#include "resolver/readfile.h"
+#include "zones/dns/fwdmsg.h"
+#include "zones/net/addr.h"
+#include "zones/net/fwdaddr.h"
 
 #define FORWARD_MAX_UPSTREAMS    CONFIG_MAX_LIST
 #define FORWARD_MIN_ATTEMPT_MS   300
@@ -44,8 +46,7 @@ struct forward {
 	struct fwd_query *queries; /* in flight: not yet answered */
 	size_t alive;              /* queries not yet freed */
 	bool closing;
-	uint64_t last_warn;
-	unsigned suppressed;
+	struct log_limit warn_limit;
 	uint8_t rand_pool[256];
 	size_t rand_left;
 	struct forward_stats stats;
@@ -94,29 +95,25 @@ __attribute__((format(printf, 2, 3))) static void fwd_warn(struct forward *f, co
 {
 	char msg[512];
 	va_list ap;
-	uint64_t now = uv_now(f->loop);
+	unsigned long long suppressed;
 
-	if (f->last_warn && now - f->last_warn < FORWARD_WARN_INTERVAL_MS) {
-		f->suppressed++;
+	if (!log_limit_pass(&f->warn_limit, (int64_t)uv_now(f->loop), FORWARD_WARN_INTERVAL_MS,
+			    &suppressed))
 		return;
-	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (f->suppressed)
-		log_warn("forward", "%s (%u similar messages suppressed)", msg, f->suppressed);
+	if (suppressed)
+		log_warn("forward", "%s (%llu similar messages suppressed)", msg, suppressed);
 	else
 		log_warn("forward", "%s", msg);
-	f->last_warn = now ? now : 1;
-	f->suppressed = 0;
 }
 
 /* IDs come straight from the kernel's CSPRNG, a pool at a time. */
 static int fwd_random_id(struct forward *f, uint16_t *id)
 {
 	if (f->rand_left < 2) {
-		if (getrandom(f->rand_pool, sizeof(f->rand_pool), GRND_NONBLOCK) !=
-		    (ssize_t)sizeof(f->rand_pool))
+		if (random_bytes(f->rand_pool, sizeof(f->rand_pool)) < 0)
 			return -EAGAIN;
 		f->rand_left = sizeof(f->rand_pool);
 	}
@@ -232,12 +229,12 @@ static void query_deliver(struct fwd_query *q, const uint8_t *reply, size_t len)
 /* The current attempt failed: say why (rate-limited) and go on with the next upstream. */
 static void attempt_fail(struct fwd_attempt *a, const char *what, int err)
 {
-	char addr[80];
+	char addr[ADDR_STR_LEN];
 
 	if (!a || a->closing || a->q->cur != a)
 		return;
 	struct fwd_query *q = a->q;
-	fwd_warn(q->f, "upstream %s: %s%s%s", fwdaddr_str(a->to, addr, sizeof(addr)), what,
+	fwd_warn(q->f, "upstream %s: %s%s%s", addr_str(a->to, addr, sizeof(addr)), what,
 		 err ? ": " : "", err ? uv_strerror(err) : "");
 	query_try_next(q);
 }
@@ -360,7 +357,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 
 	if (a->closing || n <= 0 || !peer || (flags & UV_UDP_PARTIAL))
 		return;
-	if (!fwdaddr_equal(peer, a->to) ||
+	if (!addr_equal(peer, a->to) ||
 	    fwdmsg_check_reply(a->wire, a->q->len, a->id, reply, (size_t)n, NULL) < 0) {
 		f->stats.dropped++; /* not ours: keep waiting for the real one */
 		log_debug("forward", "dropped a reply that does not match an upstream query");
@@ -431,7 +428,7 @@ static int attempt_start(struct fwd_query *q, const struct sockaddr *to)
 static void query_try_next(struct fwd_query *q)
 {
 	struct forward *f = q->f;
-	char addr[80];
+	char addr[ADDR_STR_LEN];
 
 	attempt_close(q->cur);
 	q->cur = NULL;
@@ -442,7 +439,7 @@ static void query_try_next(struct fwd_query *q)
 			query_arm(q);
 			return;
 		}
-		fwd_warn(f, "upstream %s: cannot send: %s", fwdaddr_str(to, addr, sizeof(addr)),
+		fwd_warn(f, "upstream %s: cannot send: %s", addr_str(to, addr, sizeof(addr)),
 			 uv_strerror(rc));
 	}
 	q->exhausted = true;
@@ -556,14 +553,13 @@ size_t forward_upstream_count(const struct forward *f)
 static void forward_add_upstream(struct forward *f, const struct config *cfg,
 				 const struct sockaddr_storage *up)
 {
-	char addr[80];
+	char addr[ADDR_STR_LEN];
 
 	for (size_t i = 0; i < cfg->n_listen; i++) {
-		struct sockaddr_storage l;
-		if (fwdaddr_parse(cfg->listen[i], 53, &l) == 0 &&
-		    fwdaddr_reaches((const struct sockaddr *)up, (const struct sockaddr *)&l)) {
+		if (fwdaddr_reaches((const struct sockaddr *)up,
+				    (const struct sockaddr *)&cfg->listen_sa[i])) {
 			log_info("forward", "upstream %s skipped: it is our listen address %s",
-				 fwdaddr_str((const struct sockaddr *)up, addr, sizeof(addr)),
+				 addr_str((const struct sockaddr *)up, addr, sizeof(addr)),
 				 cfg->listen[i]);
 			return;
 		}
@@ -576,42 +572,34 @@ static void forward_add_upstream(struct forward *f, const struct config *cfg,
 static void forward_read_resolv_conf(struct forward *f, const struct config *cfg)
 {
 	struct sockaddr_storage found[FORWARD_MAX_UPSTREAMS];
-	char text[16384];
-	FILE *fp = fopen(FORWARD_RESOLV_CONF, "r");
+	char *text;
 	size_t n;
+	int rc = readfile(FORWARD_RESOLV_CONF, READFILE_MAX_SIZE, &text, &n, NULL);
 
-	if (!fp) {
-		log_warn("forward", "cannot read %s: %s", FORWARD_RESOLV_CONF, strerror(errno));
+	if (rc < 0) {
+		log_warn("forward", "cannot read %s: %s", FORWARD_RESOLV_CONF,
+			 readfile_strerror(rc));
 		return;
 	}
-	n = fread(text, 1, sizeof(text) - 1, fp);
-	fclose(fp);
-	text[n] = '\0';
 	n = fwdaddr_parse_resolv(text, found, FORWARD_MAX_UPSTREAMS);
+	free(text);
 	for (size_t i = 0; i < n; i++)
 		forward_add_upstream(f, cfg, &found[i]);
 }
 
 static int forward_load_upstreams(struct forward *f, const struct config *cfg)
 {
-	char addr[80];
+	char addr[ADDR_STR_LEN];
 
-	for (size_t i = 0; i < cfg->n_upstream; i++) {
-		struct sockaddr_storage up;
-		if (fwdaddr_parse(cfg->upstream[i], 53, &up) < 0) {
-			log_err("forward", "upstream %s: not ADDR, ADDR:PORT or [ADDR]:PORT",
-				cfg->upstream[i]);
-			return -EINVAL;
-		}
-		forward_add_upstream(f, cfg, &up);
-	}
+	for (size_t i = 0; i < cfg->n_upstream; i++)
+		forward_add_upstream(f, cfg, &cfg->upstream_sa[i]);
 	if (cfg->n_upstream == 0)
 		forward_read_resolv_conf(f, cfg);
 	if (f->n_up == 0)
 		log_warn("forward", "no upstream resolver: names outside the zones get SERVFAIL");
 	for (size_t i = 0; i < f->n_up; i++)
 		log_info("forward", "upstream %s",
-			 fwdaddr_str((const struct sockaddr *)&f->up[i], addr, sizeof(addr)));
+			 addr_str((const struct sockaddr *)&f->up[i], addr, sizeof(addr)));
 	return 0;
 }
 

@@ -12,12 +12,13 @@
 
 #include <uv.h>
 
+#include "resolver/clock.h"
 #include "resolver/config.h"
-#include "zones/dns/fwdmsg.h"
 #include "resolver/log.h"
+#include "resolver/serve/snapstore.h"
+#include "zones/dns/fwdmsg.h"
 #include "zones/dns/msgcache.h"
 #include "zones/dns/query.h"
-#include "resolver/serve/snapstore.h"
 
 #define FWDCACHE_FAILURE_TTL 5     /* seconds a SERVFAIL or timeout is remembered */
 #define FWDCACHE_MSG_MAX     65535 /* what a cached answer is asked of the forwarder */
@@ -44,7 +45,7 @@ struct fwdcache_pending {
 
 int64_t fwdcache_now_ms(void)
 {
-	return (int64_t)(uv_hrtime() / 1000000);
+	return clock_mono_ms();
 }
 
 int fwdcache_new(const struct config *cfg, struct snapstore *reg, struct fwdcache **out)

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "resolver/log.h"
+#include "zones/net/addr.h"
 
 #define PUSHSOCK_BUF 65536
 
@@ -44,30 +45,14 @@ static void on_push_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const stru
 	p->cb(p->arg, (const uint8_t *)buf->base, (size_t)n, peer);
 }
 
-/* "ADDR:PORT" / "[v6]:PORT" -> ss. */
-static int pushsock_parse(const char *addr, struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(addr, ':');
-	if (!colon || (size_t)(colon - addr) >= sizeof(host))
-		return -EINVAL;
-	int port = atoi(colon + 1), hl = (int)(colon - addr);
-	if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']') {
-		snprintf(host, sizeof(host), "%.*s", hl - 2, addr + 1);
-		return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
-	}
-	snprintf(host, sizeof(host), "%.*s", hl, addr);
-	return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
-}
-
 /* Binds to ss; with "" as the address, [::]:0 dual-stack first, then 0.0.0.0:0. */
 static int pushsock_bind(struct pushsock *p, const char *addr)
 {
 	struct sockaddr_storage ss = {0};
 	int rc;
 	if (addr[0]) {
-		if ((rc = pushsock_parse(addr, &ss)) < 0)
-			return rc;
+		if ((rc = addr_parse(addr, 0, ADDR_ANY_PORT, &ss, NULL, 0)) < 0)
+			return rc; /* config checked it */
 		return uv_udp_bind(&p->udp, (const struct sockaddr *)&ss, 0);
 	}
 	uv_ip6_addr("::", 0, (struct sockaddr_in6 *)&ss);

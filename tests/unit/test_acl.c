@@ -1,5 +1,6 @@
 /* acl: CIDR parsing and matching of client addresses. */
 #include "zones/net/acl.h"
+#include "zones/net/addr.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,6 +28,22 @@ static bool matches(const struct acl *a, const char *addr)
 {
 	struct sockaddr_storage ss = sa_of(addr);
 	return acl_match(a, (const struct sockaddr *)&ss);
+}
+
+/* An ACL from prefixes the configuration parsed already. */
+static void test_from_cidrs(void)
+{
+	struct addr_cidr c[2];
+	CHECK_INT_EQ(addr_cidr_parse("10.0.0.0/8", &c[0], NULL, 0), 0);
+	CHECK_INT_EQ(addr_cidr_parse("2001:db8::/32", &c[1], NULL, 0), 0);
+	struct acl *a = acl_new_cidrs(c, 2);
+	CHECK(a != NULL);
+	CHECK(matches(a, "10.1.2.3") && matches(a, "2001:db8::1") && matches(a, "::ffff:10.0.0.1"));
+	CHECK(!matches(a, "11.0.0.1") && !matches(a, "2001:db9::1"));
+	acl_free(a);
+	a = acl_new_cidrs(NULL, 0);
+	CHECK(a != NULL && !matches(a, "10.1.2.3"));
+	acl_free(a);
 }
 
 static void test_ipv4(void)
@@ -155,6 +172,7 @@ static void test_rejects(void)
 
 int main(void)
 {
+	test_from_cidrs();
 	test_ipv4();
 	test_ipv6();
 	test_host_bits_and_edges();

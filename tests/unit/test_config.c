@@ -229,6 +229,20 @@ static void test_lists(void)
 	CHECK_STR_EQ(c.upstream[1], "192.0.2.1:5353");
 	CHECK_INT_EQ(c.n_allow_recursion, 1);
 	CHECK_STR_EQ(c.allow_recursion[0], "0.0.0.0/0");
+
+	/* the parsed copies match the text */
+	char s[ADDR_STR_LEN];
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.listen_sa[1], s, sizeof(s)),
+		     "[::1]:1053");
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.upstream_sa[0], s, sizeof(s)),
+		     "[::1]:53");
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.upstream_sa[1], s, sizeof(s)),
+		     "192.0.2.1:5353");
+	CHECK_STR_EQ(addr_cidr_str(&c.allow_recursion_cidr[0], s, sizeof(s)), "0.0.0.0/0");
+	CHECK_INT_EQ(c.http_sa.ss_family, AF_UNSPEC);
+	CHECK_INT_EQ(RUN(&c, "--http", "127.0.0.1:9153", "--push-listen", "[::]:0"), 0);
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.http_sa, s, sizeof(s)), "127.0.0.1:9153");
+	CHECK_STR_EQ(addr_str((const struct sockaddr *)&c.push_listen_sa, s, sizeof(s)), "[::]:0");
 }
 
 static void test_durations(void)
@@ -428,6 +442,28 @@ static void test_snapshot_config(void)
 	CHECK(sc.version && strstr(sc.version, "0.1.0"));
 }
 
+/* What a reload needs comes from the key table: restart-only keys are named, secrets compared. */
+static void test_reload_changed(void)
+{
+	static struct config a, b;
+	char names[256] = "";
+
+	CHECK_INT_EQ(RUN(&a, "-l", "127.0.0.1:1053", "--threads", "2", "--ttl", "5"), 0);
+	CHECK_INT_EQ(RUN(&b, "-l", "[::1]:1053", "--threads", "3", "--ttl", "9", "--upstream",
+			 "192.0.2.1", "--password", "x", "--push-listen", "0.0.0.0:0"),
+		     0);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_RESTART, names, sizeof(names)), 2);
+	CHECK_STR_EQ(names, "listen, threads");
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_SNAPSHOT, NULL, 0), 1);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_FORWARD, NULL, 0), 1);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_NACOS, NULL, 0), 1);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_PUSH, NULL, 0), 1);
+	CHECK_INT_EQ(config_reload_changed(&a, &a, CONFIG_RELOAD_RESTART, NULL, 0), 0);
+	/* the same address written another way is no change */
+	CHECK_INT_EQ(RUN(&b, "-l", "127.0.0.1:01053", "--threads", "2", "--ttl", "5"), 0);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_RESTART, NULL, 0), 0);
+}
+
 int main(void)
 {
 	unsetenv("NACOS_SERVER_ADDR");
@@ -444,6 +480,7 @@ int main(void)
 	test_help_version();
 	test_example();
 	test_snapshot_config();
+	test_reload_changed();
 	test_files();
 	return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "zones/base/array.h"
 #include "zones/nacos/nacos.h"
 
 struct lending_retired {
@@ -16,19 +17,6 @@ struct lending {
 	struct lending_retired *retired;
 	size_t n_retired, cap_retired;
 };
-
-static int lending_grow(void **p, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return 0;
-	size_t ncap = *cap ? 2 * *cap : 8;
-	void *np = realloc(*p, ncap * elem);
-	if (!np)
-		return -1;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
 
 struct lending *lending_new(void)
 {
@@ -51,7 +39,7 @@ void lending_free(struct lending *l)
 
 uint64_t lending_begin(struct lending *l)
 {
-	if (lending_grow((void **)&l->active, &l->cap_active, l->n_active, sizeof(uint64_t)) < 0)
+	if (array_grow((void **)&l->active, &l->cap_active, l->n_active, 1, sizeof(uint64_t)) < 0)
 		return 0;
 	l->active[l->n_active++] = l->next;
 	return l->next++;
@@ -98,8 +86,8 @@ void lending_retire(struct lending *l, struct nacos_service *svc)
 		nacos_service_free(svc);
 		return;
 	}
-	if (lending_grow((void **)&l->retired, &l->cap_retired, l->n_retired, sizeof(*l->retired)) <
-	    0) {
+	if (array_grow((void **)&l->retired, &l->cap_retired, l->n_retired, 1,
+		       sizeof(*l->retired)) < 0) {
 		/* Out of memory: leaking one service beats freeing what a job reads. */
 		return;
 	}

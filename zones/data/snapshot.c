@@ -12,8 +12,9 @@
 
 #include <ldns/ldns.h>
 
-#include "zones/nacos/nacos.h"
+#include "zones/base/array.h"
 #include "zones/data/snapshot_internal.h"
+#include "zones/nacos/nacos.h"
 
 #define MAX_TXT 4096 /* rdata cap of one instance's TXT record; metadata beyond it is dropped */
 
@@ -51,28 +52,12 @@ void snapshot_config_defaults(struct snapshot_config *c)
 	c->udp_max = 1232;
 }
 
-/* Makes room for n more elements of size elem in *p (capacity *cap). 0 or -ENOMEM. */
-static int grow(void **p, size_t *cap, size_t used, size_t n, size_t elem)
-{
-	if (used + n <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap : 16;
-	while (ncap < used + n)
-		ncap *= 2;
-	void *np = realloc(*p, ncap * elem);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
 /* ---- prepared bytes ---- */
 
 static void blob_put(struct snapshot_builder *b, const void *p, size_t n)
 {
 	struct snapshot *s = b->s;
-	if (b->err || grow((void **)&s->blob, &s->cap_blob, s->n_blob, n, 1) < 0) {
+	if (b->err || array_grow((void **)&s->blob, &s->cap_blob, s->n_blob, n, 1) < 0) {
 		b->err = -ENOMEM;
 		return;
 	}
@@ -198,8 +183,8 @@ static uint32_t name_insert(struct snapshot *s, const uint8_t *key, size_t len, 
 {
 	if ((s->n_names + 1) * 2 > s->table_size && table_grow(s) < 0)
 		return SNAP_NONE;
-	if (grow((void **)&s->names, &s->cap_names, s->n_names, 1, sizeof(*s->names)) < 0 ||
-	    grow((void **)&s->keys, &s->cap_keys, s->n_keys, len, 1) < 0)
+	if (array_grow((void **)&s->names, &s->cap_names, s->n_names, 1, sizeof(*s->names)) < 0 ||
+	    array_grow((void **)&s->keys, &s->cap_keys, s->n_keys, len, 1) < 0)
 		return SNAP_NONE;
 	uint32_t idx = (uint32_t)s->n_names++;
 	struct snap_name *n = &s->names[idx];
@@ -359,7 +344,8 @@ static void render_addrs(struct snapshot_builder *b, const struct nacos_service 
 	*rs = (struct snap_rrset){(uint32_t)s->n_blob, 0, (uint32_t)n, SNAP_NONE};
 	if (!n)
 		return;
-	if (grow((void **)&s->weights, &s->cap_weights, s->n_weights, n, sizeof(uint32_t)) < 0) {
+	if (array_grow((void **)&s->weights, &s->cap_weights, s->n_weights, n, sizeof(uint32_t)) <
+	    0) {
 		b->err = -ENOMEM;
 		return;
 	}
@@ -547,7 +533,7 @@ static uint32_t render_data(struct snapshot_builder *b, const struct nacos_servi
 			    const char *cluster, size_t svc_len, struct addr_w *tmp)
 {
 	struct snapshot *s = b->s;
-	if (grow((void **)&s->data, &s->cap_data, s->n_data, 1, sizeof(*s->data)) < 0)
+	if (array_grow((void **)&s->data, &s->cap_data, s->n_data, 1, sizeof(*s->data)) < 0)
 		return SNAP_NONE;
 	struct snap_data d = {.svc_len = (uint16_t)svc_len};
 	render_addrs(b, svc, cluster, AF_INET, tmp, &d.a);
@@ -592,8 +578,8 @@ static void service_deinit(struct snap_service *v)
 static uint32_t service_new(struct snapshot *s, const char *group, const char *name,
 			    const struct nacos_service *svc)
 {
-	if (grow((void **)&s->services, &s->cap_services, s->n_services, 1, sizeof(*s->services)) <
-	    0)
+	if (array_grow((void **)&s->services, &s->cap_services, s->n_services, 1,
+		       sizeof(*s->services)) < 0)
 		return SNAP_NONE;
 	struct snap_service v = {.group = strdup(group), .name = strdup(name), .pending = !svc};
 	if (svc) {
@@ -676,8 +662,8 @@ static int reverse_note(struct snapshot_builder *b, const struct nacos_instance 
 		return 0;
 	memcpy(t + len, z->wire, z->wire_len);
 	len += z->wire_len;
-	if (grow((void **)&b->rev, &b->cap_rev, b->n_rev, 1, sizeof(*b->rev)) < 0 ||
-	    grow((void **)&b->targets, &b->cap_targets, b->n_targets, len, 1) < 0)
+	if (array_grow((void **)&b->rev, &b->cap_rev, b->n_rev, 1, sizeof(*b->rev)) < 0 ||
+	    array_grow((void **)&b->targets, &b->cap_targets, b->n_targets, len, 1) < 0)
 		return -ENOMEM;
 	struct reverse_item *r = &b->rev[b->n_rev++];
 	memset(r, 0, sizeof(*r));
@@ -731,7 +717,7 @@ static void reverse_add(struct snapshot_builder *b, size_t from, size_t to)
 	uint8_t key[80];
 	size_t len = reverse_name(&b->rev[from], key);
 	if (name_find(s, key, len) != SNAP_NONE ||
-	    grow((void **)&s->data, &s->cap_data, s->n_data, 1, sizeof(*s->data)) < 0)
+	    array_grow((void **)&s->data, &s->cap_data, s->n_data, 1, sizeof(*s->data)) < 0)
 		return;
 	struct snap_data *d = &s->data[s->n_data];
 	memset(d, 0, sizeof(*d));

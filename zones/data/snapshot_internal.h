@@ -12,6 +12,7 @@
  *  - the SOA owner and its RNAME suffix point at the zone apex inside the question: patched too.
  */
 #pragma once
+#include "zones/base/hash.h"
 #include "zones/data/snapshot.h"
 
 #include <stdbool.h>
@@ -132,10 +133,7 @@ struct snapshot {
 /* FNV-1a over a lowercased wire name. */
 static inline uint32_t snap_hash(const uint8_t *key, size_t len)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h;
+	return hash_fnv32(HASH_FNV32_INIT, key, len);
 }
 
 /* The index of the name with this lowercased wire key, or SNAP_NONE. */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "zones/base/hash.h"
+
 #define HDR              12
 #define T_NS             2
 #define T_CNAME          5
@@ -150,10 +152,7 @@ static int read_name(const uint8_t *m, size_t len, size_t *at, uint8_t *out, siz
 
 static uint64_t key_hash(const uint8_t *p, size_t n)
 {
-	uint64_t h = 14695981039346656037ull;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
+	uint64_t h = hash_fnv64(HASH_FNV64_INIT, p, n);
 	return h ^ (h >> 29);
 }
 

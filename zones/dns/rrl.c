@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "zones/base/hash.h"
+
 #define RRL_WAYS     4    /* slots a prefix may live in: the oldest of them is evicted */
 #define RRL_MILLI    1000 /* tokens are counted in thousandths of a response */
 #define RRL_HDR      12
@@ -81,9 +83,7 @@ bool rrl_same_prefix(const struct sockaddr *a, const struct sockaddr *b)
 
 static size_t rrl_hash(const struct rrl *r, const uint8_t key[8])
 {
-	uint64_t h = r->seed ^ 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < 8; i++)
-		h = (h ^ key[i]) * 0x100000001b3ull;
+	uint64_t h = hash_fnv64(r->seed ^ HASH_FNV64_INIT, key, 8);
 	h ^= h >> 29;
 	return (size_t)h;
 }

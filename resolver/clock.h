@@ -1,0 +1,8 @@
+/* The clocks, in milliseconds. Loop code that has a uv_loop_t uses uv_now() (one reading per
+ * loop turn); these are for code with no loop at hand or on another thread. */
+#pragma once
+#include <stdint.h>
+
+int64_t clock_mono_ms(void); /* CLOCK_MONOTONIC: intervals, deadlines */
+uint64_t clock_mono_us(void);
+int64_t clock_wall_ms(void); /* CLOCK_REALTIME: what is shown or stored as a date */
