@@ -17,18 +17,16 @@
 #include <uv.h>
 
 #include "resolver/config.h"
-#include "zones/net/fwdaddr.h"
-#include "zones/dns/fwdmsg.h"
 #include "resolver/log.h"
+#include "zones/dns/fwdmsg.h"
+#include "zones/dns/wire.h"
+#include "zones/net/fwdaddr.h"
 
 #define FORWARD_MAX_UPSTREAMS    CONFIG_MAX_LIST
 #define FORWARD_MIN_ATTEMPT_MS   300
 #define FORWARD_MAX_MSG          65535
 #define FORWARD_WARN_INTERVAL_MS 5000
 #define FORWARD_RESOLV_CONF      "/etc/resolv.conf"
-#define RCODE_SERVFAIL           2
-#define RCODE_NOTIMP             4
-#define RCODE_REFUSED            5
 #define EDE_OTHER                0  /* RFC 8914 */
 #define EDE_NO_REACHABLE         22 /* No Reachable Authority */
 
@@ -247,8 +245,9 @@ static void attempt_handle_reply(struct fwd_attempt *a, const uint8_t *reply, si
 {
 	int rcode = fwdmsg_rcode(reply, len);
 
-	if (rcode == RCODE_SERVFAIL || rcode == RCODE_REFUSED || rcode == RCODE_NOTIMP) {
-		attempt_fail(a, rcode == RCODE_REFUSED ? "REFUSED" : "SERVFAIL or NOTIMP", 0);
+	if (rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED ||
+	    rcode == DNS_RCODE_NOTIMP) {
+		attempt_fail(a, rcode == DNS_RCODE_REFUSED ? "REFUSED" : "SERVFAIL or NOTIMP", 0);
 		return;
 	}
 	query_deliver(a->q, reply, len);
