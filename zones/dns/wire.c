@@ -1,25 +1,8 @@
-/* The question reader and the replies every module builds the same way. */
+/* The replies every module builds the same way from a query. */
 #include "zones/dns/wire.h"
 
 #include <errno.h>
 #include <string.h>
-
-size_t wire_question_end(const uint8_t *m, size_t len)
-{
-	size_t o = DNS_HDR_LEN;
-
-	if (len < DNS_HDR_LEN || wire_get16(m + DNS_OFF_QD) != 1)
-		return 0;
-	while (o < len && m[o] != 0) {
-		if (m[o] & DNS_PTR_MASK)
-			return 0; /* a question is never compressed: nothing precedes it to point at
-				   */
-		o += 1 + (size_t)m[o];
-		if (o - DNS_HDR_LEN + 1 > DNS_NAME_MAX)
-			return 0;
-	}
-	return o + 5 <= len ? o + 5 : 0; /* the root label, QTYPE, QCLASS */
-}
 
 int wire_error_reply(const uint8_t *in, size_t len, uint8_t rcode, uint8_t *out, size_t cap)
 {

@@ -61,8 +61,23 @@ static inline void wire_set_tc(uint8_t *m)
 }
 
 /* Where the question (name, type, class) of a message that holds exactly one ends, or 0 when m
- * has no complete, uncompressed question. Labels over 63 octets and names over 255 are refused. */
-size_t wire_question_end(const uint8_t *m, size_t len);
+ * has no complete, uncompressed question. Labels over 63 octets and names over 255 are refused.
+ * Inline: every query passes here (axfr_is_request) before it is answered. */
+static inline size_t wire_question_end(const uint8_t *m, size_t len)
+{
+	size_t o = DNS_HDR_LEN;
+
+	if (len < DNS_HDR_LEN || wire_get16(m + DNS_OFF_QD) != 1)
+		return 0;
+	while (o < len && m[o] != 0) {
+		if (m[o] & DNS_PTR_MASK)
+			return 0; /* never compressed: nothing precedes it to point at */
+		o += 1 + (size_t)m[o];
+		if (o - DNS_HDR_LEN + 1 > DNS_NAME_MAX)
+			return 0;
+	}
+	return o + 5 <= len ? o + 5 : 0; /* the root label, QTYPE, QCLASS */
+}
 
 /* The question's type (call only after wire_question_end returned end > 0). */
 static inline uint16_t wire_qtype(const uint8_t *m, size_t end)
