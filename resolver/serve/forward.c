@@ -20,6 +20,7 @@
 #include "resolver/random.h"
 #include "resolver/readfile.h"
 #include "zones/dns/fwdmsg.h"
+#include "zones/dns/wire.h"
 #include "zones/net/addr.h"
 #include "zones/net/fwdaddr.h"
 
@@ -28,9 +29,6 @@
 #define FORWARD_MAX_MSG          65535
 #define FORWARD_WARN_INTERVAL_MS 5000
 #define FORWARD_RESOLV_CONF      "/etc/resolv.conf"
-#define RCODE_SERVFAIL           2
-#define RCODE_NOTIMP             4
-#define RCODE_REFUSED            5
 #define EDE_OTHER                0  /* RFC 8914 */
 #define EDE_NO_REACHABLE         22 /* No Reachable Authority */
 
@@ -244,8 +242,9 @@ static void attempt_handle_reply(struct fwd_attempt *a, const uint8_t *reply, si
 {
 	int rcode = fwdmsg_rcode(reply, len);
 
-	if (rcode == RCODE_SERVFAIL || rcode == RCODE_REFUSED || rcode == RCODE_NOTIMP) {
-		attempt_fail(a, rcode == RCODE_REFUSED ? "REFUSED" : "SERVFAIL or NOTIMP", 0);
+	if (rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED ||
+	    rcode == DNS_RCODE_NOTIMP) {
+		attempt_fail(a, rcode == DNS_RCODE_REFUSED ? "REFUSED" : "SERVFAIL or NOTIMP", 0);
 		return;
 	}
 	query_deliver(a->q, reply, len);

@@ -19,11 +19,10 @@
 #include "zones/dns/fwdmsg.h"
 #include "zones/dns/msgcache.h"
 #include "zones/dns/query.h"
+#include "zones/dns/wire.h"
 
 #define FWDCACHE_FAILURE_TTL 5     /* seconds a SERVFAIL or timeout is remembered */
 #define FWDCACHE_MSG_MAX     65535 /* what a cached answer is asked of the forwarder */
-#define RCODE_SERVFAIL       2
-#define OPT_DO               0x80
 
 struct fwdcache {
 	struct msgcache *cache;
@@ -195,7 +194,7 @@ static void fwdcache_on_forward(void *arg, const uint8_t *reply, size_t len)
 		msgcache_refresh_done(p->fc->cache, &p->key);
 		if (p->cb)
 			p->cb(p->arg, NULL, 0);
-	} else if (fwdmsg_rcode(reply, len) == RCODE_SERVFAIL) {
+	} else if (fwdmsg_rcode(reply, len) == DNS_RCODE_SERVFAIL) {
 		fwdcache_on_failure(p, reply, len, now); /* upstream SERVFAILs are never relayed */
 	} else {
 		fwdcache_on_reply(p, reply, len, now);
@@ -212,7 +211,8 @@ static struct fwdcache_pending *fwdcache_pending_new(struct fwdcache *fc, const 
 
 	if (fwdmsg_parse_query(query, len, &qi) < 0 || !(p = malloc(sizeof(*p) + len)))
 		return NULL;
-	if (msgcache_key_make(query, len, qi.opt && (query[qi.opt + 7] & OPT_DO), &p->key) < 0) {
+	if (msgcache_key_make(query, len, qi.opt && (query[qi.opt + 7] & DNS_OPT_FLAG_DO),
+			      &p->key) < 0) {
 		free(p);
 		return NULL;
 	}

@@ -13,30 +13,29 @@
 
 #include <uv.h>
 
-#include "zones/net/acl.h"
-#include "zones/dns/axfr.h"
 #include "resolver/config.h"
-#include "resolver/serve/forward.h"
-#include "resolver/serve/fwdcache.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
-#include "zones/dns/query.h"
+#include "resolver/serve/forward.h"
+#include "resolver/serve/fwdcache.h"
 #include "resolver/serve/snapstore.h"
-#include "zones/dns/rrl.h"
 #include "resolver/serve/steer.h"
 #include "resolver/sync/sync.h"
+#include "zones/dns/axfr.h"
+#include "zones/dns/query.h"
+#include "zones/dns/rrl.h"
+#include "zones/dns/wire.h"
+#include "zones/net/acl.h"
 
 #define SERVER_UDP_RBUF       (16 * 65536) /* recvmmsg: up to 16 datagrams per system call */
 #define SERVER_MSG_MAX        65535
-#define SERVER_DNS_HDR        12
 #define SERVER_TCP_INFLIGHT   64           /* forwarded/fetching queries per connection */
 #define SERVER_TCP_WQ_MAX     (256 * 1024) /* queued reply bytes before we stop reading */
 #define SERVER_TCP_BACKLOG    1024         /* listen(2) backlog */
 #define SERVER_TCP_PER_CLIENT 64           /* tcp-max-per-client auto, off loopback */
 #define SERVER_CAP_LOG_MS     1000         /* at most one "connection limit" line per second */
-#define SERVER_RCODE_SERVFAIL 2
-#define SERVER_RRL_TC_MAX     512 /* a slipped reply: header and question */
-#define SERVER_BATCH_MAX      64  /* replies per sendmmsg: libuv reads about 32 per loop turn */
+#define SERVER_RRL_TC_MAX     512          /* a slipped reply: header and question */
+#define SERVER_BATCH_MAX      64 /* replies per sendmmsg: libuv reads about 32 per loop turn */
 #define SERVER_BATCH_BYTES    65536
 #define SERVER_HANDOFF_MAX    4096 /* queries and notes waiting for the main loop */
 #define SERVER_TOUCH_SLOTS    1024 /* per worker: services whose use was reported this second */
@@ -296,7 +295,7 @@ static void server_on_handle_close(uv_handle_t *h)
 static void server_count_reply(struct listener *l, const uint8_t *wire, size_t len)
 {
 	if (len >= 4)
-		SERVER_INC(l->stats.rcode[wire[3] & 0x0f]);
+		SERVER_INC(l->stats.rcode[wire_rcode(wire)]);
 }
 
 static void udp_on_send(uv_udp_send_t *req, int status)
@@ -505,13 +504,9 @@ static void tcp_send(struct tcp_conn *c, const uint8_t *wire, size_t len)
 /* The question type of a reply that echoes its question, or 0. */
 static uint16_t server_reply_qtype(const uint8_t *wire, size_t len)
 {
-	size_t o = SERVER_DNS_HDR;
+	size_t end = wire_question_end(wire, len);
 
-	if (len < SERVER_DNS_HDR || wire[5] == 0)
-		return 0;
-	while (o < len && wire[o] != 0 && !(wire[o] & 0xc0))
-		o += 1 + (size_t)wire[o];
-	return o + 3 <= len && wire[o] == 0 ? (uint16_t)(wire[o + 1] << 8 | wire[o + 2]) : 0;
+	return end ? wire_qtype(wire, end) : 0;
 }
 
 /* One line per reply: client, question, rcode, answer count, microseconds since arrival. */
@@ -519,10 +514,11 @@ static void server_log_query(const struct sockaddr *peer, bool tcp, const uint8_
 			     uint16_t qtype, uint64_t usec)
 {
 	char addr[64] = "?", name[1025] = "?";
-	size_t o = SERVER_DNS_HDR, n = 0;
+	size_t o = DNS_HDR_LEN, n = 0;
 
 	uv_ip_name(peer, addr, sizeof(addr));
-	while (o < len && wire[o] != 0 && !(wire[o] & 0xc0) && n + wire[o] + 2 < sizeof(name)) {
+	while (o < len && wire[o] != 0 && !(wire[o] & DNS_PTR_MASK) &&
+	       n + wire[o] + 2 < sizeof(name)) {
 		memcpy(name + n, wire + o + 1, wire[o] < len - o - 1 ? wire[o] : len - o - 1);
 		n += wire[o];
 		name[n++] = '.';
@@ -532,7 +528,7 @@ static void server_log_query(const struct sockaddr *peer, bool tcp, const uint8_
 	if (!n)
 		name[0] = '.';
 	log_info("query", "client=%s transport=%s name=%s type=%u rcode=%u answers=%u us=%llu",
-		 addr, tcp ? "tcp" : "udp", name, qtype, wire[3] & 0x0f,
+		 addr, tcp ? "tcp" : "udp", name, qtype, wire_rcode(wire),
 		 (unsigned)(wire[6] << 8 | wire[7]), (unsigned long long)usec);
 }
 
@@ -546,15 +542,15 @@ static void server_observe(struct listener *l, bool tcp, const struct sockaddr *
 	uint16_t qtype;
 	uint64_t usec;
 
-	if (len < SERVER_DNS_HDR || (!env->metrics && !env->query_log))
+	if (len < DNS_HDR_LEN || (!env->metrics && !env->query_log))
 		return;
 	qtype = server_reply_qtype(wire, len);
 	if (!tcp && l->in_batch && !env->query_log && b->n_obs < SERVER_BATCH_MAX) {
-		b->obs[b->n_obs++] = (struct server_obs){l->t0, qtype, (uint8_t)(wire[3] & 0x0f)};
+		b->obs[b->n_obs++] = (struct server_obs){l->t0, qtype, (uint8_t)(wire_rcode(wire))};
 		return;
 	}
 	usec = (uv_hrtime() - l->t0) / 1000;
-	metrics_observe_reply(env->metrics, qtype, tcp, wire[3] & 0x0f, usec);
+	metrics_observe_reply(env->metrics, qtype, tcp, wire_rcode(wire), usec);
 	if (env->query_log)
 		server_log_query(peer, tcp, wire, len, qtype, usec);
 }
@@ -649,11 +645,11 @@ static void server_on_forward(void *arg, const uint8_t *reply, size_t len)
 	struct server_pending *p = arg;
 	struct listener *l = p->l;
 
-	if (reply && len >= SERVER_DNS_HDR && len <= sizeof(l->out) && server_pending_live(p)) {
+	if (reply && len >= DNS_HDR_LEN && len <= sizeof(l->out) && server_pending_live(p)) {
 		l->t0 = p->t0;
 		memcpy(l->out, reply, len);
 		if (p->ra)
-			l->out[3] |= 0x80;
+			wire_set_ra(l->out);
 		server_send(l, p->c, (const struct sockaddr *)&p->peer, l->out, len);
 	}
 	server_pending_free(p);
@@ -662,7 +658,7 @@ static void server_on_forward(void *arg, const uint8_t *reply, size_t len)
 static void server_patch_rcode(uint8_t *wire, size_t len, uint8_t rcode)
 {
 	if (len >= 4)
-		wire[3] = (uint8_t)((wire[3] & 0xf0) | rcode);
+		wire_set_rcode(wire, rcode);
 }
 
 /* Outside every zone: forward when this client may recurse, else the REFUSED in out. */
@@ -672,7 +668,7 @@ static void server_handle_outside(struct listener *l, struct tcp_conn *c,
 {
 	struct server *s = l->s;
 
-	if (ra && (in[2] & 0x01)) {
+	if (ra && wire_rd(in)) {
 		size_t max_reply = c ? SERVER_MSG_MAX : qi->client_udp;
 		struct server_pending *p = server_pending_new(l, c, peer, ra, NULL, 0);
 		int rc = !p             ? -ENOMEM
@@ -688,7 +684,7 @@ static void server_handle_outside(struct listener *l, struct tcp_conn *c,
 			server_pending_free(p);
 		if (forward_refusal(s->env.forward, rc, in, len, l->out, sizeof(l->out), &out_len) <
 		    0)
-			server_patch_rcode(l->out, out_len, SERVER_RCODE_SERVFAIL);
+			server_patch_rcode(l->out, out_len, DNS_RCODE_SERVFAIL);
 	}
 	server_send(l, c, peer, l->out, out_len);
 }
@@ -739,7 +735,7 @@ static void server_on_fetched(void *arg, const struct snapshot *snap, bool absen
 		/* Still not settled (timeout, Nacos down): out holds the SERVFAIL. */
 		if (st != QUERY_DROP) {
 			if (p->ra)
-				l->out[3] |= 0x80;
+				wire_set_ra(l->out);
 			server_send(l, p->c, peer, l->out, out_len);
 		}
 	}
@@ -939,7 +935,7 @@ static bool server_answer_cached(struct listener *l, struct tcp_conn *c,
 		worker_handoff(l, SERVER_HANDOFF_REFRESH, NULL, in, len);
 	else if (refresh && l->s->env.forward)
 		fwdcache_refresh(fc, l->s->env.forward, in, len);
-	l->out[3] |= 0x80; /* RA: only clients allowed to recurse get here */
+	wire_set_ra(l->out); /* RA: only clients allowed to recurse get here */
 	server_send(l, c, peer, l->out, out_len);
 	return true;
 }
@@ -951,7 +947,7 @@ static bool server_needs_main(const struct listener *l, int st, bool ra,
 	if (!l->w)
 		return false;
 	if (st == QUERY_OUTSIDE)
-		return ra && (in[2] & 0x01);
+		return ra && wire_rd(in);
 	return st == QUERY_FETCH && l->env->sync;
 }
 
@@ -972,12 +968,12 @@ static void server_handle_query(struct listener *l, struct tcp_conn *c, const st
 	}
 	server_query_init(l, &qi, peer, c != NULL);
 	int st = query_answer(l->snap, &qi, in, len, l->out, sizeof(l->out), &out_len);
-	if (st == QUERY_DROP || out_len < SERVER_DNS_HDR || out_len > sizeof(l->out)) {
+	if (st == QUERY_DROP || out_len < DNS_HDR_LEN || out_len > sizeof(l->out)) {
 		SERVER_INC(l->stats.dropped);
 		return;
 	}
 	bool ra = env->forward && acl_match(env->allow_recursion, peer);
-	if (st == QUERY_OUTSIDE && ra && (in[2] & 0x01) &&
+	if (st == QUERY_OUTSIDE && ra && wire_rd(in) &&
 	    server_answer_cached(l, c, peer, &qi, in, len))
 		return;
 	if (server_needs_main(l, st, ra, &qi, in)) {
@@ -985,7 +981,7 @@ static void server_handle_query(struct listener *l, struct tcp_conn *c, const st
 		return;
 	}
 	if (ra)
-		l->out[3] |= 0x80;
+		wire_set_ra(l->out);
 	if (st == QUERY_OUTSIDE) {
 		server_handle_outside(l, c, peer, ra, &qi, in, len, out_len);
 		return;
@@ -1109,7 +1105,7 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 	if (!l->in_batch)
 		listener_batch_begin(l);
 	SERVER_INC(l->stats.udp_queries);
-	if ((flags & UV_UDP_PARTIAL) || n < SERVER_DNS_HDR)
+	if ((flags & UV_UDP_PARTIAL) || n < DNS_HDR_LEN)
 		SERVER_INC(l->stats.malformed);
 	else
 		server_handle_query(l, NULL, peer, (const uint8_t *)buf->base, (size_t)n);
@@ -1201,7 +1197,7 @@ static size_t tcp_process(struct tcp_conn *c, const uint8_t *p, size_t n)
 
 	c->processing = true;
 	while (!c->closing && !tcp_paused(c) && (fs = tcp_frame_size(p + used, n - used)) > 0) {
-		if (fs < 2 + SERVER_DNS_HDR) {
+		if (fs < 2 + DNS_HDR_LEN) {
 			SERVER_INC(c->l->stats.malformed);
 			tcp_conn_close(c);
 			break;

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "zones/dns/dnsnum.h"
 #include "zones/dns/fwdmsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,7 +29,7 @@ static void fuzz_reply(const uint8_t *q, size_t qlen, const uint8_t *r, size_t r
 	if (info.question_end > rlen || info.opt + info.opt_len > rlen)
 		abort();
 	if (fwdmsg_finish(q, qlen, r, rlen, max_reply, 1232, out, sizeof(out), &out_len) == 0 &&
-	    (out_len > sizeof(out) || out_len < FWDMSG_HEADER))
+	    (out_len > sizeof(out) || out_len < DNS_HDR_LEN))
 		abort();
 }
 

@@ -134,8 +134,21 @@ def configs():
     put('config', (ROOT / 'contrib' / 'nacos-dns.conf.example').read_bytes())
 
 
+def wire():
+    """Whole messages: queries with and without OPT, a reply, a zone transfer request, and a
+    question cut short, for the question reader and the error and truncated replies."""
+    put('wire', dns.message.make_query('www.example.com.', 'A').to_wire())
+    put('wire', dns.message.make_query('_http._tcp.svc.', 'SRV', use_edns=0, want_dnssec=True).to_wire())
+    put('wire', dns.message.make_query('.', 'NS').to_wire())
+    put('wire', dns.message.make_query('svc.', 'AXFR').to_wire())
+    q = dns.message.make_query('www.example.com.', 'A')
+    put('wire', dns.message.make_response(q).to_wire())
+    put('wire', q.to_wire()[:20])
+
+
 if __name__ == '__main__':
     queries()
+    wire()
     replies()
     cache_replies()
     nacos()

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "wire.h"
+#include "ldnsmsg.h"
 #include "zones/dns/fwdmsg.h"
 
 /* A query as a client sends it: name in the client's case, RD, optional EDNS with DO. */

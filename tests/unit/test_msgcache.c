@@ -12,7 +12,7 @@
 #include "zones/dns/msgcache.h"
 #include "resolver/serve/snapstore.h"
 #include "zones/data/snapshot.h"
-#include "wire.h"
+#include "ldnsmsg.h"
 
 static const struct msgcache_limits LIMITS = {.min_ttl = 0,
 					      .max_ttl = 86400,

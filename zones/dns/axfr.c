@@ -6,50 +6,27 @@
 
 #include <ldns/ldns.h>
 
-#include "zones/dns/query.h"
 #include "zones/data/snapshot_internal.h"
+#include "zones/dns/query.h"
+#include "zones/dns/wire.h"
 
-#define AXFR_QTYPE   252
 #define AXFR_MSG_MAX 16384 /* octets of records per message, before compression */
 #define AXFR_WIRE    65535
-
-/* Where the question section ends, or 0 when in has no complete question. */
-static size_t axfr_question_end(const uint8_t *in, size_t len)
-{
-	size_t o = 12;
-
-	while (o < len && in[o] != 0) {
-		if (in[o] & 0xc0)
-			return 0; /* a query's question is never compressed */
-		o += 1 + (size_t)in[o];
-	}
-	return o + 5 <= len ? o + 5 : 0;
-}
 
 bool axfr_is_request(const uint8_t *in, size_t len)
 {
 	size_t end;
 
-	if (len < 12 || (in[2] & 0x80) || (in[2] & 0x78) || in[4] != 0 || in[5] != 1)
+	if (len < DNS_HDR_LEN || wire_is_reply(in) || wire_opcode(in) != DNS_OPCODE_QUERY)
 		return false;
-	if (!(end = axfr_question_end(in, len)))
+	if (!(end = wire_question_end(in, len)))
 		return false;
-	return ((unsigned)in[end - 4] << 8 | in[end - 3]) == AXFR_QTYPE;
+	return wire_qtype(in, end) == DNS_TYPE_AXFR;
 }
 
 int axfr_error(const uint8_t *in, size_t len, uint8_t rcode, uint8_t *out, size_t cap)
 {
-	size_t end = len >= 12 ? axfr_question_end(in, len) : 0;
-
-	if (!end)
-		return -EBADMSG;
-	if (end > cap)
-		return -ENOSPC;
-	memcpy(out, in, end);
-	out[2] = (uint8_t)(0x80 | (in[2] & 0x79)); /* QR, opcode and RD kept */
-	out[3] = (uint8_t)(rcode & 0x0f);
-	memset(out + 6, 0, 6); /* ANCOUNT, NSCOUNT, ARCOUNT */
-	return (int)end;
+	return wire_error_reply(in, len, rcode, out, cap);
 }
 
 /* The zone whose apex is owner, or SNAP_NONE. */
@@ -70,16 +47,17 @@ static size_t axfr_find_zone(const struct snapshot *s, const ldns_rdf *owner)
 static int axfr_collect(const struct snapshot *s, const uint8_t *key, size_t key_len,
 			uint16_t qtype, int64_t now_ms, uint8_t *buf, ldns_rr_list *rrs)
 {
-	uint8_t q[12 + 255 + 4] = {0, 0, 0, 0, 0, 1};
+	uint8_t q[DNS_HDR_LEN + DNS_NAME_MAX + 4] = {0};
 	struct query_info qi = {.tcp = true, .now_ms = now_ms};
 	size_t out_len = 0;
 	ldns_pkt *p = NULL;
 
-	memcpy(q + 12, key, key_len);
-	q[12 + key_len] = (uint8_t)(qtype >> 8);
-	q[13 + key_len] = (uint8_t)qtype;
-	q[15 + key_len] = 1; /* class IN */
-	if (query_answer(s, &qi, q, 16 + key_len, buf, AXFR_WIRE, &out_len) != QUERY_ANSWER)
+	wire_put16(q + DNS_OFF_QD, 1);
+	memcpy(q + DNS_HDR_LEN, key, key_len);
+	wire_put16(q + DNS_HDR_LEN + key_len, qtype);
+	wire_put16(q + DNS_HDR_LEN + key_len + 2, DNS_CLASS_IN);
+	if (query_answer(s, &qi, q, DNS_HDR_LEN + key_len + 4, buf, AXFR_WIRE, &out_len) !=
+	    QUERY_ANSWER)
 		return 0;
 	if (ldns_wire2pkt(&p, buf, out_len) != LDNS_STATUS_OK)
 		return -ENOMEM;

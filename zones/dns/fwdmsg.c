@@ -5,45 +5,9 @@
 #include <errno.h>
 #include <string.h>
 
-#define FLAG_QR    0x80 /* byte 2 */
-#define FLAG_TC    0x02 /* byte 2 */
-#define FLAG_RD    0x01 /* byte 2 */
-#define FLAG_RA    0x80 /* byte 3 */
-#define FLAG_CD    0x10 /* byte 3 */
-#define RCODE_MASK 0x0f
-#define TYPE_OPT   41
-#define OPT_FIXED  11   /* root name, type, class, ttl, rdlength */
-#define OPT_DO     0x80 /* first byte of the TTL's flags half */
-#define OPT_EDE    15   /* RFC 8914 */
-#define EDE_MAX    200  /* text octets kept: the reply stays well under 512 octets */
+#include "zones/dns/wire.h"
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* The question name: no compression (nothing precedes it that a pointer could name). Returns
- * the offset past it or -1. */
-static long skip_qname(const uint8_t *m, size_t len, size_t off)
-{
-	size_t start = off;
-
-	while (off < len) {
-		uint8_t c = m[off];
-		if (c == 0)
-			return off + 1 - start > 255 ? -1 : (long)(off + 1);
-		if (c > 63)
-			return -1;
-		off += 1u + c;
-	}
-	return -1;
-}
+#define EDE_MAX 200 /* text octets kept: the reply stays well under 512 octets */
 
 /* A record owner name, compression allowed: a pointer ends the name in this message. */
 static long skip_name(const uint8_t *m, size_t len, size_t off)
@@ -70,10 +34,10 @@ static int skip_rr(const uint8_t *m, size_t len, size_t *off, bool additional,
 
 	if (p < 0 || (size_t)p + 10 > len)
 		return -EBADMSG;
-	size_t end = (size_t)p + 10 + get16(m + p + 8);
+	size_t end = (size_t)p + 10 + wire_get16(m + p + 8);
 	if (end > len)
 		return -EBADMSG;
-	if (additional && get16(m + p) == TYPE_OPT) {
+	if (additional && wire_get16(m + p) == DNS_TYPE_OPT) {
 		if (info->opt || m[start] != 0)
 			return -EBADMSG; /* two OPTs, or one not at the root (RFC 6891 6.1.1) */
 		info->opt = start;
@@ -87,17 +51,17 @@ static int skip_rr(const uint8_t *m, size_t len, size_t *off, bool additional,
 static int parse_message(const uint8_t *m, size_t len, struct fwdmsg_info *info)
 {
 	memset(info, 0, sizeof(*info));
-	if (len < FWDMSG_HEADER || get16(m + 4) != 1)
+	if (len < DNS_HDR_LEN || wire_get16(m + 4) != 1)
 		return -EBADMSG;
-	long q = skip_qname(m, len, FWDMSG_HEADER);
-	if (q < 0 || (size_t)q + 4 > len)
+	size_t q = wire_question_end(m, len);
+	if (!q)
 		return -EBADMSG;
-	info->qtype = get16(m + q);
-	info->qclass = get16(m + q + 2);
-	info->question_end = (size_t)q + 4;
+	info->qtype = wire_qtype(m, q);
+	info->qclass = wire_get16(m + q - 2);
+	info->question_end = q;
 
 	size_t off = info->question_end;
-	unsigned an_ns = (unsigned)get16(m + 6) + get16(m + 8), ar = get16(m + 10);
+	unsigned an_ns = (unsigned)wire_get16(m + 6) + wire_get16(m + 8), ar = wire_get16(m + 10);
 	for (unsigned i = 0; i < an_ns + ar; i++) {
 		if (skip_rr(m, len, &off, i >= an_ns, info) < 0)
 			return -EBADMSG;
@@ -107,7 +71,7 @@ static int parse_message(const uint8_t *m, size_t len, struct fwdmsg_info *info)
 
 int fwdmsg_parse_query(const uint8_t *msg, size_t len, struct fwdmsg_info *out)
 {
-	if (len < FWDMSG_HEADER || (msg[2] & FLAG_QR))
+	if (len < DNS_HDR_LEN || wire_is_reply(msg))
 		return -EBADMSG;
 	return parse_message(msg, len, out);
 }
@@ -135,13 +99,12 @@ int fwdmsg_check_reply(const uint8_t *query, size_t qlen, uint16_t id, const uin
 
 	if (fwdmsg_parse_query(query, qlen, &qi) < 0)
 		return -EBADMSG;
-	if (rlen < FWDMSG_HEADER || !(reply[2] & FLAG_QR) || get16(reply) != id)
-		return rlen < FWDMSG_HEADER ? -EBADMSG : -ESRCH;
+	if (rlen < DNS_HDR_LEN || !wire_is_reply(reply) || wire_get16(reply) != id)
+		return rlen < DNS_HDR_LEN ? -EBADMSG : -ESRCH;
 	if (parse_message(reply, rlen, &ri) < 0)
 		return -EBADMSG;
 	if (ri.question_end != qi.question_end ||
-	    !same_question(query + FWDMSG_HEADER, reply + FWDMSG_HEADER,
-			   qi.question_end - FWDMSG_HEADER))
+	    !same_question(query + DNS_HDR_LEN, reply + DNS_HDR_LEN, qi.question_end - DNS_HDR_LEN))
 		return -ESRCH;
 	if (out)
 		*out = ri;
@@ -150,27 +113,27 @@ int fwdmsg_check_reply(const uint8_t *query, size_t qlen, uint16_t id, const uin
 
 void fwdmsg_set_id(uint8_t *msg, uint16_t id)
 {
-	put16(msg, id);
+	wire_put16(msg, id);
 }
 
 bool fwdmsg_truncated(const uint8_t *msg, size_t len)
 {
-	return len >= FWDMSG_HEADER && (msg[2] & FLAG_TC);
+	return len >= DNS_HDR_LEN && wire_tc(msg);
 }
 
 int fwdmsg_rcode(const uint8_t *msg, size_t len)
 {
-	return len >= FWDMSG_HEADER ? msg[3] & RCODE_MASK : -EBADMSG;
+	return len >= DNS_HDR_LEN ? wire_rcode(msg) : -EBADMSG;
 }
 
 /* An OPT with no options: our buffer size, the given extended-RCODE/version/flags TTL. */
 static void put_opt(uint8_t *p, uint16_t edns_size, const uint8_t ttl[4])
 {
 	p[0] = 0;
-	put16(p + 1, TYPE_OPT);
-	put16(p + 3, edns_size);
+	wire_put16(p + 1, DNS_TYPE_OPT);
+	wire_put16(p + 3, edns_size);
 	memcpy(p + 5, ttl, 4);
-	put16(p + 9, 0);
+	wire_put16(p + 9, 0);
 }
 
 /* An extended error for the OPT of a minimal reply; NULL: none. */
@@ -187,25 +150,25 @@ static int write_minimal(const uint8_t *query, const struct fwdmsg_info *qi, con
 {
 	size_t text = ttl && ede ? strnlen(ede->text, EDE_MAX) : 0;
 	size_t opt_data = ttl && ede ? 6 + text : 0;
-	size_t n = qi->question_end + (ttl ? OPT_FIXED + opt_data : 0);
+	size_t n = qi->question_end + (ttl ? DNS_OPT_FIXED_LEN + opt_data : 0);
 
 	if (n > cap)
 		return -EMSGSIZE;
 	memcpy(out, query, qi->question_end);
 	memcpy(out + 2, flags, 2);
-	put16(out + 4, 1);
-	put16(out + 6, 0);
-	put16(out + 8, 0);
-	put16(out + 10, ttl ? 1 : 0);
+	wire_put16(out + 4, 1);
+	wire_put16(out + 6, 0);
+	wire_put16(out + 8, 0);
+	wire_put16(out + 10, ttl ? 1 : 0);
 	if (ttl) {
 		uint8_t *o = out + qi->question_end;
 		put_opt(o, edns_size, ttl);
 		if (opt_data) {
-			put16(o + 9, (uint16_t)opt_data);
-			put16(o + OPT_FIXED, OPT_EDE);
-			put16(o + OPT_FIXED + 2, (uint16_t)(2 + text));
-			put16(o + OPT_FIXED + 4, ede->code);
-			memcpy(o + OPT_FIXED + 6, ede->text, text);
+			wire_put16(o + 9, (uint16_t)opt_data);
+			wire_put16(o + DNS_OPT_FIXED_LEN, DNS_EDNS_EDE);
+			wire_put16(o + DNS_OPT_FIXED_LEN + 2, (uint16_t)(2 + text));
+			wire_put16(o + DNS_OPT_FIXED_LEN + 4, ede->code);
+			memcpy(o + DNS_OPT_FIXED_LEN + 6, ede->text, text);
 		}
 	}
 	*out_len = n;
@@ -216,14 +179,14 @@ static int write_minimal(const uint8_t *query, const struct fwdmsg_info *qi, con
 static void client_opt_ttl(const uint8_t *query, const struct fwdmsg_info *qi, uint8_t ttl[4])
 {
 	memset(ttl, 0, 4);
-	ttl[2] = query[qi->opt + 7] & OPT_DO;
+	ttl[2] = query[qi->opt + 7] & DNS_OPT_FLAG_DO;
 }
 
 static int finish_truncated(const uint8_t *query, const struct fwdmsg_info *qi,
 			    const uint8_t *reply, const struct fwdmsg_info *ri, size_t max_reply,
 			    uint16_t edns_size, uint8_t *out, size_t cap, size_t *out_len)
 {
-	uint8_t flags[2] = {(uint8_t)(reply[2] | FLAG_TC), reply[3]}, ttl[4];
+	uint8_t flags[2] = {(uint8_t)(reply[2] | DNS_FLAG_TC), reply[3]}, ttl[4];
 
 	if (qi->opt) {
 		if (ri->opt)
@@ -251,9 +214,9 @@ int fwdmsg_finish(const uint8_t *query, size_t qlen, const uint8_t *reply, size_
 					out_len);
 	memcpy(out, reply, rlen);
 	memcpy(out, query, 2);
-	memcpy(out + FWDMSG_HEADER, query + FWDMSG_HEADER, qi.question_end - FWDMSG_HEADER);
+	memcpy(out + DNS_HDR_LEN, query + DNS_HDR_LEN, qi.question_end - DNS_HDR_LEN);
 	if (ri.opt && qi.opt)
-		put16(out + ri.opt + 3, edns_size);
+		wire_put16(out + ri.opt + 3, edns_size);
 	*out_len = rlen;
 	return 0;
 }
@@ -268,8 +231,9 @@ int fwdmsg_servfail(const uint8_t *query, size_t qlen, uint16_t edns_size, uint1
 	if (fwdmsg_parse_query(query, qlen, &qi) < 0)
 		return -EBADMSG;
 	/* QR, the query's opcode and RD; RA, the query's CD; RCODE 2 */
-	uint8_t flags[2] = {(uint8_t)(FLAG_QR | (query[2] & 0x79)),
-			    (uint8_t)(FLAG_RA | (query[3] & FLAG_CD) | 2)};
+	uint8_t flags[2] = {
+		(uint8_t)(DNS_FLAG_QR | (query[DNS_OFF_FL1] & DNS_FL1_ECHOED)),
+		(uint8_t)(DNS_FLAG_RA | (query[DNS_OFF_FL2] & DNS_FLAG_CD) | DNS_RCODE_SERVFAIL)};
 	if (qi.opt)
 		client_opt_ttl(query, &qi, ttl);
 	return write_minimal(query, &qi, flags, edns_size, qi.opt ? ttl : NULL,

@@ -4,8 +4,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FWDMSG_HEADER 12
-
 /* Where things are in a message that has exactly one question. */
 struct fwdmsg_info {
 	size_t question_end; /* offset just past QTYPE/QCLASS */

@@ -11,26 +11,8 @@
 #include <string.h>
 
 #include "zones/base/hash.h"
+#include "zones/dns/wire.h"
 
-#define HDR              12
-#define T_NS             2
-#define T_CNAME          5
-#define T_SOA            6
-#define T_PTR            12
-#define T_MX             15
-#define T_SRV            33
-#define T_OPT            41
-#define T_RRSIG          46
-#define T_ANY            255
-#define R_NOERROR        0
-#define R_SERVFAIL       2
-#define R_NXDOMAIN       3
-#define FLAG_QR          0x80
-#define FLAG_TC          0x02
-#define FLAG_AD          0x20
-#define FLAG_CD          0x10
-#define OPT_LEN          11
-#define EDE_STALE        3  /* RFC 8914 Stale Answer */
 #define STALE_TTL        30 /* RFC 8767 */
 #define RECHECK_MS       30000 /* after a failure, expired answers go out stale at once for this long */
 #define MAX_CHAIN        8
@@ -68,26 +50,15 @@ struct msgcache {
 	uint16_t ttl_at[MSGCACHE_TTLS_MAX];
 };
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static uint32_t rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 static void wr32(uint8_t *p, uint32_t v)
 {
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
+	wire_put16(p, (uint16_t)(v >> 16));
+	wire_put16(p + 2, (uint16_t)v);
 }
 
 static uint8_t lower(uint8_t c)
@@ -126,7 +97,7 @@ static int read_name(const uint8_t *m, size_t len, size_t *at, uint8_t *out, siz
 		if (p >= len)
 			return -1;
 		uint8_t c = m[p];
-		if ((c & 0xc0) == 0xc0) {
+		if ((c & DNS_PTR_MASK) == DNS_PTR_MASK) {
 			if (p + 2 > len || ++hops > MAX_HOPS)
 				return -1;
 			size_t to = (size_t)(c & 0x3f) << 8 | m[p + 1];
@@ -158,20 +129,21 @@ static uint64_t key_hash(const uint8_t *p, size_t n)
 
 int msgcache_key_make(const uint8_t *msg, size_t len, bool do_bit, struct msgcache_key *k)
 {
-	size_t at = HDR;
+	size_t at = DNS_HDR_LEN;
 
-	if (len < HDR)
+	if (len < DNS_HDR_LEN)
 		return -EBADMSG;
 	while (at < len && msg[at] != 0) {
-		if (msg[at] > 63 || at + 1u + msg[at] >= len || at + 1u + msg[at] - HDR >= 255)
+		if (msg[at] > 63 || at + 1u + msg[at] >= len ||
+		    at + 1u + msg[at] - DNS_HDR_LEN >= 255)
 			return -EBADMSG;
 		at += 1u + msg[at];
 	}
 	if (at + 5 > len)
 		return -EBADMSG;
-	size_t n = at + 1 - HDR;
+	size_t n = at + 1 - DNS_HDR_LEN;
 	for (size_t i = 0; i < n; i++)
-		k->data[i] = lower(msg[HDR + i]);
+		k->data[i] = lower(msg[DNS_HDR_LEN + i]);
 	memcpy(k->data + n, msg + at + 1, 4);
 	k->data[n + 4] = do_bit;
 	k->len = n + 5;
@@ -194,10 +166,10 @@ static int read_rr(const uint8_t *m, size_t len, size_t *at, struct rr *r)
 {
 	if (read_name(m, len, at, r->owner, &r->owner_len) < 0 || *at + 10 > len)
 		return -1;
-	r->type = rd16(m + *at);
-	r->klass = rd16(m + *at + 2);
+	r->type = wire_get16(m + *at);
+	r->klass = wire_get16(m + *at + 2);
 	r->ttl = rd32(m + *at + 4);
-	r->rdlen = rd16(m + *at + 8);
+	r->rdlen = wire_get16(m + *at + 8);
 	r->rdata = *at + 10;
 	if (r->rdata + r->rdlen > len)
 		return -1;
@@ -228,8 +200,8 @@ static int put_rdata(struct writer *w, const uint8_t *m, size_t len, const struc
 	static const struct {
 		uint16_t type;
 		uint8_t before, names, after; /* fixed octets, names, fixed octets */
-	} forms[] = {{T_NS, 0, 1, 0}, {T_CNAME, 0, 1, 0}, {T_PTR, 0, 1, 0},
-		     {T_MX, 2, 1, 0}, {T_SRV, 6, 1, 0},   {T_SOA, 0, 2, 20}};
+	} forms[] = {{DNS_TYPE_NS, 0, 1, 0}, {DNS_TYPE_CNAME, 0, 1, 0}, {DNS_TYPE_PTR, 0, 1, 0},
+		     {DNS_TYPE_MX, 2, 1, 0}, {DNS_TYPE_SRV, 6, 1, 0},   {DNS_TYPE_SOA, 0, 2, 20}};
 	uint8_t name[255];
 	size_t n, at = r->rdata, end = r->rdata + r->rdlen;
 
@@ -251,7 +223,7 @@ static int put_rdata(struct writer *w, const uint8_t *m, size_t len, const struc
 			return -1;
 		put(w, m + at, forms[i].after);
 		if (!w->full)
-			wr16(w->p->records + start, (uint16_t)(w->p->len - start - 2));
+			wire_put16(w->p->records + start, (uint16_t)(w->p->len - start - 2));
 		return 0;
 	}
 	put(w, (const uint8_t[]){(uint8_t)(r->rdlen >> 8), (uint8_t)r->rdlen}, 2);
@@ -265,8 +237,8 @@ static int put_rr(struct writer *w, const uint8_t *m, size_t len, const struct r
 
 	if (w->p->n_ttl >= MSGCACHE_TTLS_MAX)
 		return -1;
-	wr16(fixed, r->type);
-	wr16(fixed + 2, r->klass);
+	wire_put16(fixed, r->type);
+	wire_put16(fixed + 2, r->klass);
 	wr32(fixed + 4, 0); /* the entry's TTL, written when an answer is made */
 	put(w, r->owner, r->owner_len);
 	w->p->ttl_at[w->p->n_ttl++] = (uint16_t)(w->p->len + 4);
@@ -286,8 +258,8 @@ static void want_from_key(const struct msgcache_key *k, struct want *q)
 {
 	q->name = k->data;
 	q->name_len = k->len - 5;
-	q->type = rd16(k->data + q->name_len);
-	q->klass = rd16(k->data + q->name_len + 2);
+	q->type = wire_get16(k->data + q->name_len);
+	q->klass = wire_get16(k->data + q->name_len + 2);
 	q->do_bit = k->data[k->len - 1] != 0;
 }
 
@@ -328,14 +300,14 @@ static int parse_answer(const uint8_t *m, size_t len, size_t *at, unsigned count
 			continue;
 		if (at_target && r.type == q->type) {
 			keep = *final = true;
-		} else if (at_target && r.type == T_CNAME && !*final && ch->n < MAX_CHAIN) {
+		} else if (at_target && r.type == DNS_TYPE_CNAME && !*final && ch->n < MAX_CHAIN) {
 			size_t p = r.rdata;
 			if (read_name(m, r.rdata + r.rdlen, &p, ch->names[ch->n],
 				      &ch->lens[ch->n]) < 0)
 				return -1;
 			ch->n++;
 			keep = true;
-		} else if (r.type == T_RRSIG && q->do_bit && chain_has(ch, &r)) {
+		} else if (r.type == DNS_TYPE_RRSIG && q->do_bit && chain_has(ch, &r)) {
 			keep = true;
 		}
 		if (!keep)
@@ -359,7 +331,7 @@ static int parse_soa(const uint8_t *m, size_t len, size_t *at, unsigned count, c
 	for (unsigned i = 0; i < count; i++) {
 		if (read_rr(m, len, at, &r) < 0)
 			return -1;
-		if (r.type != T_SOA || r.klass != q->klass || r.rdlen < 22 ||
+		if (r.type != DNS_TYPE_SOA || r.klass != q->klass || r.rdlen < 22 ||
 		    !name_under(target, tlen, r.owner, r.owner_len))
 			continue;
 		uint32_t minimum = rd32(m + r.rdata + r.rdlen - 4);
@@ -378,19 +350,20 @@ static int check_header(const uint8_t *m, size_t len, const struct want *q, size
 	uint8_t name[255];
 	size_t n;
 
-	*at = HDR;
-	if (len < HDR || !(m[2] & FLAG_QR) || rd16(m + 4) != 1)
+	*at = DNS_HDR_LEN;
+	if (len < DNS_HDR_LEN || !wire_is_reply(m) || wire_get16(m + 4) != 1)
 		return -EBADMSG;
 	if (read_name(m, len, at, name, &n) < 0 || *at + 4 > len)
 		return -EBADMSG;
-	if (!name_eq(name, n, q->name, q->name_len) || rd16(m + *at) != q->type ||
-	    rd16(m + *at + 2) != q->klass)
+	if (!name_eq(name, n, q->name, q->name_len) || wire_get16(m + *at) != q->type ||
+	    wire_get16(m + *at + 2) != q->klass)
 		return -EBADMSG;
 	*at += 4;
-	if ((m[2] & 0x78) || (m[2] & FLAG_TC) || q->type == T_ANY || q->type == T_OPT)
+	if (wire_opcode(m) != DNS_OPCODE_QUERY || wire_tc(m) || q->type == DNS_TYPE_ANY ||
+	    q->type == DNS_TYPE_OPT)
 		return -ENOENT;
-	uint8_t rcode = m[3] & 0x0f;
-	return rcode == R_NOERROR || rcode == R_NXDOMAIN ? 0 : -ENOENT;
+	uint8_t rcode = wire_rcode(m);
+	return rcode == DNS_RCODE_NOERROR || rcode == DNS_RCODE_NXDOMAIN ? 0 : -ENOENT;
 }
 
 int msgcache_parse_reply(const struct msgcache_key *k, const uint8_t *m, size_t len,
@@ -409,20 +382,20 @@ int msgcache_parse_reply(const struct msgcache_key *k, const uint8_t *m, size_t 
 	p->an = p->ns = 0;
 	if ((rc = check_header(m, len, &q, &at)) < 0)
 		return rc;
-	p->rcode = m[3] & 0x0f;
-	p->ad = (m[3] & FLAG_AD) != 0;
+	p->rcode = wire_rcode(m);
+	p->ad = (m[3] & DNS_FLAG_AD) != 0;
 	memcpy(ch.names[0], q.name, q.name_len);
 	ch.lens[0] = q.name_len;
 	ch.n = 1;
-	if (parse_answer(m, len, &at, rd16(m + 6), &q, &ch, &w, &ttl, &final) < 0)
+	if (parse_answer(m, len, &at, wire_get16(m + 6), &q, &ch, &w, &ttl, &final) < 0)
 		return -EBADMSG;
-	p->negative = p->rcode == R_NXDOMAIN || !final;
+	p->negative = p->rcode == DNS_RCODE_NXDOMAIN || !final;
 	if (p->negative) {
 		/* DNSSEC denial proofs are not kept: a validating client asks upstream each time.
 		 */
 		if (q.do_bit)
 			return -ENOENT;
-		rc = parse_soa(m, len, &at, rd16(m + 8), &q, &ch, &w, &ttl);
+		rc = parse_soa(m, len, &at, wire_get16(m + 8), &q, &ch, &w, &ttl);
 		if (rc < 0)
 			return -EBADMSG;
 		if (rc == 0)
@@ -643,9 +616,9 @@ int msgcache_store(struct msgcache *c, const struct msgcache_key *k, const uint8
 void msgcache_store_failure(struct msgcache *c, const struct msgcache_key *k, int64_t now_ms)
 {
 	struct entry *e = find(c, k, NULL);
-	struct msgcache_parsed p = {.rcode = R_SERVFAIL};
+	struct msgcache_parsed p = {.rcode = DNS_RCODE_SERVFAIL};
 
-	if (e && e->rcode != R_SERVFAIL) {
+	if (e && e->rcode != DNS_RCODE_SERVFAIL) {
 		atomic_store_explicit(&e->failed_ms, now_ms, memory_order_relaxed);
 		atomic_store_explicit(&e->refreshing, 0, memory_order_relaxed);
 		return;
@@ -715,9 +688,10 @@ static size_t answer_begin(const struct entry *e, const struct msgcache_ask *a, 
 			   bool do_bit)
 {
 	memcpy(out, a->query, a->qend);
-	out[2] = (uint8_t)(FLAG_QR | (a->query[2] & 0x79)); /* opcode, RD */
-	out[3] = (uint8_t)((a->query[3] & FLAG_CD) | (do_bit && e->ad ? FLAG_AD : 0) | e->rcode);
-	wr16(out + 4, 1);
+	out[2] = (uint8_t)(DNS_FLAG_QR | (a->query[DNS_OFF_FL1] & DNS_FL1_ECHOED)); /* opcode, RD */
+	out[3] = (uint8_t)((a->query[DNS_OFF_FL2] & DNS_FLAG_CD) |
+			   (do_bit && e->ad ? DNS_FLAG_AD : 0) | e->rcode);
+	wire_put16(out + 4, 1);
 	memset(out + 6, 0, 6);
 	return a->qend;
 }
@@ -725,40 +699,40 @@ static size_t answer_begin(const struct entry *e, const struct msgcache_ask *a, 
 static size_t put_opt(uint8_t *p, const struct msgcache_ask *a, bool do_bit, bool stale)
 {
 	p[0] = 0;
-	wr16(p + 1, T_OPT);
-	wr16(p + 3, a->edns_size);
+	wire_put16(p + 1, DNS_TYPE_OPT);
+	wire_put16(p + 3, a->edns_size);
 	wr32(p + 5, do_bit ? 0x8000u : 0);
-	wr16(p + 9, stale ? 6 : 0);
+	wire_put16(p + 9, stale ? 6 : 0);
 	if (!stale)
-		return OPT_LEN;
-	wr16(p + 11, 15); /* EDE */
-	wr16(p + 13, 2);
-	wr16(p + 15, EDE_STALE);
-	return OPT_LEN + 6;
+		return DNS_OPT_FIXED_LEN;
+	wire_put16(p + 11, 15); /* EDE */
+	wire_put16(p + 13, 2);
+	wire_put16(p + 15, DNS_EDE_STALE_ANSWER);
+	return DNS_OPT_FIXED_LEN + 6;
 }
 
 static size_t build(const struct entry *e, const struct msgcache_ask *a, bool do_bit, bool stale,
 		    uint32_t ttl, uint8_t *out, size_t cap)
 {
-	size_t opt = a->edns ? OPT_LEN + (stale ? 6 : 0) : 0;
+	size_t opt = a->edns ? DNS_OPT_FIXED_LEN + (stale ? 6 : 0) : 0;
 	size_t n = answer_begin(e, a, out, do_bit);
 	size_t limit = cap < a->max_reply ? cap : a->max_reply;
 
 	if (n + e->len + opt > limit) {
 		if (n + opt > cap)
 			return 0;
-		out[2] |= FLAG_TC;
+		wire_set_tc(out);
 	} else {
 		memcpy(out + n, e->records, e->len);
 		for (size_t i = 0; i < e->n_ttl; i++)
 			wr32(out + n + e->ttl_at[i], ttl);
 		n += e->len;
-		wr16(out + 6, e->an);
-		wr16(out + 8, e->ns);
+		wire_put16(out + 6, e->an);
+		wire_put16(out + 8, e->ns);
 	}
 	if (a->edns) {
 		n += put_opt(out + n, a, do_bit, stale);
-		wr16(out + 10, 1);
+		wire_put16(out + 10, 1);
 	}
 	return n;
 }
@@ -783,16 +757,16 @@ enum msgcache_result msgcache_answer(struct msgcache *c, const struct msgcache_k
 	uint32_t ttl;
 
 	*refresh = false;
-	if (!e || a->qend < HDR || a->qend > a->len)
+	if (!e || a->qend < DNS_HDR_LEN || a->qend > a->len)
 		return MSGCACHE_MISS;
 	if (a->now_ms < e->expire_ms) {
 		int64_t left = e->expire_ms - a->now_ms;
 		ttl = (uint32_t)(left / 1000);
-		due = e->rcode != R_SERVFAIL && left * 10 < (int64_t)e->ttl * 1000;
+		due = e->rcode != DNS_RCODE_SERVFAIL && left * 10 < (int64_t)e->ttl * 1000;
 	} else {
 		int64_t failed = atomic_load_explicit(&e->failed_ms, memory_order_relaxed);
 		bool recheck = failed && a->now_ms - failed < RECHECK_MS;
-		if (e->rcode == R_SERVFAIL || !(recheck || a->stale_ok) ||
+		if (e->rcode == DNS_RCODE_SERVFAIL || !(recheck || a->stale_ok) ||
 		    a->now_ms - e->expire_ms > (int64_t)c->lim.stale_max * 1000)
 			return MSGCACHE_MISS;
 		stale = true;

@@ -11,22 +11,8 @@
 #include <string.h>
 
 #include "zones/data/snapshot_internal.h"
+#include "zones/dns/wire.h"
 
-#define T_OPT         41
-#define T_IXFR        251
-#define T_AXFR        252
-#define T_ANY         255
-#define C_CH          3
-#define R_FORMERR     1
-#define R_SERVFAIL    2
-#define R_NXDOMAIN    3
-#define R_NOTIMP      4
-#define R_REFUSED     5
-#define R_BADVERS     16
-#define OPT_LEN       11
-#define OPT_NSID      3  /* RFC 5001 */
-#define OPT_EDE       15 /* RFC 8914 */
-#define EDE_NOT_READY 14
 /* Sets up to this many records get a full weighted shuffle, larger ones a weighted rotation. */
 #define SHUFFLE_MAX 16
 
@@ -59,23 +45,12 @@ struct reply {
 	uint16_t ede;
 };
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /* ---- reading the query ---- */
 
-/* The question name at in + 12: plain labels only (a pointer there is malformed). */
+/* The question name after the header: plain labels only (a pointer there is malformed). */
 static int read_qname(struct question *q, size_t len)
 {
-	size_t at = 12;
+	size_t at = DNS_HDR_LEN;
 	q->qlen = 0;
 	q->n_labels = 0;
 	for (;;) {
@@ -96,8 +71,8 @@ static int read_qname(struct question *q, size_t len)
 	}
 	if (at + 4 > len)
 		return -1;
-	q->qtype = rd16(q->in + at);
-	q->qclass = rd16(q->in + at + 2);
+	q->qtype = wire_get16(q->in + at);
+	q->qclass = wire_get16(q->in + at + 2);
 	q->qend = at + 4;
 	q->hash = snap_hash(q->key, q->qlen);
 	return 0;
@@ -111,7 +86,7 @@ static int skip_name(const uint8_t *in, size_t len, size_t *at)
 		if (p >= len)
 			return -1;
 		uint8_t n = in[p];
-		if ((n & 0xC0) == 0xC0) {
+		if ((n & DNS_PTR_MASK) == DNS_PTR_MASK) {
 			if (p + 2 > len)
 				return -1;
 			*at = p + 2;
@@ -134,15 +109,15 @@ static int read_opt(struct question *q, const uint8_t *rr, bool root_owner)
 	if (q->edns || !root_owner)
 		return -1; /* RFC 6891 6.1.1: one OPT, owned by the root */
 	q->edns = true;
-	q->edns_size = rd16(rr + 2);
+	q->edns_size = wire_get16(rr + 2);
 	q->edns_version = rr[5];
-	q->do_bit = (rr[6] & 0x80) != 0;
-	size_t rdlen = rd16(rr + 8), at = 0;
+	q->do_bit = (rr[6] & DNS_OPT_FLAG_DO) != 0;
+	size_t rdlen = wire_get16(rr + 8), at = 0;
 	while (at < rdlen) {
-		if (at + 4 > rdlen || at + 4 + rd16(rr + 10 + at + 2) > rdlen)
+		if (at + 4 > rdlen || at + 4 + wire_get16(rr + 10 + at + 2) > rdlen)
 			return -1; /* an option overruns the record: FORMERR (RFC 6891 7) */
-		q->nsid = q->nsid || rd16(rr + 10 + at) == OPT_NSID;
-		at += 4 + rd16(rr + 10 + at + 2);
+		q->nsid = q->nsid || wire_get16(rr + 10 + at) == DNS_EDNS_NSID;
+		at += 4 + wire_get16(rr + 10 + at + 2);
 	}
 	return 0;
 }
@@ -152,15 +127,16 @@ static int read_records(struct question *q, size_t len)
 {
 	const uint8_t *in = q->in;
 	size_t at = q->qend;
-	size_t n_before = (size_t)rd16(in + 6) + rd16(in + 8), n = n_before + rd16(in + 10);
+	size_t n_before = (size_t)wire_get16(in + 6) + wire_get16(in + 8),
+	       n = n_before + wire_get16(in + 10);
 	for (size_t k = 0; k < n; k++) {
 		size_t owner = at;
 		if (skip_name(in, len, &at) < 0 || at + 10 > len)
 			return -1;
-		size_t end = at + 10 + rd16(in + at + 8);
+		size_t end = at + 10 + wire_get16(in + at + 8);
 		if (end > len)
 			return -1;
-		if (k >= n_before && rd16(in + at) == T_OPT &&
+		if (k >= n_before && wire_get16(in + at) == DNS_TYPE_OPT &&
 		    read_opt(q, in + at, in[owner] == 0) < 0)
 			return -1;
 		at = end;
@@ -184,15 +160,16 @@ static void reply_begin(struct reply *r, const struct question *q, uint8_t rcode
 			bool header_only)
 {
 	const uint8_t *in = q->in;
-	memset(r->p, 0, 12);
+	memset(r->p, 0, DNS_HDR_LEN);
 	r->p[0] = in[0];
 	r->p[1] = in[1];
-	r->p[2] = (uint8_t)(0x80 | (in[2] & 0x79) | (aa ? 0x04 : 0));
-	r->p[3] = (uint8_t)((in[3] & 0x10) | (rcode & 0x0F));
-	r->len = 12;
+	r->p[DNS_OFF_FL1] = (uint8_t)(DNS_FLAG_QR | (in[DNS_OFF_FL1] & DNS_FL1_ECHOED) |
+				      (aa ? DNS_FLAG_AA : 0));
+	r->p[DNS_OFF_FL2] = (uint8_t)((in[DNS_OFF_FL2] & DNS_FLAG_CD) | (rcode & DNS_RCODE_MASK));
+	r->len = DNS_HDR_LEN;
 	if (header_only)
 		return;
-	memcpy(r->p + 12, in + 12, q->qend - 12);
+	memcpy(r->p + DNS_HDR_LEN, in + DNS_HDR_LEN, q->qend - DNS_HDR_LEN);
 	r->len = q->qend;
 	r->p[5] = 1;
 }
@@ -206,42 +183,42 @@ static void put_option(struct reply *r, uint8_t *opt, uint16_t code, size_t pref
 	if (r->len + 4 + data > r->cap)
 		return;
 	uint8_t *o = r->p + r->len;
-	wr16(o, code);
-	wr16(o + 2, (uint16_t)data);
+	wire_put16(o, code);
+	wire_put16(o + 2, (uint16_t)data);
 	if (prefix_len)
-		wr16(o + 4, r->ede);
+		wire_put16(o + 4, r->ede);
 	memcpy(o + 4 + prefix_len, text, n);
 	r->len += 4 + data;
-	wr16(opt + 9, (uint16_t)(rd16(opt + 9) + 4 + data));
+	wire_put16(opt + 9, (uint16_t)(wire_get16(opt + 9) + 4 + data));
 }
 
 /* Counts, TC and the OPT record (there is always room for it: see reply_limits). */
 static void reply_end(struct reply *r, const struct question *q, struct query_info *qi,
 		      uint16_t max_udp, uint8_t rcode)
 {
-	r->p[3] = (uint8_t)((r->p[3] & 0xF0) | (rcode & 0x0F));
+	wire_set_rcode(r->p, rcode);
 	if (r->tc)
-		r->p[2] |= 0x02;
+		wire_set_tc(r->p);
 	if (q->edns) {
 		uint8_t *o = r->p + r->len;
 		o[0] = 0;
-		wr16(o + 1, T_OPT);
-		wr16(o + 3, max_udp);
+		wire_put16(o + 1, DNS_TYPE_OPT);
+		wire_put16(o + 3, max_udp);
 		o[5] = (uint8_t)(rcode >> 4); /* extended rcode: BADVERS */
 		o[6] = 0;                     /* version 0 */
-		o[7] = q->do_bit ? 0x80 : 0;
+		o[7] = q->do_bit ? DNS_OPT_FLAG_DO : 0;
 		o[8] = 0;
-		wr16(o + 9, 0);
-		r->len += OPT_LEN;
+		wire_put16(o + 9, 0);
+		r->len += DNS_OPT_FIXED_LEN;
 		r->ar++;
 		if (q->nsid && r->nsid)
-			put_option(r, o, OPT_NSID, 0, r->nsid);
+			put_option(r, o, DNS_EDNS_NSID, 0, r->nsid);
 		if (r->ede_text)
-			put_option(r, o, OPT_EDE, 2, r->ede_text);
+			put_option(r, o, DNS_EDNS_EDE, 2, r->ede_text);
 	}
-	wr16(r->p + 6, r->an);
-	wr16(r->p + 8, r->ns);
-	wr16(r->p + 10, r->ar);
+	wire_put16(r->p + 6, r->an);
+	wire_put16(r->p + 8, r->ns);
+	wire_put16(r->p + 10, r->ar);
 	qi->rcode = rcode;
 }
 
@@ -267,14 +244,14 @@ static bool put_rr(struct reply *r, const uint8_t *rr, size_t n, size_t ptr_at, 
 	if (!put(r, rr, n))
 		return false;
 	if (ptr_at)
-		wr16(r->p + r->len - n + ptr_at, svc_ptr);
+		wire_put16(r->p + r->len - n + ptr_at, svc_ptr);
 	return true;
 }
 
 /* Pointer to the service name inside the question (the question name ends with it). */
 static uint16_t svc_pointer(const struct question *q, const struct snap_data *d)
 {
-	return (uint16_t)(0xC000 | (12 + q->qlen - d->svc_len));
+	return (uint16_t)(0xC000 | (DNS_HDR_LEN + q->qlen - d->svc_len));
 }
 
 /* ---- record sets ---- */
@@ -344,11 +321,11 @@ static bool put_seq(struct reply *r, const struct snapshot *s, const struct snap
 {
 	const uint8_t *base = s->blob + rs->off, *p = base;
 	for (uint32_t k = 0; k < start; k++)
-		p += 12 + (size_t)rd16(p + 10);
+		p += 12 + (size_t)wire_get16(p + 10);
 	for (uint32_t k = 0; k < rs->count; k++) {
 		if (k + start == rs->count)
 			p = base;
-		size_t size = 12 + (size_t)rd16(p + 10);
+		size_t size = 12 + (size_t)wire_get16(p + 10);
 		if (!put_rr(r, p, size, srv ? size - 2 : 0, svc_ptr))
 			return false;
 		r->an++;
@@ -364,7 +341,7 @@ static void put_additional(struct reply *r, const struct snapshot *s, const stru
 	const uint8_t *p = s->blob + rs->off;
 	for (uint32_t k = 0; k < rs->count; k++) {
 		size_t owner = 1 + (size_t)p[0] + 2;
-		size_t size = owner + 10 + rd16(p + owner + 8);
+		size_t size = owner + 10 + wire_get16(p + owner + 8);
 		if (!put_rr(r, p, size, owner - 2, svc_ptr))
 			return;
 		r->ar++;
@@ -381,12 +358,12 @@ static bool answer_data(const struct snapshot *s, const struct question *q,
 	uint64_t rng = s->order == SNAPSHOT_ORDER_CLIENT ? qi->client_hash : qi->random;
 	uint16_t ptr = svc_pointer(q, d);
 	bool ok = true;
-	sets[0] = q->qtype == T_A || q->qtype == T_ANY ? &d->a
-		  : q->qtype == T_AAAA                 ? &d->aaaa
-		  : q->qtype == T_SRV                  ? &d->srv
-		  : q->qtype == T_TXT                  ? &d->txt
-						       : NULL;
-	sets[1] = q->qtype == T_ANY ? &d->aaaa : NULL;
+	sets[0] = q->qtype == T_A || q->qtype == DNS_TYPE_ANY ? &d->a
+		  : q->qtype == T_AAAA                        ? &d->aaaa
+		  : q->qtype == T_SRV                         ? &d->srv
+		  : q->qtype == T_TXT                         ? &d->txt
+							      : NULL;
+	sets[1] = q->qtype == DNS_TYPE_ANY ? &d->aaaa : NULL;
 	if (!sets[0] || sets[0]->count + (sets[1] ? sets[1]->count : 0) == 0)
 		return false;
 	for (size_t k = 0; k < 2 && ok && sets[k]; k++) {
@@ -420,9 +397,9 @@ static bool answer_instance(struct reply *r, const struct snapshot *s, const str
 			    uint32_t off)
 {
 	const uint8_t *rr = s->blob + off;
-	if (q->qtype != rd16(rr + 2) && q->qtype != T_ANY)
+	if (q->qtype != wire_get16(rr + 2) && q->qtype != DNS_TYPE_ANY)
 		return false;
-	if (put(r, rr, 12 + (size_t)rd16(rr + 10)))
+	if (put(r, rr, 12 + (size_t)wire_get16(rr + 10)))
 		r->an++;
 	else
 		reply_truncate(r, q);
@@ -434,14 +411,14 @@ static void put_soa(struct reply *r, const struct snapshot *s, const struct ques
 		    size_t zone, bool answer)
 {
 	const struct snap_zone *z = &s->zones[zone];
-	uint16_t apex = (uint16_t)(0xC000 | (12 + q->qlen - z->wire_len));
+	uint16_t apex = (uint16_t)(0xC000 | (DNS_HDR_LEN + q->qlen - z->wire_len));
 	if (!put(r, s->blob + z->soa_off, z->soa_len)) {
 		reply_truncate(r, q);
 		return;
 	}
 	uint8_t *rr = r->p + r->len - z->soa_len;
-	wr16(rr, apex);
-	wr16(rr + z->soa_rname_ptr, apex);
+	wire_put16(rr, apex);
+	wire_put16(rr + z->soa_rname_ptr, apex);
 	if (answer)
 		r->an++;
 	else
@@ -483,7 +460,7 @@ static void put_txt_end(struct reply *r, size_t rdlen_at, bool ok)
 		r->tc = true;
 		return;
 	}
-	wr16(r->p + rdlen_at, (uint16_t)(r->len - rdlen_at - 2));
+	wire_put16(r->p + rdlen_at, (uint16_t)(r->len - rdlen_at - 2));
 	r->an++;
 }
 
@@ -533,13 +510,13 @@ static void answer_ch(struct reply *r, const struct snapshot *s, const struct qu
 	else if (key_is(q, "\10hostname\4bind", 15) || key_is(q, "\2id\6server", 11))
 		text = s ? s->hostname : "localhost";
 	if (!text) {
-		reply_empty(r, q, qi, max_udp, R_REFUSED);
+		reply_empty(r, q, qi, max_udp, DNS_RCODE_REFUSED);
 		return;
 	}
 	reply_begin(r, q, 0, true, false);
-	if (q->qtype == T_TXT || q->qtype == T_ANY) {
+	if (q->qtype == T_TXT || q->qtype == DNS_TYPE_ANY) {
 		size_t at;
-		bool ok = put_txt_head(r, C_CH, 0, &at);
+		bool ok = put_txt_head(r, DNS_CLASS_CH, 0, &at);
 		put_str(r, text, &ok);
 		put_txt_end(r, at, ok);
 	}
@@ -627,9 +604,9 @@ static uint8_t answer_zone(struct reply *r, const struct snapshot *s, const stru
 	bool found = false;
 	if (h->kind == HIT_NXDOMAIN) {
 		put_soa(r, s, q, zone, false);
-		return R_NXDOMAIN;
+		return DNS_RCODE_NXDOMAIN;
 	}
-	if (h->kind == SNAP_KIND_APEX && (q->qtype == T_SOA || q->qtype == T_ANY)) {
+	if (h->kind == SNAP_KIND_APEX && (q->qtype == T_SOA || q->qtype == DNS_TYPE_ANY)) {
 		put_soa(r, s, q, zone, true);
 		found = true;
 	} else if (h->kind == SNAP_KIND_APEX && q->qtype == T_NS) {
@@ -644,7 +621,7 @@ static uint8_t answer_zone(struct reply *r, const struct snapshot *s, const stru
 	} else if (h->kind == SNAP_KIND_SERVICE ||
 		   (h->kind == HIT_SRV_ALIAS && q->qtype == T_SRV)) {
 		found = answer_data(s, q, qi, r, &s->data[h->data]);
-	} else if (h->kind == SNAP_KIND_INFO && (q->qtype == T_TXT || q->qtype == T_ANY)) {
+	} else if (h->kind == SNAP_KIND_INFO && (q->qtype == T_TXT || q->qtype == DNS_TYPE_ANY)) {
 		put_info(r, s, qi, &s->services[h->svc]);
 		found = true;
 	}
@@ -706,7 +683,7 @@ static int answer_in(struct reply *r, const struct snapshot *s, const struct que
 	if (zone == SNAP_NONE) {
 		if (answer_reverse(r, s, q, qi, max_udp))
 			return QUERY_ANSWER;
-		reply_empty(r, q, qi, max_udp, R_REFUSED);
+		reply_empty(r, q, qi, max_udp, DNS_RCODE_REFUSED);
 		return QUERY_OUTSIDE;
 	}
 	resolve(s, q, apex_label, &h);
@@ -717,13 +694,13 @@ static int answer_in(struct reply *r, const struct snapshot *s, const struct que
 				  : NULL;
 	if (why) {
 		/* The SERVFAIL sent when the wait ends without the data says why. */
-		r->ede = EDE_NOT_READY;
+		r->ede = DNS_EDE_NOT_READY;
 		r->ede_text = why;
-		reply_empty(r, q, qi, max_udp, R_SERVFAIL);
+		reply_empty(r, q, qi, max_udp, DNS_RCODE_SERVFAIL);
 		return QUERY_FETCH;
 	}
-	if (q->qtype == T_AXFR || q->qtype == T_IXFR) {
-		reply_empty(r, q, qi, max_udp, R_REFUSED);
+	if (q->qtype == DNS_TYPE_AXFR || q->qtype == DNS_TYPE_IXFR) {
+		reply_empty(r, q, qi, max_udp, DNS_RCODE_REFUSED);
 		return QUERY_ANSWER;
 	}
 	reply_begin(r, q, 0, true, false);
@@ -739,13 +716,13 @@ static uint8_t read_query(struct question *q, const uint8_t *in, size_t len)
 	q->in = in;
 	q->edns = q->do_bit = q->nsid = false;
 	q->edns_version = 0;
-	if ((in[2] >> 3 & 0x0F) != 0)
-		return R_NOTIMP;
-	if (rd16(in + 4) != 1 || read_qname(q, len) < 0)
-		return R_FORMERR;
+	if (wire_opcode(in) != DNS_OPCODE_QUERY)
+		return DNS_RCODE_NOTIMP;
+	if (wire_get16(in + 4) != 1 || read_qname(q, len) < 0)
+		return DNS_RCODE_FORMERR;
 	if (read_records(q, len) < 0) {
 		q->edns = false;
-		return R_FORMERR;
+		return DNS_RCODE_FORMERR;
 	}
 	return 0;
 }
@@ -766,9 +743,9 @@ static bool reply_size(struct reply *r, struct query_info *qi, const struct ques
 							  : q->edns_size;
 	size_t limit = qi->tcp ? 65535 : qi->client_udp;
 	limit = limit < out_cap ? limit : out_cap;
-	if (limit < q->qend + (q->edns ? OPT_LEN : 0))
+	if (limit < q->qend + (q->edns ? DNS_OPT_FIXED_LEN : 0))
 		return false;
-	r->limit = limit - (q->edns ? OPT_LEN : 0);
+	r->limit = limit - (q->edns ? DNS_OPT_FIXED_LEN : 0);
 	r->cap = limit;
 	return true;
 }
@@ -785,7 +762,7 @@ int query_answer(const struct snapshot *snap, struct query_info *qi, const uint8
 				  .now_ms = qi->now_ms,
 				  .settled = qi->settled,
 				  .client_udp = 512};
-	if (len < 12 || (in[2] & 0x80) || out_cap < 12)
+	if (len < DNS_HDR_LEN || wire_is_reply(in) || out_cap < DNS_HDR_LEN)
 		return QUERY_DROP;
 	uint8_t err = read_query(&q, in, len);
 	if (err) {
@@ -798,11 +775,11 @@ int query_answer(const struct snapshot *snap, struct query_info *qi, const uint8
 		return QUERY_DROP;
 	int status = QUERY_ANSWER;
 	if (q.edns && q.edns_version > 0)
-		reply_empty(&r, &q, qi, max_udp, R_BADVERS);
-	else if (q.qclass == C_CH)
+		reply_empty(&r, &q, qi, max_udp, DNS_RCODE_BADVERS);
+	else if (q.qclass == DNS_CLASS_CH)
 		answer_ch(&r, snap, &q, qi, max_udp);
 	else if (q.qclass != C_IN)
-		reply_empty(&r, &q, qi, max_udp, R_REFUSED);
+		reply_empty(&r, &q, qi, max_udp, DNS_RCODE_REFUSED);
 	else
 		status = answer_in(&r, snap, &q, qi, max_udp);
 	*out_len = r.len;
@@ -813,7 +790,7 @@ int query_answer(const struct snapshot *snap, struct query_info *qi, const uint8
  * no Nacos name can hold it: a dot, white space or a control character. */
 static bool miss_label(const struct question *q, size_t k, char *out, size_t cap)
 {
-	const uint8_t *l = q->in + 12 + q->label_off[k];
+	const uint8_t *l = q->in + DNS_HDR_LEN + q->label_off[k];
 	if ((size_t)l[0] + 1 > cap)
 		return false;
 	for (size_t i = 0; i < l[0]; i++) {
@@ -852,7 +829,7 @@ int query_miss(const struct snapshot *snap, const uint8_t *in, size_t len, struc
 	struct question q = {.in = in};
 	size_t apex_label = 0;
 	memset(out, 0, sizeof(*out));
-	if (!snap || len < 12 || read_qname(&q, len) < 0)
+	if (!snap || len < DNS_HDR_LEN || read_qname(&q, len) < 0)
 		return -EINVAL;
 	uint32_t zone = find_zone(snap, &q, &apex_label);
 	if (zone == SNAP_NONE)
@@ -875,7 +852,7 @@ int query_miss(const struct snapshot *snap, const uint8_t *in, size_t len, struc
 size_t query_compact(const uint8_t *in, size_t len, uint8_t *out)
 {
 	struct question q;
-	if (len < 12 || (in[2] & 0x80) || read_query(&q, in, len) != 0)
+	if (len < DNS_HDR_LEN || wire_is_reply(in) || read_query(&q, in, len) != 0)
 		return 0;
 	memcpy(out, in, q.qend);
 	memset(out + 6, 0, 6); /* no answer, authority or additional record but the OPT */
@@ -884,17 +861,17 @@ size_t query_compact(const uint8_t *in, size_t len, uint8_t *out)
 		return n;
 	out[11] = 1;
 	out[n++] = 0; /* root owner */
-	wr16(out + n, T_OPT);
-	wr16(out + n + 2, q.edns_size);
+	wire_put16(out + n, DNS_TYPE_OPT);
+	wire_put16(out + n + 2, q.edns_size);
 	out[n + 4] = 0;
 	out[n + 5] = q.edns_version;
-	out[n + 6] = q.do_bit ? 0x80 : 0;
+	out[n + 6] = q.do_bit ? DNS_OPT_FLAG_DO : 0;
 	out[n + 7] = 0;
-	wr16(out + n + 8, q.nsid ? 4 : 0);
+	wire_put16(out + n + 8, q.nsid ? 4 : 0);
 	n += 10;
 	if (q.nsid) {
-		wr16(out + n, OPT_NSID);
-		wr16(out + n + 2, 0);
+		wire_put16(out + n, DNS_EDNS_NSID);
+		wire_put16(out + n + 2, 0);
 		n += 4;
 	}
 	return n;

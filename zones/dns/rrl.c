@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 
 #include "zones/base/hash.h"
+#include "zones/dns/wire.h"
 
 #define RRL_WAYS     4    /* slots a prefix may live in: the oldest of them is evicted */
 #define RRL_MILLI    1000 /* tokens are counted in thousandths of a response */
-#define RRL_HDR      12
 #define RRL_MAX_SIZE (1u << 24)
 
 struct rrl_entry {
@@ -136,21 +136,7 @@ enum rrl_action rrl_check(struct rrl *r, const struct sockaddr *peer, uint64_t n
 
 size_t rrl_slip_reply(uint8_t *wire, size_t len)
 {
-	size_t o = RRL_HDR;
-
-	if (len < RRL_HDR || wire[4] != 0 || wire[5] != 1)
-		return 0;
-	while (o < len && wire[o] != 0) {
-		if (wire[o] & 0xc0)
-			return 0; /* the question name is never compressed */
-		o += (size_t)wire[o] + 1;
-	}
-	if (o + 5 > len)
-		return 0;
-	o += 5; /* the root label, QTYPE, QCLASS */
-	wire[2] |= 0x02;
-	memset(wire + 6, 0, 6); /* ANCOUNT, NSCOUNT, ARCOUNT */
-	return o;
+	return wire_truncate(wire, len);
 }
 
 int rrl_addr_is_loopback(const struct sockaddr *sa)
