@@ -12,21 +12,22 @@
 
 #include <uv.h>
 
-#include "resolver/bgwork.h"
 #include "build_config.h"
+#include "resolver/bgwork.h"
 #include "resolver/config.h"
-#include "resolver/sync/http.h"
-#include "zones/data/lending.h"
 #include "resolver/log.h"
+#include "resolver/readfile.h"
+#include "resolver/serve/snapstore.h"
+#include "resolver/sync/http.h"
+#include "resolver/sync/pushsock.h"
+#include "resolver/sync/snapjob.h"
+#include "zones/data/lending.h"
+#include "zones/data/snapshot.h"
+#include "zones/dns/query.h"
 #include "zones/nacos/nacos.h"
 #include "zones/nacos/nacosapi.h"
 #include "zones/nacos/push.h"
-#include "resolver/sync/pushsock.h"
-#include "zones/dns/query.h"
-#include "resolver/readfile.h"
-#include "resolver/serve/snapstore.h"
-#include "resolver/sync/snapjob.h"
-#include "zones/data/snapshot.h"
+#include "zones/nacos/synccatalog.h"
 #include "zones/nacos/syncpolicy.h"
 
 #define SYNC_PUBLISH_DELAY_MS 100  /* changes within this window share one snapshot */
@@ -40,10 +41,7 @@
 #define SYNC_DIRECT_RATE       50.0  /* fetches of unknown names per second... */
 #define SYNC_DIRECT_BURST      100.0 /* ...after a burst of this many */
 #define SYNC_HOLD_MS           30000
-/* With pushes arriving, polls may slow down to Nacos's cacheMillis, but 1.x forgets a push
- * subscriber after 10 s without a list call from it. */
-#define SYNC_PUSH_MAX_POLL_MS 10000
-#define SYNC_PEERS            4 /* addresses remembered per server: pushes come from these */
+#define SYNC_PEERS             4 /* addresses remembered per server: pushes come from these */
 /* A push's lastRefTime is the pushing node's wall clock (ms): one far ahead of ours is a clock
  * gone wrong or a forgery, and would outrank every answer until the next poll. */
 #define SYNC_PUSH_MAX_AHEAD_MS 60000
@@ -490,20 +488,10 @@ static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeou
  * not; SIZE_MAX when every server was tried. */
 static size_t sync_pick_server(struct sync *s, uint32_t tried)
 {
-	int64_t now = sync_now(s);
-	size_t best = SIZE_MAX;
-	for (size_t i = 0; i < s->n_servers; i++) {
-		size_t idx = (s->rr + i) % s->n_servers;
-		if (tried & (1u << idx))
-			continue;
-		if (s->servers[idx].retry_at_ms <= now) {
-			s->rr = idx + 1;
-			return idx;
-		}
-		if (best == SIZE_MAX || s->servers[idx].retry_at_ms < s->servers[best].retry_at_ms)
-			best = idx;
-	}
-	return best;
+	int64_t retry_at[NACOSAPI_MAX_SERVERS];
+	for (size_t i = 0; i < s->n_servers; i++)
+		retry_at[i] = s->servers[i].retry_at_ms;
+	return syncpolicy_pick_server(retry_at, s->n_servers, &s->rr, tried, sync_now(s));
 }
 
 static void sync_server_failed(struct sync *s, struct sync_server *srv, const char *why)
@@ -636,15 +624,8 @@ static const char *sync_push_ip(const struct sync *s, const struct sync_server *
  * long) and below the 10 s after which 1.x forgets the subscription (jitter adds 10 %). */
 static int64_t sync_poll_ms(const struct sync *s, const struct sync_entry *e)
 {
-	int64_t base = s->cfg.poll_interval_ms, stretch = SYNC_PUSH_MAX_POLL_MS;
-	if (!e->subscribed || !e->push_ok)
-		return base;
-	if (e->svc && e->svc->cache_millis > 0 && e->svc->cache_millis < stretch)
-		stretch = e->svc->cache_millis;
-	if (2 * base < stretch)
-		stretch = 2 * base;
-	stretch = stretch * 9 / 10;
-	return stretch > base ? stretch : base;
+	return syncpolicy_poll_ms(s->cfg.poll_interval_ms, e->subscribed && e->push_ok,
+				  e->svc ? e->svc->cache_millis : 0);
 }
 
 /* A poll of e goes out with (on) or without a push subscription. */
@@ -1490,48 +1471,35 @@ static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const 
 	}
 }
 
-static int sync_strcmp(const void *a, const void *b)
+struct sync_gone {
+	struct sync *s;
+	struct sync_catalog *cat;
+	size_t lost; /* instances of the names gone */
+};
+
+static void sync_gone_count(void *arg, const char *name)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	struct sync_gone *g = arg;
+	struct sync_entry *e = sync_entry_find(g->s, g->cat->ns, g->cat->group, name);
+	g->lost += e && e->svc ? e->svc->n_instances : 0;
 }
 
-/* Sorted, without duplicates (pages of a changing set may repeat names). */
-static void sync_names_normalise(char **v, size_t *n)
+static void sync_gone_remove(void *arg, const char *name)
 {
-	size_t k = 0;
-	qsort(v, *n, sizeof(*v), sync_strcmp);
-	for (size_t i = 0; i < *n; i++) {
-		if (k && strcmp(v[k - 1], v[i]) == 0)
-			free(v[i]);
-		else
-			v[k++] = v[i];
-	}
-	*n = k;
-}
-
-/* Instances of the names of old missing from fresh (both sorted); NULL names are skipped. */
-static size_t sync_catalog_loss(struct sync *s, struct sync_catalog *cat, char **fresh, size_t n,
-				size_t *gone)
-{
-	size_t lost = 0, j = 0;
-	*gone = 0;
-	for (size_t i = 0; i < cat->n; i++) {
-		while (j < n && strcmp(fresh[j], cat->names[i]) < 0)
-			j++;
-		if (j < n && strcmp(fresh[j], cat->names[i]) == 0)
-			continue;
-		struct sync_entry *e = sync_entry_find(s, cat->ns, cat->group, cat->names[i]);
-		lost += e && e->svc ? e->svc->n_instances : 0;
-		(*gone)++;
-	}
-	return lost;
+	struct sync_gone *g = arg;
+	struct sync_entry *e = sync_entry_find(g->s, g->cat->ns, g->cat->group, name);
+	log_info("nacos", "service %s/%s/%s left the catalog", g->cat->ns, g->cat->group, name);
+	if (e)
+		sync_entry_remove(g->s, e);
 }
 
 /* Names of old missing from fresh (both sorted) leave the catalog with their data, all or
  * none: a listing that would take most instances away is held back whole. true: changed. */
 static bool sync_catalog_diff(struct sync *s, struct sync_catalog *cat, char **fresh, size_t n)
 {
-	size_t gone, lost = sync_catalog_loss(s, cat, fresh, n, &gone);
+	struct sync_gone g = {.s = s, .cat = cat, .lost = 0};
+	size_t gone = synccatalog_gone(cat->names, cat->n, fresh, n, sync_gone_count, &g);
+	size_t lost = g.lost;
 	bool started = false;
 	if (gone == 0)
 		return cat->n != n || !cat->valid;
@@ -1545,17 +1513,7 @@ static bool sync_catalog_diff(struct sync *s, struct sync_catalog *cat, char **f
 				 cat->ns, cat->group, lost, s->total_instances);
 		return false; /* the caller keeps the old names too */
 	}
-	for (size_t i = 0, j = 0; i < cat->n; i++) {
-		while (j < n && strcmp(fresh[j], cat->names[i]) < 0)
-			j++;
-		if (j < n && strcmp(fresh[j], cat->names[i]) == 0)
-			continue;
-		struct sync_entry *e = sync_entry_find(s, cat->ns, cat->group, cat->names[i]);
-		log_info("nacos", "service %s/%s/%s left the catalog", cat->ns, cat->group,
-			 cat->names[i]);
-		if (e)
-			sync_entry_remove(s, e);
-	}
+	synccatalog_gone(cat->names, cat->n, fresh, n, sync_gone_remove, &g);
 	return true;
 }
 
@@ -1570,36 +1528,23 @@ static void sync_catalog_track_all(struct sync *s, struct sync_catalog *cat)
 	}
 }
 
-/* fresh plus every old name (for a listing that cannot be trusted to remove any). */
-static void sync_catalog_union(struct sync_catalog *cat, char ***fresh, size_t *n)
-{
-	char **v = realloc(*fresh, (*n + cat->n + 1) * sizeof(*v));
-	if (!v)
-		return;
-	for (size_t i = 0; i < cat->n; i++)
-		if ((v[*n] = strdup(cat->names[i])))
-			(*n)++;
-	*fresh = v;
-	sync_names_normalise(*fresh, n);
-}
-
 static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t last_total)
 {
 	char **fresh = cat->acc;
 	size_t n = cat->n_acc, old_n = cat->n;
 	/* Pages of a changing (or reshuffled) set skip names: such a listing adds, never removes.
 	 * Counted in items as the server counts them, whatever group they are of. */
-	bool partial = last_total != cat->first_total || cat->n_raw < last_total;
+	bool partial = synccatalog_partial(cat->first_total, last_total, cat->n_raw);
 	cat->acc = NULL;
 	cat->n_acc = 0;
 	cat->n_raw = 0;
 	cat->inflight = false;
-	sync_names_normalise(fresh, &n);
+	synccatalog_normalise(fresh, &n);
 	if (partial && cat->valid)
-		sync_catalog_union(cat, &fresh, &n);
+		synccatalog_union(&fresh, &n, cat->names, cat->n);
 	bool first = !cat->valid, changed = sync_catalog_diff(s, cat, fresh, n);
 	if (!changed && cat->valid) /* held back, or the same names */
-		sync_catalog_union(cat, &fresh, &n);
+		synccatalog_union(&fresh, &n, cat->names, cat->n);
 	changed = changed || n != old_n;
 	nacos_strv_free(cat->names, cat->n);
 	cat->names = fresh;
@@ -1633,21 +1578,10 @@ static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t
 	if (srv->list_api != NACOSAPI_V3)
 		*got = n;
 	c->cat->n_raw += *got;
-	if (c->cat->n_acc + n > c->s->cfg.max_services) {
-		nacos_strv_free(names, n);
+	rc = synccatalog_append(&c->cat->acc, &c->cat->n_acc, names, n, c->s->cfg.max_services);
+	if (rc == -E2BIG)
 		c->s->stats.over_services++;
-		return -E2BIG;
-	}
-	char **v = realloc(c->cat->acc, (c->cat->n_acc + n + 1) * sizeof(*v));
-	if (!v) {
-		nacos_strv_free(names, n);
-		return -ENOMEM;
-	}
-	memcpy(v + c->cat->n_acc, names, n * sizeof(*v));
-	free(names); /* the strings moved into acc */
-	c->cat->acc = v;
-	c->cat->n_acc += n;
-	return 0;
+	return rc;
 }
 
 static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t len)
@@ -1669,8 +1603,7 @@ static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t
 		c->cat->first_total = total;
 	/* A short page is the last (naming/utils/ServiceUtil.java pageServiceName,
 	 * core/utils/PageUtil.java): a totalCount that says otherwise is not believed. */
-	if (got == NACOSAPI_PAGE_SIZE && (size_t)c->page * NACOSAPI_PAGE_SIZE < total &&
-	    c->page < SYNC_MAX_PAGES) {
+	if (synccatalog_more(got, c->page, NACOSAPI_PAGE_SIZE, total, SYNC_MAX_PAGES)) {
 		c->page++;
 		sync_call_send(c);
 		return;
@@ -1706,8 +1639,6 @@ static void sync_on_diag(void *arg, const char *msg)
 
 /* ---- publishing: snapshots built on the thread pool --------------------------------------- */
 
-static int sync_strcmp(const void *a, const void *b);
-
 /* Whether e's data goes into snapshots. An empty service that no catalog lists (one fetched by
  * name, or gone from the listing) is left out, so that a query for it is settled as absent
  * (NXDOMAIN), and so that a name like "_info.x" fetched empty never shadows x's own names. */
@@ -1720,7 +1651,7 @@ static bool sync_entry_served(struct sync *s, const struct sync_entry *e)
 	const struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
 	const char *key = e->name;
 	return cat && cat->valid &&
-	       bsearch(&key, cat->names, cat->n, sizeof(*cat->names), sync_strcmp);
+	       bsearch(&key, cat->names, cat->n, sizeof(*cat->names), synccatalog_strcmp);
 }
 
 /* A job for a snapshot of everything held now: the services are lent to it. NULL on ENOMEM. */
