@@ -21,6 +21,7 @@
 #include "resolver/sync/http.h"
 #include "resolver/sync/pushsock.h"
 #include "resolver/sync/snapjob.h"
+#include "resolver/sync/syncio.h"
 #include "zones/data/lending.h"
 #include "zones/data/snapshot.h"
 #include "zones/dns/query.h"
@@ -162,7 +163,8 @@ struct sync {
 	struct config cfg;
 	struct snapshot_config snapcfg;
 	struct snapstore *reg;
-	struct http *http;
+	const struct syncio *io;
+	void *http; /* io's */
 	struct sync_server servers[NACOSAPI_MAX_SERVERS];
 	size_t n_servers, rr;
 	bool pinned;
@@ -212,7 +214,7 @@ static void sync_publish_urgent(struct sync *s);
 
 static int64_t sync_now(struct sync *s)
 {
-	return (int64_t)uv_now(s->loop);
+	return s->io->now_ms(s->io->ctx, s->loop);
 }
 
 static int64_t sync_wall_ms(void)
@@ -777,7 +779,7 @@ static void sync_call_send(struct sync_call *c)
 			       : NULL;
 	struct http_request req = {.url = url, .form = form, .header = header};
 	int rc = url && (form || c->kind != SYNC_CALL_LOGIN)
-			 ? http_submit(s->http, &req, on_call_done, c)
+			 ? s->io->submit(s->http, &req, on_call_done, c)
 			 : -ENOMEM;
 	free(url);
 	if (form)
@@ -2259,8 +2261,9 @@ static int sync_servers_parse(const struct config *cfg, struct sync_server *out,
 	return n;
 }
 
-static int sync_http_new(uv_loop_t *loop, const struct config *cfg, struct http **out)
+static int sync_http_open(void *ctx, uv_loop_t *loop, const struct config *cfg, void **out)
 {
+	(void)ctx;
 	struct http_options o = {
 		/* Nacos pushes only to the clients it knows, at a minimum version (Nacos-DNS:
 		 * 0.4.3); our own version comes after, for the server's logs. */
@@ -2270,8 +2273,35 @@ static int sync_http_new(uv_loop_t *loop, const struct config *cfg, struct http 
 		.max_body = cfg->max_response_size,
 		.max_inflight = 8,
 	};
-	return http_new(loop, &o, out);
+	struct http *h;
+	int rc = http_new(loop, &o, &h);
+	*out = rc < 0 ? NULL : h;
+	return rc;
 }
+
+static int sync_http_submit(void *h, const struct http_request *r, http_done_cb cb, void *arg)
+{
+	return http_submit(h, r, cb, arg);
+}
+
+static void sync_http_close(void *h)
+{
+	http_close(h);
+}
+
+static int64_t sync_loop_now(void *ctx, uv_loop_t *loop)
+{
+	(void)ctx;
+	return (int64_t)uv_now(loop);
+}
+
+static const struct syncio sync_io_real = {
+	.open = sync_http_open,
+	.submit = sync_http_submit,
+	.close = sync_http_close,
+	.now_ms = sync_loop_now,
+	.ctx = NULL,
+};
 
 static uint64_t sync_tick_ms(const struct sync *s)
 {
@@ -2307,6 +2337,12 @@ static void sync_start_timers(struct sync *s)
 
 int sync_new(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg, struct sync **out)
 {
+	return sync_new_io(loop, cfg, reg, &sync_io_real, out);
+}
+
+int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg,
+		const struct syncio *io, struct sync **out)
+{
 	struct sync *s = calloc(1, sizeof(*s));
 	int rc = -ENOMEM;
 	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))) ||
@@ -2314,6 +2350,7 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg, s
 	    !(s->lent = lending_new()) || !(s->trim = bgwork_trim_new(loop)))
 		goto fail;
 	s->loop = loop;
+	s->io = io;
 	s->cfg = *cfg;
 	s->reg = reg;
 	s->rnd = ((uint64_t)sync_wall_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)s;
@@ -2325,10 +2362,10 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg, s
 		goto fail;
 	s->n_servers = (size_t)rc;
 	if ((rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats, &s->cats_cap)) < 0 ||
-	    (rc = sync_http_new(loop, cfg, &s->http)) < 0)
+	    (rc = io->open(io->ctx, loop, cfg, &s->http)) < 0)
 		goto fail;
 	if ((rc = sync_push_start(s)) < 0) {
-		http_close(s->http);
+		io->close(s->http);
 		goto fail;
 	}
 	sync_start_timers(s);
@@ -2754,7 +2791,7 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 {
 	struct sync_server fresh[NACOSAPI_MAX_SERVERS];
 	struct sync_catalog *cats;
-	struct http *http;
+	void *http;
 	size_t n_cats, cap;
 	bool pinned;
 	int n = sync_servers_parse(cfg, fresh, &pinned), rc;
@@ -2762,13 +2799,13 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 		return n;
 	if ((rc = sync_catalogs_new(cfg, &cats, &n_cats, &cap)) < 0)
 		return rc;
-	if ((rc = sync_http_new(s->loop, cfg, &http)) < 0) {
+	if ((rc = s->io->open(s->io->ctx, s->loop, cfg, &http)) < 0) {
 		sync_catalogs_free(cats, n_cats);
 		return rc;
 	}
 	bool same_pin = strcmp(s->cfg.nacos_api, cfg->nacos_api) == 0;
 	s->network++;
-	http_close(s->http);
+	s->io->close(s->http);
 	s->http = http;
 	/* From here on, waiters that run may start calls: they must see the new settings. */
 	s->cfg = *cfg;
@@ -2851,7 +2888,7 @@ void sync_close(struct sync *s)
 	if (!s || s->closing)
 		return;
 	s->closing = true;
-	http_close(s->http); /* cancels every call */
+	s->io->close(s->http); /* cancels every call */
 	pushsock_close(s->push);
 	s->push = NULL;
 	for (size_t i = 0; i < s->n_buckets; i++)
