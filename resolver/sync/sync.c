@@ -18,6 +18,7 @@
 #include "resolver/log.h"
 #include "resolver/readfile.h"
 #include "resolver/serve/snapstore.h"
+#include "resolver/sync/cachefile.h"
 #include "resolver/sync/http.h"
 #include "resolver/sync/pushsock.h"
 #include "resolver/sync/snapjob.h"
@@ -1866,42 +1867,6 @@ fail:
 	return NULL;
 }
 
-/* Writes text to path atomically: a temp file in the same directory, fsync, rename. */
-static int sync_write_atomic(const char *path, const char *text)
-{
-	char tmp[CONFIG_PATH_LEN + 16];
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	int fd = mkstemp(tmp); /* mode 0600: the file names hosts of the whole registry */
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text), off = 0;
-	int rc = 0;
-	while (off < len && rc == 0) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno != EINTR)
-			rc = -errno;
-		else if (n > 0)
-			off += (size_t)n;
-	}
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
-}
-
-static int sync_cache_store(const char *path, const struct nacos_registry *r)
-{
-	char *text = nacos_registry_dump(r);
-	int rc = text ? sync_write_atomic(path, text) : -ENOMEM;
-	free(text);
-	return rc;
-}
-
 /* Logs a cache write's result when it differs from the last one. */
 static void sync_cache_note(struct sync *s, const char *path, int rc)
 {
@@ -1921,7 +1886,7 @@ static void sync_cache_flush(struct sync *s)
 	if (!s->cfg.cache_file[0] || !s->dirty_cache || s->cache_inflight)
 		return;
 	struct nacos_registry *r = sync_registry_lend(s);
-	int rc = r ? sync_cache_store(s->cfg.cache_file, r) : -ENOMEM;
+	int rc = r ? cachefile_store(s->cfg.cache_file, r) : -ENOMEM;
 	sync_registry_unlend(r);
 	s->dirty_cache = false;
 	sync_cache_note(s, s->cfg.cache_file, rc);
@@ -1933,7 +1898,7 @@ static void on_cache_work(uv_work_t *w)
 {
 	struct sync_cache_job *j = w->data;
 	bgwork_lower_priority();
-	j->rc = sync_cache_store(j->path, j->r);
+	j->rc = cachefile_store(j->path, j->r);
 }
 
 static void on_cache_done(uv_work_t *w, int status)
