@@ -29,6 +29,7 @@
 #include "zones/nacos/nacos.h"
 #include "zones/nacos/nacosapi.h"
 #include "zones/nacos/push.h"
+#include "zones/nacos/syncabsent.h"
 #include "zones/nacos/synccatalog.h"
 #include "zones/nacos/syncpolicy.h"
 
@@ -39,7 +40,6 @@
 /* A catalog that failed this many listings in a row, never listed, counts as unlistable: its
  * names are then fetched by name rather than waiting for it. */
 #define SYNC_UNLISTABLE_STREAK 3
-#define SYNC_NEGATIVE_SLOTS    8192  /* names of unlistable groups remembered absent */
 #define SYNC_DIRECT_RATE       50.0  /* fetches of unknown names per second... */
 #define SYNC_DIRECT_BURST      100.0 /* ...after a burst of this many */
 #define SYNC_HOLD_MS           30000
@@ -173,14 +173,8 @@ struct sync {
 	size_t n_buckets, n_entries;
 	struct sync_catalog *cats; /* ns NULL: a free slot; never moved while calls run */
 	size_t n_cats, cats_cap;
-	/* Names of unlistable groups found absent: (hash, until) slots, so that random names do
-	 * not reach Nacos again before the negative TTL runs out. */
-	struct sync_negative {
-		uint64_t hash;
-		int64_t until_ms;
-	} * negative;
-	double direct_tokens; /* direct fetches of unknown names allowed now */
-	int64_t direct_at_ms;
+	struct syncabsent *negative;     /* names of unlistable groups found absent */
+	struct syncpolicy_bucket direct; /* fetches of unknown names */
 	size_t total_instances;
 	struct syncpolicy_guard guard;
 	struct pushsock *push; /* NULL: push off */
@@ -2131,7 +2125,7 @@ static void sync_free(struct sync *s)
 	for (size_t i = 0; i < s->n_servers; i++)
 		free(s->servers[i].token);
 	free(s->buckets);
-	free(s->negative);
+	syncabsent_free(s->negative);
 	lending_free(s->lent);
 	free(s);
 }
@@ -2311,16 +2305,15 @@ int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg
 	struct sync *s = calloc(1, sizeof(*s));
 	int rc = -ENOMEM;
 	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))) ||
-	    !(s->negative = calloc(SYNC_NEGATIVE_SLOTS, sizeof(*s->negative))) ||
-	    !(s->lent = lending_new()) || !(s->trim = bgwork_trim_new(loop)))
+	    !(s->negative = syncabsent_new()) || !(s->lent = lending_new()) ||
+	    !(s->trim = bgwork_trim_new(loop)))
 		goto fail;
 	s->loop = loop;
 	s->io = io;
 	s->cfg = *cfg;
 	s->reg = reg;
 	s->rnd = ((uint64_t)sync_wall_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)s;
-	s->direct_tokens = SYNC_DIRECT_BURST;
-	s->direct_at_ms = sync_now(s);
+	syncpolicy_bucket_init(&s->direct, SYNC_DIRECT_RATE, SYNC_DIRECT_BURST, sync_now(s));
 	config_snapshot(&s->cfg, &s->snapcfg);
 	sync_guard_setup(s, true);
 	if ((rc = sync_servers_parse(cfg, s->servers, &s->pinned)) < 0)
@@ -2438,44 +2431,22 @@ static struct sync_catalog *sync_catalog_add_dynamic(struct sync *s, const char 
 	return cat;
 }
 
-static uint64_t sync_negative_hash(const char *ns, const char *group, const char *name)
-{
-	return sync_hash(ns, group, name) | 1; /* 0 marks a free slot */
-}
-
-static struct sync_negative *sync_negative_slot(struct sync *s, uint64_t h)
-{
-	return s->negative ? &s->negative[h & (SYNC_NEGATIVE_SLOTS - 1)] : NULL;
-}
-
 static bool sync_negative_has(struct sync *s, const char *ns, const char *group, const char *name)
 {
-	uint64_t h = sync_negative_hash(ns, group, name);
-	struct sync_negative *n = sync_negative_slot(s, h);
-	return n && n->hash == h && n->until_ms > sync_now(s);
+	return syncabsent_has(s->negative, sync_hash(ns, group, name), sync_now(s));
 }
 
-/* A newer name takes the slot over: the table forgets, it never grows. */
 static void sync_negative_add(struct sync *s, const char *ns, const char *group, const char *name)
 {
-	uint64_t h = sync_negative_hash(ns, group, name);
-	struct sync_negative *n = sync_negative_slot(s, h);
-	if (n)
-		*n = (struct sync_negative){h, sync_now(s) + (int64_t)s->cfg.negative_ttl * 1000};
+	syncabsent_add(s->negative, sync_hash(ns, group, name),
+		       sync_now(s) + (int64_t)s->cfg.negative_ttl * 1000);
 }
 
 /* One more fetch of a name not known to exist: within SYNC_DIRECT_RATE, or refused (counted). */
 static bool sync_direct_allowed(struct sync *s)
 {
-	int64_t now = sync_now(s);
-	s->direct_tokens += (double)(now - s->direct_at_ms) * SYNC_DIRECT_RATE / 1000.0;
-	s->direct_at_ms = now;
-	if (s->direct_tokens > SYNC_DIRECT_BURST)
-		s->direct_tokens = SYNC_DIRECT_BURST;
-	if (s->direct_tokens >= 1.0) {
-		s->direct_tokens -= 1.0;
+	if (syncpolicy_bucket_take(&s->direct, sync_now(s)))
 		return true;
-	}
 	if (s->stats.over_direct++ == 0)
 		log_warn("nacos",
 			 "fetching names of unlistable groups faster than %.0f/s: the rest "

@@ -128,3 +128,21 @@ int64_t syncpolicy_poll_ms(int64_t poll_ms, bool pushed, int64_t cache_millis)
 	stretch = stretch * 9 / 10;
 	return stretch > poll_ms ? stretch : poll_ms;
 }
+
+void syncpolicy_bucket_init(struct syncpolicy_bucket *b, double rate, double burst, int64_t now_ms)
+{
+	*b = (struct syncpolicy_bucket){
+		.rate = rate, .burst = burst, .tokens = burst, .at_ms = now_ms};
+}
+
+bool syncpolicy_bucket_take(struct syncpolicy_bucket *b, int64_t now_ms)
+{
+	b->tokens += (double)(now_ms - b->at_ms) * b->rate / 1000.0;
+	b->at_ms = now_ms;
+	if (b->tokens > b->burst)
+		b->tokens = b->burst;
+	if (b->tokens < 1.0)
+		return false;
+	b->tokens -= 1.0;
+	return true;
+}

@@ -81,3 +81,12 @@ size_t syncpolicy_pick_server(const int64_t *retry_at_ms, size_t n, size_t *rr, 
  * cacheMillis (<= 0: unknown), but to no more than twice poll_ms (a lost push, UDP being best
  * effort, waits at most that long) and below SYNCPOLICY_PUSH_MAX_POLL_MS (jitter adds 10 %). */
 int64_t syncpolicy_poll_ms(int64_t poll_ms, bool pushed, int64_t cache_millis);
+
+/* A token bucket: rate per second after a burst. */
+struct syncpolicy_bucket {
+	double rate, burst, tokens;
+	int64_t at_ms;
+};
+void syncpolicy_bucket_init(struct syncpolicy_bucket *b, double rate, double burst, int64_t now_ms);
+/* true when a token was there (then taken). */
+bool syncpolicy_bucket_take(struct syncpolicy_bucket *b, int64_t now_ms);
