@@ -12,21 +12,25 @@
 
 #include <uv.h>
 
-#include "resolver/bgwork.h"
 #include "build_config.h"
+#include "resolver/bgwork.h"
 #include "resolver/config.h"
-#include "resolver/sync/http.h"
-#include "zones/data/lending.h"
 #include "resolver/log.h"
+#include "resolver/readfile.h"
+#include "resolver/serve/snapstore.h"
+#include "resolver/sync/cachefile.h"
+#include "resolver/sync/http.h"
+#include "resolver/sync/pushsock.h"
+#include "resolver/sync/snapjob.h"
+#include "resolver/sync/syncio.h"
+#include "zones/data/lending.h"
+#include "zones/data/snapshot.h"
+#include "zones/dns/query.h"
 #include "zones/nacos/nacos.h"
 #include "zones/nacos/nacosapi.h"
 #include "zones/nacos/push.h"
-#include "resolver/sync/pushsock.h"
-#include "zones/dns/query.h"
-#include "resolver/readfile.h"
-#include "resolver/serve/snapstore.h"
-#include "resolver/sync/snapjob.h"
-#include "zones/data/snapshot.h"
+#include "zones/nacos/syncabsent.h"
+#include "zones/nacos/synccatalog.h"
 #include "zones/nacos/syncpolicy.h"
 
 #define SYNC_PUBLISH_DELAY_MS 100  /* changes within this window share one snapshot */
@@ -36,14 +40,10 @@
 /* A catalog that failed this many listings in a row, never listed, counts as unlistable: its
  * names are then fetched by name rather than waiting for it. */
 #define SYNC_UNLISTABLE_STREAK 3
-#define SYNC_NEGATIVE_SLOTS    8192  /* names of unlistable groups remembered absent */
 #define SYNC_DIRECT_RATE       50.0  /* fetches of unknown names per second... */
 #define SYNC_DIRECT_BURST      100.0 /* ...after a burst of this many */
 #define SYNC_HOLD_MS           30000
-/* With pushes arriving, polls may slow down to Nacos's cacheMillis, but 1.x forgets a push
- * subscriber after 10 s without a list call from it. */
-#define SYNC_PUSH_MAX_POLL_MS 10000
-#define SYNC_PEERS            4 /* addresses remembered per server: pushes come from these */
+#define SYNC_PEERS             4 /* addresses remembered per server: pushes come from these */
 /* A push's lastRefTime is the pushing node's wall clock (ms): one far ahead of ours is a clock
  * gone wrong or a forgery, and would outrank every answer until the next poll. */
 #define SYNC_PUSH_MAX_AHEAD_MS 60000
@@ -164,7 +164,8 @@ struct sync {
 	struct config cfg;
 	struct snapshot_config snapcfg;
 	struct snapstore *reg;
-	struct http *http;
+	const struct syncio *io;
+	void *http; /* io's */
 	struct sync_server servers[NACOSAPI_MAX_SERVERS];
 	size_t n_servers, rr;
 	bool pinned;
@@ -172,14 +173,8 @@ struct sync {
 	size_t n_buckets, n_entries;
 	struct sync_catalog *cats; /* ns NULL: a free slot; never moved while calls run */
 	size_t n_cats, cats_cap;
-	/* Names of unlistable groups found absent: (hash, until) slots, so that random names do
-	 * not reach Nacos again before the negative TTL runs out. */
-	struct sync_negative {
-		uint64_t hash;
-		int64_t until_ms;
-	} * negative;
-	double direct_tokens; /* direct fetches of unknown names allowed now */
-	int64_t direct_at_ms;
+	struct syncabsent *negative;     /* names of unlistable groups found absent */
+	struct syncpolicy_bucket direct; /* fetches of unknown names */
 	size_t total_instances;
 	struct syncpolicy_guard guard;
 	struct pushsock *push; /* NULL: push off */
@@ -214,7 +209,7 @@ static void sync_publish_urgent(struct sync *s);
 
 static int64_t sync_now(struct sync *s)
 {
-	return (int64_t)uv_now(s->loop);
+	return s->io->now_ms(s->io->ctx, s->loop);
 }
 
 static int64_t sync_wall_ms(void)
@@ -490,20 +485,10 @@ static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeou
  * not; SIZE_MAX when every server was tried. */
 static size_t sync_pick_server(struct sync *s, uint32_t tried)
 {
-	int64_t now = sync_now(s);
-	size_t best = SIZE_MAX;
-	for (size_t i = 0; i < s->n_servers; i++) {
-		size_t idx = (s->rr + i) % s->n_servers;
-		if (tried & (1u << idx))
-			continue;
-		if (s->servers[idx].retry_at_ms <= now) {
-			s->rr = idx + 1;
-			return idx;
-		}
-		if (best == SIZE_MAX || s->servers[idx].retry_at_ms < s->servers[best].retry_at_ms)
-			best = idx;
-	}
-	return best;
+	int64_t retry_at[NACOSAPI_MAX_SERVERS];
+	for (size_t i = 0; i < s->n_servers; i++)
+		retry_at[i] = s->servers[i].retry_at_ms;
+	return syncpolicy_pick_server(retry_at, s->n_servers, &s->rr, tried, sync_now(s));
 }
 
 static void sync_server_failed(struct sync *s, struct sync_server *srv, const char *why)
@@ -636,15 +621,8 @@ static const char *sync_push_ip(const struct sync *s, const struct sync_server *
  * long) and below the 10 s after which 1.x forgets the subscription (jitter adds 10 %). */
 static int64_t sync_poll_ms(const struct sync *s, const struct sync_entry *e)
 {
-	int64_t base = s->cfg.poll_interval_ms, stretch = SYNC_PUSH_MAX_POLL_MS;
-	if (!e->subscribed || !e->push_ok)
-		return base;
-	if (e->svc && e->svc->cache_millis > 0 && e->svc->cache_millis < stretch)
-		stretch = e->svc->cache_millis;
-	if (2 * base < stretch)
-		stretch = 2 * base;
-	stretch = stretch * 9 / 10;
-	return stretch > base ? stretch : base;
+	return syncpolicy_poll_ms(s->cfg.poll_interval_ms, e->subscribed && e->push_ok,
+				  e->svc ? e->svc->cache_millis : 0);
 }
 
 /* A poll of e goes out with (on) or without a push subscription. */
@@ -796,7 +774,7 @@ static void sync_call_send(struct sync_call *c)
 			       : NULL;
 	struct http_request req = {.url = url, .form = form, .header = header};
 	int rc = url && (form || c->kind != SYNC_CALL_LOGIN)
-			 ? http_submit(s->http, &req, on_call_done, c)
+			 ? s->io->submit(s->http, &req, on_call_done, c)
 			 : -ENOMEM;
 	free(url);
 	if (form)
@@ -1490,48 +1468,35 @@ static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const 
 	}
 }
 
-static int sync_strcmp(const void *a, const void *b)
+struct sync_gone {
+	struct sync *s;
+	struct sync_catalog *cat;
+	size_t lost; /* instances of the names gone */
+};
+
+static void sync_gone_count(void *arg, const char *name)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	struct sync_gone *g = arg;
+	struct sync_entry *e = sync_entry_find(g->s, g->cat->ns, g->cat->group, name);
+	g->lost += e && e->svc ? e->svc->n_instances : 0;
 }
 
-/* Sorted, without duplicates (pages of a changing set may repeat names). */
-static void sync_names_normalise(char **v, size_t *n)
+static void sync_gone_remove(void *arg, const char *name)
 {
-	size_t k = 0;
-	qsort(v, *n, sizeof(*v), sync_strcmp);
-	for (size_t i = 0; i < *n; i++) {
-		if (k && strcmp(v[k - 1], v[i]) == 0)
-			free(v[i]);
-		else
-			v[k++] = v[i];
-	}
-	*n = k;
-}
-
-/* Instances of the names of old missing from fresh (both sorted); NULL names are skipped. */
-static size_t sync_catalog_loss(struct sync *s, struct sync_catalog *cat, char **fresh, size_t n,
-				size_t *gone)
-{
-	size_t lost = 0, j = 0;
-	*gone = 0;
-	for (size_t i = 0; i < cat->n; i++) {
-		while (j < n && strcmp(fresh[j], cat->names[i]) < 0)
-			j++;
-		if (j < n && strcmp(fresh[j], cat->names[i]) == 0)
-			continue;
-		struct sync_entry *e = sync_entry_find(s, cat->ns, cat->group, cat->names[i]);
-		lost += e && e->svc ? e->svc->n_instances : 0;
-		(*gone)++;
-	}
-	return lost;
+	struct sync_gone *g = arg;
+	struct sync_entry *e = sync_entry_find(g->s, g->cat->ns, g->cat->group, name);
+	log_info("nacos", "service %s/%s/%s left the catalog", g->cat->ns, g->cat->group, name);
+	if (e)
+		sync_entry_remove(g->s, e);
 }
 
 /* Names of old missing from fresh (both sorted) leave the catalog with their data, all or
  * none: a listing that would take most instances away is held back whole. true: changed. */
 static bool sync_catalog_diff(struct sync *s, struct sync_catalog *cat, char **fresh, size_t n)
 {
-	size_t gone, lost = sync_catalog_loss(s, cat, fresh, n, &gone);
+	struct sync_gone g = {.s = s, .cat = cat, .lost = 0};
+	size_t gone = synccatalog_gone(cat->names, cat->n, fresh, n, sync_gone_count, &g);
+	size_t lost = g.lost;
 	bool started = false;
 	if (gone == 0)
 		return cat->n != n || !cat->valid;
@@ -1545,17 +1510,7 @@ static bool sync_catalog_diff(struct sync *s, struct sync_catalog *cat, char **f
 				 cat->ns, cat->group, lost, s->total_instances);
 		return false; /* the caller keeps the old names too */
 	}
-	for (size_t i = 0, j = 0; i < cat->n; i++) {
-		while (j < n && strcmp(fresh[j], cat->names[i]) < 0)
-			j++;
-		if (j < n && strcmp(fresh[j], cat->names[i]) == 0)
-			continue;
-		struct sync_entry *e = sync_entry_find(s, cat->ns, cat->group, cat->names[i]);
-		log_info("nacos", "service %s/%s/%s left the catalog", cat->ns, cat->group,
-			 cat->names[i]);
-		if (e)
-			sync_entry_remove(s, e);
-	}
+	synccatalog_gone(cat->names, cat->n, fresh, n, sync_gone_remove, &g);
 	return true;
 }
 
@@ -1570,36 +1525,23 @@ static void sync_catalog_track_all(struct sync *s, struct sync_catalog *cat)
 	}
 }
 
-/* fresh plus every old name (for a listing that cannot be trusted to remove any). */
-static void sync_catalog_union(struct sync_catalog *cat, char ***fresh, size_t *n)
-{
-	char **v = realloc(*fresh, (*n + cat->n + 1) * sizeof(*v));
-	if (!v)
-		return;
-	for (size_t i = 0; i < cat->n; i++)
-		if ((v[*n] = strdup(cat->names[i])))
-			(*n)++;
-	*fresh = v;
-	sync_names_normalise(*fresh, n);
-}
-
 static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t last_total)
 {
 	char **fresh = cat->acc;
 	size_t n = cat->n_acc, old_n = cat->n;
 	/* Pages of a changing (or reshuffled) set skip names: such a listing adds, never removes.
 	 * Counted in items as the server counts them, whatever group they are of. */
-	bool partial = last_total != cat->first_total || cat->n_raw < last_total;
+	bool partial = synccatalog_partial(cat->first_total, last_total, cat->n_raw);
 	cat->acc = NULL;
 	cat->n_acc = 0;
 	cat->n_raw = 0;
 	cat->inflight = false;
-	sync_names_normalise(fresh, &n);
+	synccatalog_normalise(fresh, &n);
 	if (partial && cat->valid)
-		sync_catalog_union(cat, &fresh, &n);
+		synccatalog_union(&fresh, &n, cat->names, cat->n);
 	bool first = !cat->valid, changed = sync_catalog_diff(s, cat, fresh, n);
 	if (!changed && cat->valid) /* held back, or the same names */
-		sync_catalog_union(cat, &fresh, &n);
+		synccatalog_union(&fresh, &n, cat->names, cat->n);
 	changed = changed || n != old_n;
 	nacos_strv_free(cat->names, cat->n);
 	cat->names = fresh;
@@ -1633,21 +1575,10 @@ static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t
 	if (srv->list_api != NACOSAPI_V3)
 		*got = n;
 	c->cat->n_raw += *got;
-	if (c->cat->n_acc + n > c->s->cfg.max_services) {
-		nacos_strv_free(names, n);
+	rc = synccatalog_append(&c->cat->acc, &c->cat->n_acc, names, n, c->s->cfg.max_services);
+	if (rc == -E2BIG)
 		c->s->stats.over_services++;
-		return -E2BIG;
-	}
-	char **v = realloc(c->cat->acc, (c->cat->n_acc + n + 1) * sizeof(*v));
-	if (!v) {
-		nacos_strv_free(names, n);
-		return -ENOMEM;
-	}
-	memcpy(v + c->cat->n_acc, names, n * sizeof(*v));
-	free(names); /* the strings moved into acc */
-	c->cat->acc = v;
-	c->cat->n_acc += n;
-	return 0;
+	return rc;
 }
 
 static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t len)
@@ -1669,8 +1600,7 @@ static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t
 		c->cat->first_total = total;
 	/* A short page is the last (naming/utils/ServiceUtil.java pageServiceName,
 	 * core/utils/PageUtil.java): a totalCount that says otherwise is not believed. */
-	if (got == NACOSAPI_PAGE_SIZE && (size_t)c->page * NACOSAPI_PAGE_SIZE < total &&
-	    c->page < SYNC_MAX_PAGES) {
+	if (synccatalog_more(got, c->page, NACOSAPI_PAGE_SIZE, total, SYNC_MAX_PAGES)) {
 		c->page++;
 		sync_call_send(c);
 		return;
@@ -1706,8 +1636,6 @@ static void sync_on_diag(void *arg, const char *msg)
 
 /* ---- publishing: snapshots built on the thread pool --------------------------------------- */
 
-static int sync_strcmp(const void *a, const void *b);
-
 /* Whether e's data goes into snapshots. An empty service that no catalog lists (one fetched by
  * name, or gone from the listing) is left out, so that a query for it is settled as absent
  * (NXDOMAIN), and so that a name like "_info.x" fetched empty never shadows x's own names. */
@@ -1720,7 +1648,7 @@ static bool sync_entry_served(struct sync *s, const struct sync_entry *e)
 	const struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
 	const char *key = e->name;
 	return cat && cat->valid &&
-	       bsearch(&key, cat->names, cat->n, sizeof(*cat->names), sync_strcmp);
+	       bsearch(&key, cat->names, cat->n, sizeof(*cat->names), synccatalog_strcmp);
 }
 
 /* A job for a snapshot of everything held now: the services are lent to it. NULL on ENOMEM. */
@@ -1933,42 +1861,6 @@ fail:
 	return NULL;
 }
 
-/* Writes text to path atomically: a temp file in the same directory, fsync, rename. */
-static int sync_write_atomic(const char *path, const char *text)
-{
-	char tmp[CONFIG_PATH_LEN + 16];
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	int fd = mkstemp(tmp); /* mode 0600: the file names hosts of the whole registry */
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(text), off = 0;
-	int rc = 0;
-	while (off < len && rc == 0) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno != EINTR)
-			rc = -errno;
-		else if (n > 0)
-			off += (size_t)n;
-	}
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
-}
-
-static int sync_cache_store(const char *path, const struct nacos_registry *r)
-{
-	char *text = nacos_registry_dump(r);
-	int rc = text ? sync_write_atomic(path, text) : -ENOMEM;
-	free(text);
-	return rc;
-}
-
 /* Logs a cache write's result when it differs from the last one. */
 static void sync_cache_note(struct sync *s, const char *path, int rc)
 {
@@ -1988,7 +1880,7 @@ static void sync_cache_flush(struct sync *s)
 	if (!s->cfg.cache_file[0] || !s->dirty_cache || s->cache_inflight)
 		return;
 	struct nacos_registry *r = sync_registry_lend(s);
-	int rc = r ? sync_cache_store(s->cfg.cache_file, r) : -ENOMEM;
+	int rc = r ? cachefile_store(s->cfg.cache_file, r) : -ENOMEM;
 	sync_registry_unlend(r);
 	s->dirty_cache = false;
 	sync_cache_note(s, s->cfg.cache_file, rc);
@@ -2000,7 +1892,7 @@ static void on_cache_work(uv_work_t *w)
 {
 	struct sync_cache_job *j = w->data;
 	bgwork_lower_priority();
-	j->rc = sync_cache_store(j->path, j->r);
+	j->rc = cachefile_store(j->path, j->r);
 }
 
 static void on_cache_done(uv_work_t *w, int status)
@@ -2233,7 +2125,7 @@ static void sync_free(struct sync *s)
 	for (size_t i = 0; i < s->n_servers; i++)
 		free(s->servers[i].token);
 	free(s->buckets);
-	free(s->negative);
+	syncabsent_free(s->negative);
 	lending_free(s->lent);
 	free(s);
 }
@@ -2328,8 +2220,9 @@ static int sync_servers_parse(const struct config *cfg, struct sync_server *out,
 	return n;
 }
 
-static int sync_http_new(uv_loop_t *loop, const struct config *cfg, struct http **out)
+static int sync_http_open(void *ctx, uv_loop_t *loop, const struct config *cfg, void **out)
 {
+	(void)ctx;
 	struct http_options o = {
 		/* Nacos pushes only to the clients it knows, at a minimum version (Nacos-DNS:
 		 * 0.4.3); our own version comes after, for the server's logs. */
@@ -2339,8 +2232,35 @@ static int sync_http_new(uv_loop_t *loop, const struct config *cfg, struct http 
 		.max_body = cfg->max_response_size,
 		.max_inflight = 8,
 	};
-	return http_new(loop, &o, out);
+	struct http *h;
+	int rc = http_new(loop, &o, &h);
+	*out = rc < 0 ? NULL : h;
+	return rc;
 }
+
+static int sync_http_submit(void *h, const struct http_request *r, http_done_cb cb, void *arg)
+{
+	return http_submit(h, r, cb, arg);
+}
+
+static void sync_http_close(void *h)
+{
+	http_close(h);
+}
+
+static int64_t sync_loop_now(void *ctx, uv_loop_t *loop)
+{
+	(void)ctx;
+	return (int64_t)uv_now(loop);
+}
+
+static const struct syncio sync_io_real = {
+	.open = sync_http_open,
+	.submit = sync_http_submit,
+	.close = sync_http_close,
+	.now_ms = sync_loop_now,
+	.ctx = NULL,
+};
 
 static uint64_t sync_tick_ms(const struct sync *s)
 {
@@ -2376,28 +2296,34 @@ static void sync_start_timers(struct sync *s)
 
 int sync_new(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg, struct sync **out)
 {
+	return sync_new_io(loop, cfg, reg, &sync_io_real, out);
+}
+
+int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg,
+		const struct syncio *io, struct sync **out)
+{
 	struct sync *s = calloc(1, sizeof(*s));
 	int rc = -ENOMEM;
 	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))) ||
-	    !(s->negative = calloc(SYNC_NEGATIVE_SLOTS, sizeof(*s->negative))) ||
-	    !(s->lent = lending_new()) || !(s->trim = bgwork_trim_new(loop)))
+	    !(s->negative = syncabsent_new()) || !(s->lent = lending_new()) ||
+	    !(s->trim = bgwork_trim_new(loop)))
 		goto fail;
 	s->loop = loop;
+	s->io = io;
 	s->cfg = *cfg;
 	s->reg = reg;
 	s->rnd = ((uint64_t)sync_wall_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)s;
-	s->direct_tokens = SYNC_DIRECT_BURST;
-	s->direct_at_ms = sync_now(s);
+	syncpolicy_bucket_init(&s->direct, SYNC_DIRECT_RATE, SYNC_DIRECT_BURST, sync_now(s));
 	config_snapshot(&s->cfg, &s->snapcfg);
 	sync_guard_setup(s, true);
 	if ((rc = sync_servers_parse(cfg, s->servers, &s->pinned)) < 0)
 		goto fail;
 	s->n_servers = (size_t)rc;
 	if ((rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats, &s->cats_cap)) < 0 ||
-	    (rc = sync_http_new(loop, cfg, &s->http)) < 0)
+	    (rc = io->open(io->ctx, loop, cfg, &s->http)) < 0)
 		goto fail;
 	if ((rc = sync_push_start(s)) < 0) {
-		http_close(s->http);
+		io->close(s->http);
 		goto fail;
 	}
 	sync_start_timers(s);
@@ -2505,44 +2431,22 @@ static struct sync_catalog *sync_catalog_add_dynamic(struct sync *s, const char 
 	return cat;
 }
 
-static uint64_t sync_negative_hash(const char *ns, const char *group, const char *name)
-{
-	return sync_hash(ns, group, name) | 1; /* 0 marks a free slot */
-}
-
-static struct sync_negative *sync_negative_slot(struct sync *s, uint64_t h)
-{
-	return s->negative ? &s->negative[h & (SYNC_NEGATIVE_SLOTS - 1)] : NULL;
-}
-
 static bool sync_negative_has(struct sync *s, const char *ns, const char *group, const char *name)
 {
-	uint64_t h = sync_negative_hash(ns, group, name);
-	struct sync_negative *n = sync_negative_slot(s, h);
-	return n && n->hash == h && n->until_ms > sync_now(s);
+	return syncabsent_has(s->negative, sync_hash(ns, group, name), sync_now(s));
 }
 
-/* A newer name takes the slot over: the table forgets, it never grows. */
 static void sync_negative_add(struct sync *s, const char *ns, const char *group, const char *name)
 {
-	uint64_t h = sync_negative_hash(ns, group, name);
-	struct sync_negative *n = sync_negative_slot(s, h);
-	if (n)
-		*n = (struct sync_negative){h, sync_now(s) + (int64_t)s->cfg.negative_ttl * 1000};
+	syncabsent_add(s->negative, sync_hash(ns, group, name),
+		       sync_now(s) + (int64_t)s->cfg.negative_ttl * 1000);
 }
 
 /* One more fetch of a name not known to exist: within SYNC_DIRECT_RATE, or refused (counted). */
 static bool sync_direct_allowed(struct sync *s)
 {
-	int64_t now = sync_now(s);
-	s->direct_tokens += (double)(now - s->direct_at_ms) * SYNC_DIRECT_RATE / 1000.0;
-	s->direct_at_ms = now;
-	if (s->direct_tokens > SYNC_DIRECT_BURST)
-		s->direct_tokens = SYNC_DIRECT_BURST;
-	if (s->direct_tokens >= 1.0) {
-		s->direct_tokens -= 1.0;
+	if (syncpolicy_bucket_take(&s->direct, sync_now(s)))
 		return true;
-	}
 	if (s->stats.over_direct++ == 0)
 		log_warn("nacos",
 			 "fetching names of unlistable groups faster than %.0f/s: the rest "
@@ -2823,7 +2727,7 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 {
 	struct sync_server fresh[NACOSAPI_MAX_SERVERS];
 	struct sync_catalog *cats;
-	struct http *http;
+	void *http;
 	size_t n_cats, cap;
 	bool pinned;
 	int n = sync_servers_parse(cfg, fresh, &pinned), rc;
@@ -2831,13 +2735,13 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 		return n;
 	if ((rc = sync_catalogs_new(cfg, &cats, &n_cats, &cap)) < 0)
 		return rc;
-	if ((rc = sync_http_new(s->loop, cfg, &http)) < 0) {
+	if ((rc = s->io->open(s->io->ctx, s->loop, cfg, &http)) < 0) {
 		sync_catalogs_free(cats, n_cats);
 		return rc;
 	}
 	bool same_pin = strcmp(s->cfg.nacos_api, cfg->nacos_api) == 0;
 	s->network++;
-	http_close(s->http);
+	s->io->close(s->http);
 	s->http = http;
 	/* From here on, waiters that run may start calls: they must see the new settings. */
 	s->cfg = *cfg;
@@ -2920,7 +2824,7 @@ void sync_close(struct sync *s)
 	if (!s || s->closing)
 		return;
 	s->closing = true;
-	http_close(s->http); /* cancels every call */
+	s->io->close(s->http); /* cancels every call */
 	pushsock_close(s->push);
 	s->push = NULL;
 	for (size_t i = 0; i < s->n_buckets; i++)

@@ -97,3 +97,52 @@ bool syncpolicy_guard_allow(struct syncpolicy_guard *g, int64_t now_ms, size_t t
 	g->removed += removing;
 	return true;
 }
+
+size_t syncpolicy_pick_server(const int64_t *retry_at_ms, size_t n, size_t *rr, uint32_t tried,
+			      int64_t now_ms)
+{
+	size_t best = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		size_t idx = (*rr + i) % n;
+		if (tried & (1u << idx))
+			continue;
+		if (retry_at_ms[idx] <= now_ms) {
+			*rr = idx + 1;
+			return idx;
+		}
+		if (best == SIZE_MAX || retry_at_ms[idx] < retry_at_ms[best])
+			best = idx;
+	}
+	return best;
+}
+
+int64_t syncpolicy_poll_ms(int64_t poll_ms, bool pushed, int64_t cache_millis)
+{
+	int64_t stretch = SYNCPOLICY_PUSH_MAX_POLL_MS;
+	if (!pushed)
+		return poll_ms;
+	if (cache_millis > 0 && cache_millis < stretch)
+		stretch = cache_millis;
+	if (2 * poll_ms < stretch)
+		stretch = 2 * poll_ms;
+	stretch = stretch * 9 / 10;
+	return stretch > poll_ms ? stretch : poll_ms;
+}
+
+void syncpolicy_bucket_init(struct syncpolicy_bucket *b, double rate, double burst, int64_t now_ms)
+{
+	*b = (struct syncpolicy_bucket){
+		.rate = rate, .burst = burst, .tokens = burst, .at_ms = now_ms};
+}
+
+bool syncpolicy_bucket_take(struct syncpolicy_bucket *b, int64_t now_ms)
+{
+	b->tokens += (double)(now_ms - b->at_ms) * b->rate / 1000.0;
+	b->at_ms = now_ms;
+	if (b->tokens > b->burst)
+		b->tokens = b->burst;
+	if (b->tokens < 1.0)
+		return false;
+	b->tokens -= 1.0;
+	return true;
+}

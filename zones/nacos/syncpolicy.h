@@ -67,3 +67,26 @@ bool syncpolicy_guard_allow(struct syncpolicy_guard *g, int64_t now_ms, size_t t
  * blip (an empty answer at the moment a hold would have been released) is held again rather
  * than applied. */
 void syncpolicy_guard_recovered(struct syncpolicy_guard *g);
+
+/* The next of n servers to ask, from *rr on (then advanced past it), skipping those tried (a
+ * bit per server) and those whose retry_at_ms is after now while others are not; when every
+ * untried one backs off, the one ready soonest. SIZE_MAX: every server was tried. */
+size_t syncpolicy_pick_server(const int64_t *retry_at_ms, size_t n, size_t *rr, uint32_t tried,
+			      int64_t now_ms);
+
+/* With pushes arriving, polls may slow down to Nacos's cacheMillis, but 1.x forgets a push
+ * subscriber after 10 s without a list call from it. */
+#define SYNCPOLICY_PUSH_MAX_POLL_MS 10000
+/* The poll period of a service: while pushes reach it (pushed), stretched towards its
+ * cacheMillis (<= 0: unknown), but to no more than twice poll_ms (a lost push, UDP being best
+ * effort, waits at most that long) and below SYNCPOLICY_PUSH_MAX_POLL_MS (jitter adds 10 %). */
+int64_t syncpolicy_poll_ms(int64_t poll_ms, bool pushed, int64_t cache_millis);
+
+/* A token bucket: rate per second after a burst. */
+struct syncpolicy_bucket {
+	double rate, burst, tokens;
+	int64_t at_ms;
+};
+void syncpolicy_bucket_init(struct syncpolicy_bucket *b, double rate, double burst, int64_t now_ms);
+/* true when a token was there (then taken). */
+bool syncpolicy_bucket_take(struct syncpolicy_bucket *b, int64_t now_ms);
