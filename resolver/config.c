@@ -15,6 +15,7 @@
 
 #include "build_config.h"
 #include "resolver/checkconf.h"
+#include "resolver/dnstap.h"
 #include "resolver/readfile.h"
 
 /* A configuration is a few kB; a password file holds one line. */
@@ -100,6 +101,7 @@ static int check_groups(const struct config_key *k, char *v, size_t size, char *
 static int check_auto_count(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_push_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_ip(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_dnstap(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 
 static const struct config_key config_keys[] = {
 	{"listen", CK_LIST, FIELD(listen), offsetof(struct config, n_listen), 0, 0, NULL,
@@ -208,6 +210,8 @@ static const struct config_key config_keys[] = {
 	 "log one line per query: client, name, type, rcode, answers, microseconds"},
 	{"user", CK_STR, FIELD(user), 0, 0, 0, NULL, NULL, "NAME",
 	 "when started as root, switch to this user after binding"},
+	{"dnstap", CK_STR, FIELD(dnstap), 0, 0, 0, NULL, check_dnstap, "unix:PATH",
+	 "send client queries and responses as dnstap to this Frame Streams socket"},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -442,6 +446,11 @@ static int check_ip(const struct config_key *k, char *v, size_t size, char *why,
 	if (*v && inet_pton(strchr(v, ':') ? AF_INET6 : AF_INET, v, buf) != 1)
 		return why_set(why, n, "\"%s\" is not an IPv4 or IPv6 address", v);
 	return 0;
+}
+
+static int check_dnstap(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	return *v ? dnstap_check_target(v, why, n) : 0;
 }
 
 /* One http(s)://host:port[/...] source. */

@@ -96,6 +96,7 @@ struct config {
 	size_t n_allow_transfer;
 	bool query_log;            /* query-log = off | on */
 	char user[CONFIG_STR_LEN]; /* drop to this user after binding when started as root */
+	char dnstap[CONFIG_PATH_LEN]; /* "unix:PATH", or "" (default): no dnstap output */
 };
 
 void config_defaults(struct config *c);
