@@ -171,3 +171,13 @@ def test_daemonset_starts_binds_answers_and_is_ready(node, tmp_path):
             dns.wait(10)
         nacos.terminate()
         nacos.wait(10)
+
+
+@pytest.mark.skipif(not os.environ.get("NACOS_DNS_CHROOT_TEST"),
+                    reason="slow (debootstrap, a package build): set NACOS_DNS_CHROOT_TEST=1")
+def test_image_steps_in_a_debian_chroot():
+    r = subprocess.run(["bash", os.path.join(SOURCE_ROOT, "contrib", "container",
+                                             "test-chroot.sh")], capture_output=True, text=True)
+    if r.returncode == 77:
+        pytest.skip(r.stderr.strip())
+    assert r.returncode == 0, r.stdout + r.stderr
