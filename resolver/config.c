@@ -14,6 +14,7 @@
 
 #include "build_config.h"
 #include "resolver/checkconf.h"
+#include "resolver/dnstap.h"
 #include "resolver/readfile.h"
 #include "zones/net/addr.h"
 
@@ -101,6 +102,7 @@ static int check_groups(const struct config_key *k, char *v, size_t size, char *
 static int check_auto_count(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_push_listen(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 static int check_ip(const struct config_key *k, char *v, size_t size, char *why, size_t n);
+static int check_dnstap(const struct config_key *k, char *v, size_t size, char *why, size_t n);
 
 static const struct config_key config_keys[] = {
 	{"listen", CK_LIST, FIELD(listen), offsetof(struct config, n_listen), 0, 0, NULL,
@@ -226,6 +228,9 @@ static const struct config_key config_keys[] = {
 	 CONFIG_RELOAD_NONE},
 	{"user", CK_STR, FIELD(user), 0, 0, 0, NULL, NULL, "NAME",
 	 "when started as root, switch to this user after binding", CONFIG_RELOAD_RESTART},
+	{"dnstap", CK_STR, FIELD(dnstap), 0, 0, 0, NULL, check_dnstap, "unix:PATH",
+	 "send client queries and responses as dnstap to this Frame Streams socket",
+	 CONFIG_RELOAD_RESTART},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -382,6 +387,11 @@ static int check_ip(const struct config_key *k, char *v, size_t size, char *why,
 	if (*v && !*addr_ip_canon(v, ip, sizeof(ip)))
 		return why_set(why, n, "\"%s\" is not an IPv4 or IPv6 address", v);
 	return 0;
+}
+
+static int check_dnstap(const struct config_key *k, char *v, size_t size, char *why, size_t n)
+{
+	return *v ? dnstap_check_target(v, why, n) : 0;
 }
 
 /* One http(s)://host:port[/...] source. */

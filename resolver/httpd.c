@@ -65,7 +65,7 @@ bool httpd_ready(const struct httpd_env *env)
 /* ---- /metrics ---- */
 
 struct httpd_scan {
-	int64_t newest_ms;
+	int64_t newest_ms, oldest_ms; /* oldest_ms 0: none seen */
 	size_t stale;
 	struct metrics_origin origins[HTTPD_MAX_ORIGINS];
 	size_t n_origins;
@@ -85,6 +85,8 @@ static void httpd_on_service(void *arg, const struct inspect_service *svc)
 		return;
 	if (svc->fetched_ms > sc->newest_ms)
 		sc->newest_ms = svc->fetched_ms;
+	if (svc->fetched_ms > 0 && (sc->oldest_ms == 0 || svc->fetched_ms < sc->oldest_ms))
+		sc->oldest_ms = svc->fetched_ms;
 	sc->stale += svc->stale;
 	for (i = 0; i < sc->n_origins; i++)
 		if (httpd_same(sc->origins[i].server, svc->server) &&
@@ -106,8 +108,10 @@ static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 	struct forward_stats fs;
 	struct fwdcache_stats cs;
 	struct sync_stats ys;
+	struct dnstap_stats ds;
 	struct httpd_scan sc = {0};
-	struct metrics_input in = {.ready = httpd_ready(env), .data_age_s = -1};
+	struct metrics_input in = {
+		.ready = httpd_ready(env), .data_age_s = -1, .oldest_age_s = -1};
 
 	if (env->server) {
 		server_get_stats(env->server, &ss);
@@ -125,11 +129,17 @@ static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 		sync_get_stats(env->sync, &ys);
 		in.sync = &ys;
 	}
+	if (env->dnstap) {
+		dnstap_stats_get(env->dnstap, &ds);
+		in.dnstap = &ds;
+	}
 	snapshot_get_stats(snap, &in.snap);
 	in.generation = snapshot_generation(snap);
 	inspect_services(snap, httpd_on_service, &sc);
 	if (sc.newest_ms > 0)
 		in.data_age_s = (double)(clock_wall_ms() - sc.newest_ms) / 1000.0;
+	if (sc.oldest_ms > 0)
+		in.oldest_age_s = (double)(clock_wall_ms() - sc.oldest_ms) / 1000.0;
 	in.stale_services = sc.stale;
 	in.origins = sc.origins;
 	in.n_origins = sc.n_origins;

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 struct forward;
+struct dnstap;
 struct fwdcache;
 struct httpd;
 struct metrics;
@@ -21,6 +22,7 @@ struct httpd_env {
 	struct fwdcache *cache;  /* NULL: no forward cache */
 	struct sync *sync;       /* NULL: ready as soon as the registry is */
 	struct metrics *metrics;
+	struct dnstap *dnstap; /* NULL: no dnstap output */
 	bool loaded; /* without sync: the registry file (or nothing) is loaded */
 };
 

@@ -60,22 +60,48 @@ int log_parse_level(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+/* "PREFIXts=... level=... subsys=..." into line; returns its length. */
+static size_t log_head(char *line, size_t len, enum log_level l, const char *subsys)
+{
+	char ts[32];
+	int64_t now = clock_wall_ms();
+	time_t sec = (time_t)(now / 1000);
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	return (size_t)snprintf(line, len, "%sts=%s.%03ldZ level=%s subsys=%s", log_prefix(l), ts,
+				(long)(now % 1000), log_names[l], subsys);
+}
+
+void log_fields(enum log_level l, const char *subsys, const char *fields)
+{
+	char line[4096];
+	size_t o, n = strlen(fields);
+
+	if (!log_enabled(l))
+		return;
+	o = log_head(line, sizeof(line), l, subsys);
+	if (n > sizeof(line) - o - 2)
+		n = sizeof(line) - o - 2;
+	line[o++] = ' ';
+	memcpy(line + o, fields, n);
+	o += n;
+	line[o++] = '\n';
+	fwrite(line, 1, o, stderr);
+}
+
 /* The message is quoted, and quotes, backslashes and control bytes in it are escaped, so a
  * name taken from a packet or from Nacos can never forge a second log line or key. */
 __attribute__((format(printf, 3, 0))) static void log_vwrite(enum log_level l, const char *subsys,
 							     const char *fmt, va_list ap)
 {
-	char msg[1024], line[2300], ts[32];
-	int64_t now = clock_wall_ms();
-	time_t sec = (time_t)(now / 1000);
-	struct tm tm;
+	char msg[1024], line[2300];
 	size_t o = 0;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	gmtime_r(&sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	o = (size_t)snprintf(line, sizeof(line), "%sts=%s.%03ldZ level=%s subsys=%s msg=\"",
-			     log_prefix(l), ts, (long)(now % 1000), log_names[l], subsys);
+	o = log_head(line, sizeof(line), l, subsys);
+	o += (size_t)snprintf(line + o, sizeof(line) - o, " msg=\"");
 	for (const unsigned char *p = (const unsigned char *)msg; *p && o < sizeof(line) - 8; p++) {
 		if (*p == '"' || *p == '\\')
 			o += (size_t)snprintf(line + o, sizeof(line) - o, "\\%c", *p);

@@ -17,6 +17,9 @@ int log_parse_level(const char *s, enum log_level *out);
 
 void log_msg(enum log_level l, const char *subsys, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A line whose fields the caller formatted ("key=value key=value", each value already escaped
+ * as logfmt requires) instead of a msg="...". */
+void log_fields(enum log_level l, const char *subsys, const char *fields);
 void log_err(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_warn(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_info(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,6 +13,7 @@
 
 #include "resolver/bgwork.h"
 #include "resolver/config.h"
+#include "resolver/dnstap.h"
 #include "resolver/httpd.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
@@ -47,6 +48,7 @@ struct daemon {
 	struct fwdcache *cache; /* NULL: cache = off */
 	struct server *server;
 	struct metrics *metrics;
+	struct dnstap *dnstap; /* NULL: no dnstap output */
 	struct httpd *httpd;
 	struct httpd_env http_env; /* read by the HTTP endpoints at each request */
 	struct svcmgr *svcmgr;
@@ -125,7 +127,8 @@ static void daemon_set_env(struct daemon *d, const struct config *c)
 				 .sync = d->sync,
 				 .allow_transfer = d->transfer,
 				 .metrics = d->metrics,
-				 .query_log = c->query_log};
+				 .query_log = c->query_log,
+				 .dnstap = d->dnstap};
 	server_set_env(d->server, &env);
 	d->http_env.forward = d->forward;
 	d->http_env.cache = d->cache;
@@ -323,6 +326,7 @@ static int operating_start(struct daemon *d)
 					 .cache = d->cache,
 					 .sync = d->sync,
 					 .metrics = d->metrics,
+					 .dnstap = d->dnstap,
 					 .loaded = d->sync == NULL};
 	if (c->http[0] &&
 	    (rc = httpd_new(&d->loop, c->http, &c->http_sa, &d->http_env, &d->httpd)) < 0)
@@ -338,6 +342,9 @@ static int daemon_start(struct daemon *d)
 	if ((rc = registry_start(d)) < 0 || (rc = source_start(d)) < 0 ||
 	    (rc = forwarding_start(d)) < 0)
 		return rc;
+	if (d->cfg[0].dnstap[0] &&
+	    (rc = dnstap_new(d->cfg[0].dnstap, d->cfg[0].hostname, &d->dnstap)) < 0)
+		return rc;
 	env = (struct server_env){.registry = d->reg,
 				  .forward = d->forward,
 				  .cache = d->cache,
@@ -345,7 +352,8 @@ static int daemon_start(struct daemon *d)
 				  .sync = d->sync,
 				  .allow_transfer = d->transfer,
 				  .metrics = d->metrics,
-				  .query_log = d->cfg[0].query_log};
+				  .query_log = d->cfg[0].query_log,
+				  .dnstap = d->dnstap};
 	if ((rc = server_new(&d->loop, &d->cfg[0], &env, &d->server)) < 0) {
 		d->server = NULL;
 		return rc;
@@ -422,6 +430,7 @@ out:
 	acl_free(d->acl);
 	acl_free(d->transfer);
 	metrics_free(d->metrics);
+	dnstap_free(d->dnstap); /* the workers that wrote to it are gone */
 	fwdcache_free(d->cache); /* the workers are gone, the forwarder's callbacks have run */
 	snapstore_free(d->reg);
 	config_args_free(d->argc, d->argv);

@@ -7,6 +7,11 @@
 
 #include <uv.h>
 
+#include "build_config.h"
+#include "resolver/procstats.h"
+#include "zones/dns/dnsnames.h"
+#include "zones/net/addr.h"
+
 /* The question types worth a label of their own; the rest count as "other". */
 static const struct {
 	uint16_t code;
@@ -18,11 +23,6 @@ static const struct {
 };
 #define METRICS_N_TYPES (sizeof(metrics_types) / sizeof(metrics_types[0]))
 
-static const char *const metrics_rcodes[16] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-	"NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15",
-};
-
 static const uint64_t metrics_bounds_us[METRICS_LATENCY_BUCKETS] = {
 	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
 };
@@ -33,6 +33,9 @@ struct metrics {
 	uint64_t latency[METRICS_LATENCY_BUCKETS + 1]; /* per bucket, not cumulative */
 	uint64_t latency_sum_us;
 	uint64_t latency_count;
+	/* The same by where the answer came from: [0] here (zones, cache), [1] an upstream. */
+	uint64_t src_latency[2][METRICS_LATENCY_BUCKETS + 1];
+	uint64_t src_sum_us[2], src_count[2];
 	uint64_t rate_limited;
 	uint64_t axfr[2]; /* [allowed] */
 	uint64_t reloads[METRICS_RELOAD_RESULTS];
@@ -70,6 +73,12 @@ static void metrics_add(struct metrics *into, const struct metrics *from)
 		METRICS_ADD(into->latency[i], METRICS_GET(from->latency[i]));
 	METRICS_ADD(into->latency_sum_us, METRICS_GET(from->latency_sum_us));
 	METRICS_ADD(into->latency_count, METRICS_GET(from->latency_count));
+	for (size_t s = 0; s < 2; s++) {
+		for (size_t i = 0; i < METRICS_LATENCY_BUCKETS + 1; i++)
+			METRICS_ADD(into->src_latency[s][i], METRICS_GET(from->src_latency[s][i]));
+		METRICS_ADD(into->src_sum_us[s], METRICS_GET(from->src_sum_us[s]));
+		METRICS_ADD(into->src_count[s], METRICS_GET(from->src_count[s]));
+	}
 	METRICS_ADD(into->rate_limited, METRICS_GET(from->rate_limited));
 	METRICS_ADD(into->axfr[0], METRICS_GET(from->axfr[0]));
 	METRICS_ADD(into->axfr[1], METRICS_GET(from->axfr[1]));
@@ -120,9 +129,9 @@ static size_t metrics_type_index(uint16_t qtype)
 }
 
 void metrics_observe_reply(struct metrics *m, uint16_t qtype, bool tcp, uint8_t rcode,
-			   uint64_t usec)
+			   bool forwarded, uint64_t usec)
 {
-	size_t b = 0;
+	size_t b = 0, src = forwarded ? 1 : 0;
 
 	if (!m)
 		return;
@@ -133,6 +142,9 @@ void metrics_observe_reply(struct metrics *m, uint16_t qtype, bool tcp, uint8_t 
 	METRICS_ADD(m->latency[b], 1);
 	METRICS_ADD(m->latency_sum_us, usec);
 	METRICS_ADD(m->latency_count, 1);
+	METRICS_ADD(m->src_latency[src][b], 1);
+	METRICS_ADD(m->src_sum_us[src], usec);
+	METRICS_ADD(m->src_count[src], 1);
 }
 
 void metrics_count_rate_limited(struct metrics *m)
@@ -233,28 +245,42 @@ static void metrics_render_queries(struct mbuf *b, const struct metrics *m)
 				    (unsigned long long)m->queries[t][tr]);
 	mbuf_head(b, "responses_total", "counter", "DNS replies sent, by rcode.");
 	for (size_t r = 0; r < 16; r++)
-		mbuf_printf(b, "nacosdns_responses_total{rcode=\"%s\"} %llu\n", metrics_rcodes[r],
+		mbuf_printf(b, "nacosdns_responses_total{rcode=\"%s\"} %llu\n", dnsnames_rcode((uint8_t)r),
 			    (unsigned long long)m->rcodes[r]);
+}
+
+/* One histogram of reply times, from per-bucket (not cumulative) counts. */
+static void metrics_render_histogram(struct mbuf *b, const char *name, const char *help,
+				     const uint64_t *buckets, uint64_t sum_us, uint64_t count)
+{
+	uint64_t cum = 0;
+
+	mbuf_head(b, name, "histogram", help);
+	for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+		cum += buckets[i];
+		mbuf_printf(b, "nacosdns_%s_bucket{le=\"%g\"} %llu\n", name,
+			    (double)metrics_bounds_us[i] / 1e6, (unsigned long long)cum);
+	}
+	cum += buckets[METRICS_LATENCY_BUCKETS];
+	mbuf_printf(b, "nacosdns_%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	mbuf_printf(b, "nacosdns_%s_sum %.6f\n", name, (double)sum_us / 1e6);
+	mbuf_printf(b, "nacosdns_%s_count %llu\n", name, (unsigned long long)count);
 }
 
 static void metrics_render_latency(struct mbuf *b, const struct metrics *m)
 {
-	uint64_t cum = 0;
-
-	mbuf_head(b, "response_duration_seconds", "histogram",
-		  "Time from receiving a query to sending its reply, on the server side.");
-	for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
-		cum += m->latency[i];
-		mbuf_printf(b, "nacosdns_response_duration_seconds_bucket{le=\"%g\"} %llu\n",
-			    (double)metrics_bounds_us[i] / 1e6, (unsigned long long)cum);
-	}
-	cum += m->latency[METRICS_LATENCY_BUCKETS];
-	mbuf_printf(b, "nacosdns_response_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-		    (unsigned long long)cum);
-	mbuf_printf(b, "nacosdns_response_duration_seconds_sum %.6f\n",
-		    (double)m->latency_sum_us / 1e6);
-	mbuf_printf(b, "nacosdns_response_duration_seconds_count %llu\n",
-		    (unsigned long long)m->latency_count);
+	metrics_render_histogram(
+		b, "response_duration_seconds",
+		"Time from receiving a query to sending its reply, on the server side.", m->latency,
+		m->latency_sum_us, m->latency_count);
+	metrics_render_histogram(b, "local_response_duration_seconds",
+				 "Time to reply to queries answered here: the zones and the "
+				 "forward cache.",
+				 m->src_latency[0], m->src_sum_us[0], m->src_count[0]);
+	metrics_render_histogram(b, "forwarded_response_duration_seconds",
+				 "Time to reply to queries an upstream resolver answered, its "
+				 "round trips included.",
+				 m->src_latency[1], m->src_sum_us[1], m->src_count[1]);
 }
 
 static void metrics_render_server(struct mbuf *b, const struct metrics *m,
@@ -293,6 +319,30 @@ static void metrics_render_server(struct mbuf *b, const struct metrics *m,
 		    (unsigned long long)m->axfr[1]);
 }
 
+/* One family per event, one series per upstream: an operator alerts on one failing resolver. */
+static void metrics_render_upstreams(struct mbuf *b, const struct upstats *u)
+{
+	static const char *const help[UPSTATS_EVENTS] = {
+		"Queries sent to each upstream resolver (retries and TCP retries included).",
+		"Replies of each upstream resolver that went to the client.",
+		"Replies of each upstream resolver that did not: SERVFAIL, REFUSED or NOTIMP.",
+		"Queries to each upstream resolver that got no reply in time.",
+	};
+	char name[64], addr[80];
+
+	for (int e = 0; e < UPSTATS_EVENTS; e++) {
+		snprintf(name, sizeof(name), "upstream_%s_total",
+			 upstats_event_name((enum upstats_event)e));
+		mbuf_head(b, name, "counter", help[e]);
+		for (size_t i = 0; i < u->n; i++) {
+			addr_str((const struct sockaddr *)&u->addr[i], addr, sizeof(addr));
+			mbuf_printf(b, "nacosdns_%s{upstream=\"", name);
+			mbuf_label(b, addr);
+			mbuf_printf(b, "\"} %llu\n", (unsigned long long)u->count[i][e]);
+		}
+	}
+}
+
 static void metrics_render_forward(struct mbuf *b, const struct forward_stats *f)
 {
 	mbuf_metric(b, "forwarded_queries_total", "counter",
@@ -310,6 +360,7 @@ static void metrics_render_forward(struct mbuf *b, const struct forward_stats *f
 		    "Truncated upstream replies retried over TCP.", (double)f->tcp_retries);
 	mbuf_metric(b, "forward_inflight_queries", "gauge", "Forwarded queries awaiting a reply.",
 		    (double)f->inflight);
+	metrics_render_upstreams(b, &f->upstreams);
 }
 
 /* Hits and stale answers are counted by the threads that sent them, the rest on the main loop. */
@@ -372,6 +423,9 @@ static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 		    (double)s->tracked);
 	mbuf_metric(b, "cache_writes_total", "counter", "Cache file writes.",
 		    (double)s->cache_writes);
+	mbuf_metric(b, "cache_write_failures_total", "counter",
+		    "Cache file writes that failed (the file keeps older data).",
+		    (double)s->cache_write_failures);
 	mbuf_metric(b, "snapshot_build_seconds", "gauge",
 		    "Time the last snapshot build took, off the query path.", s->build_ms / 1000.0);
 	mbuf_metric(b, "snapshot_build_cpu_seconds", "gauge",
@@ -443,6 +497,11 @@ static void metrics_render_data(struct mbuf *b, const struct metrics_input *in)
 		mbuf_metric(b, "data_age_seconds", "gauge",
 			    "Time since the newest successful fetch of the served data.",
 			    in->data_age_s);
+	if (in->oldest_age_s >= 0)
+		mbuf_metric(b, "oldest_data_age_seconds", "gauge",
+			    "Time since the last successful fetch of the service whose data is "
+			    "oldest: a service Nacos stopped answering for shows here.",
+			    in->oldest_age_s);
 	mbuf_metric(b, "zones", "gauge", "Zones served.", (double)in->snap.zones);
 	mbuf_head(b, "services", "gauge", "Services in the served data, by state.");
 	mbuf_printf(b, "nacosdns_services{state=\"fetched\"} %zu\n", in->snap.services);
@@ -473,6 +532,57 @@ static void metrics_sum(const struct metrics *m, struct metrics *sum)
 	uv_mutex_unlock((uv_mutex_t *)&m->lock);
 }
 
+/* The build, and the process figures under the names Prometheus's process collector uses, so
+ * the usual dashboards and alerts work unchanged. */
+static void metrics_render_process(struct mbuf *b)
+{
+	struct procstats p;
+
+	mbuf_head(b, "build_info", "gauge", "Always 1; the version of the running nacos-dns.");
+	mbuf_printf(b, "nacosdns_build_info{version=\"");
+	mbuf_label(b, NACOS_DNS_VERSION);
+	mbuf_printf(b, "\"} 1\n");
+	if (procstats_get(&p) < 0)
+		return;
+	mbuf_printf(b,
+		    "# HELP process_start_time_seconds Start time of the process since unix epoch "
+		    "in seconds.\n# TYPE process_start_time_seconds gauge\n"
+		    "process_start_time_seconds %.2f\n",
+		    p.start_time_s);
+	mbuf_printf(b,
+		    "# HELP process_cpu_seconds_total Total user and system CPU time spent in "
+		    "seconds.\n# TYPE process_cpu_seconds_total counter\n"
+		    "process_cpu_seconds_total %.2f\n",
+		    p.cpu_s);
+	mbuf_printf(b,
+		    "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		    "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes "
+		    "%.0f\n",
+		    p.resident_bytes);
+	mbuf_printf(b,
+		    "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		    "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %.0f\n",
+		    p.virtual_bytes);
+	mbuf_printf(b,
+		    "# HELP process_open_fds Number of open file descriptors.\n"
+		    "# TYPE process_open_fds gauge\nprocess_open_fds %.0f\n",
+		    p.open_fds);
+	if (p.max_fds >= 0)
+		mbuf_printf(b,
+			    "# HELP process_max_fds Maximum number of open file descriptors.\n"
+			    "# TYPE process_max_fds gauge\nprocess_max_fds %.0f\n",
+			    p.max_fds);
+}
+
+static void metrics_render_dnstap(struct mbuf *b, const struct dnstap_stats *d)
+{
+	mbuf_metric(b, "dnstap_messages_total", "counter",
+		    "dnstap messages handed to the writer thread.", (double)d->sent);
+	mbuf_metric(b, "dnstap_dropped_messages_total", "counter",
+		    "dnstap messages dropped because the writer's queue was full.",
+		    (double)d->dropped);
+}
+
 char *metrics_render(const struct metrics *all, const struct metrics_input *in, size_t *len)
 {
 	struct mbuf b = {.cap = 8192};
@@ -495,6 +605,9 @@ char *metrics_render(const struct metrics *all, const struct metrics_input *in, 
 	metrics_render_limits(&b, in);
 	metrics_render_reloads(&b, m);
 	metrics_render_data(&b, in);
+	if (in->dnstap)
+		metrics_render_dnstap(&b, in->dnstap);
+	metrics_render_process(&b);
 	if (b.failed) {
 		free(b.p);
 		return NULL;

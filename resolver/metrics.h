@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "resolver/dnstap.h"
 #include "resolver/serve/forward.h"
 #include "resolver/serve/fwdcache.h"
 #include "resolver/serve/server.h"
@@ -24,9 +25,10 @@ void metrics_free(struct metrics *m); /* NULL-safe; a shard's counts go to its p
  * parent's loop, before parent is freed. NULL on ENOMEM. */
 struct metrics *metrics_shard_new(struct metrics *parent);
 
-/* One reply sent: its question type, transport, rcode and the time since the query arrived. */
+/* One reply sent: its question type, transport, rcode, whether an upstream gave it (else it was
+ * answered here: the zones or the cache) and the time since the query arrived. */
 void metrics_observe_reply(struct metrics *m, uint16_t qtype, bool tcp, uint8_t rcode,
-			   uint64_t usec);
+			   bool forwarded, uint64_t usec);
 void metrics_count_rate_limited(struct metrics *m);
 void metrics_count_axfr(struct metrics *m, bool allowed);
 
@@ -49,9 +51,11 @@ struct metrics_input {
 	const struct forward_stats *forward; /* NULL: no forwarder */
 	const struct fwdcache_stats *cache;  /* NULL: no forward cache */
 	const struct sync_stats *sync;       /* NULL: no Nacos sync */
+	const struct dnstap_stats *dnstap;   /* NULL: no dnstap output */
 	struct snapshot_stats snap;
 	uint32_t generation;
-	double data_age_s; /* since the newest fetch; < 0 when unknown */
+	double data_age_s;   /* since the newest fetch; < 0 when unknown */
+	double oldest_age_s; /* since the oldest service's last fetch; < 0 when unknown */
 	size_t stale_services;
 	bool ready;
 	const struct metrics_origin *origins;

@@ -241,9 +241,11 @@ static void attempt_fail(struct fwd_attempt *a, const char *what, int err)
 static void attempt_handle_reply(struct fwd_attempt *a, const uint8_t *reply, size_t len)
 {
 	int rcode = fwdmsg_rcode(reply, len);
+	bool failed = rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED ||
+		      rcode == DNS_RCODE_NOTIMP;
 
-	if (rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED ||
-	    rcode == DNS_RCODE_NOTIMP) {
+	upstats_count(&a->q->f->stats.upstreams, a->to, failed ? UPSTATS_FAILURES : UPSTATS_ANSWERS);
+	if (failed) {
 		attempt_fail(a, rcode == DNS_RCODE_REFUSED ? "REFUSED" : "SERVFAIL or NOTIMP", 0);
 		return;
 	}
@@ -415,6 +417,8 @@ static int attempt_start(struct fwd_query *q, const struct sockaddr *to)
 	q->refs++;
 	q->cur = a;
 	rc = attempt_send(a);
+	if (rc == 0)
+		upstats_count(&f->stats.upstreams, to, UPSTATS_QUERIES);
 	if (rc < 0) {
 		q->cur = NULL;
 		attempt_close(a);
@@ -456,6 +460,7 @@ static void on_query_timer(uv_timer_t *t)
 		return;
 	}
 	q->f->stats.timeouts++;
+	upstats_count(&q->f->stats.upstreams, q->cur->to, UPSTATS_TIMEOUTS);
 	attempt_fail(q->cur, "timed out", 0);
 }
 
@@ -563,8 +568,10 @@ static void forward_add_upstream(struct forward *f, const struct config *cfg,
 			return;
 		}
 	}
-	if (f->n_up < FORWARD_MAX_UPSTREAMS)
+	if (f->n_up < FORWARD_MAX_UPSTREAMS) {
 		f->up[f->n_up++] = *up;
+		upstats_add(&f->stats.upstreams, (const struct sockaddr *)up);
+	}
 }
 
 /* The nameservers of /etc/resolv.conf; read once, before the loop runs. */

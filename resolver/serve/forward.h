@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "resolver/serve/upstats.h"
+
 struct config;
 struct forward;
 
@@ -37,6 +39,7 @@ struct forward_stats {
 	uint64_t timeouts;    /* attempts that got no reply in time */
 	uint64_t tcp_retries; /* truncated UDP replies retried over TCP */
 	uint64_t inflight;    /* now */
+	struct upstats upstreams;
 };
 void forward_stats_get(const struct forward *f, struct forward_stats *out);
 /* How many upstreams are in use (after skipping our own listen addresses). */

@@ -14,10 +14,13 @@
 #include <uv.h>
 
 #include "resolver/config.h"
+#include "resolver/dnstap.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
+#include "resolver/qlog.h"
 #include "resolver/serve/forward.h"
 #include "resolver/serve/fwdcache.h"
+#include "zones/dns/query.h"
 #include "resolver/serve/snapstore.h"
 #include "resolver/serve/steer.h"
 #include "resolver/sync/sync.h"
@@ -81,6 +84,7 @@ struct listener {
 	int udp_fd, tcp_fd;               /* until uv owns them */
 	bool udp_init, tcp_init, closing; /* udp_init: flush too */
 	bool in_batch;                    /* between the first datagram of a batch and its end */
+	bool forwarded;                   /* the reply being sent came from an upstream */
 	uint64_t rng[2];                  /* xorshift128+ */
 	struct rrl *rrl;                  /* UDP response rate limit; NULL: none */
 	unsigned tcp_per_client;          /* TCP connections per client /24 or /56; 0: no cap */
@@ -509,29 +513,6 @@ static uint16_t server_reply_qtype(const uint8_t *wire, size_t len)
 	return end ? wire_qtype(wire, end) : 0;
 }
 
-/* One line per reply: client, question, rcode, answer count, microseconds since arrival. */
-static void server_log_query(const struct sockaddr *peer, bool tcp, const uint8_t *wire, size_t len,
-			     uint16_t qtype, uint64_t usec)
-{
-	char addr[64] = "?", name[1025] = "?";
-	size_t o = DNS_HDR_LEN, n = 0;
-
-	uv_ip_name(peer, addr, sizeof(addr));
-	while (o < len && wire[o] != 0 && !(wire[o] & DNS_PTR_MASK) &&
-	       n + wire[o] + 2 < sizeof(name)) {
-		memcpy(name + n, wire + o + 1, wire[o] < len - o - 1 ? wire[o] : len - o - 1);
-		n += wire[o];
-		name[n++] = '.';
-		o += 1 + (size_t)wire[o];
-	}
-	name[n ? n : 1] = '\0';
-	if (!n)
-		name[0] = '.';
-	log_info("query", "client=%s transport=%s name=%s type=%u rcode=%u answers=%u us=%llu",
-		 addr, tcp ? "tcp" : "udp", name, qtype, wire_rcode(wire),
-		 (unsigned)(wire[6] << 8 | wire[7]), (unsigned long long)usec);
-}
-
 /* Metrics and the query log of one reply. A UDP reply in a batch is timed when the batch is sent,
  * so a batch reads the clock twice rather than twice per query (the query log times each). */
 static void server_observe(struct listener *l, bool tcp, const struct sockaddr *peer,
@@ -542,17 +523,19 @@ static void server_observe(struct listener *l, bool tcp, const struct sockaddr *
 	uint16_t qtype;
 	uint64_t usec;
 
+	dnstap_client(env->dnstap, true, peer, l->name, tcp, wire, len);
 	if (len < DNS_HDR_LEN || (!env->metrics && !env->query_log))
 		return;
 	qtype = server_reply_qtype(wire, len);
-	if (!tcp && l->in_batch && !env->query_log && b->n_obs < SERVER_BATCH_MAX) {
+	if (!tcp && l->in_batch && !env->query_log && !l->forwarded &&
+	    b->n_obs < SERVER_BATCH_MAX) {
 		b->obs[b->n_obs++] = (struct server_obs){l->t0, qtype, (uint8_t)(wire_rcode(wire))};
 		return;
 	}
 	usec = (uv_hrtime() - l->t0) / 1000;
-	metrics_observe_reply(env->metrics, qtype, tcp, wire_rcode(wire), usec);
+	metrics_observe_reply(env->metrics, qtype, tcp, wire_rcode(wire), l->forwarded, usec);
 	if (env->query_log)
-		server_log_query(peer, tcp, wire, len, qtype, usec);
+		qlog_reply(peer, tcp, wire, len, usec);
 }
 
 static void server_observe_batch(struct listener *l)
@@ -565,7 +548,7 @@ static void server_observe_batch(struct listener *l)
 	now = uv_hrtime();
 	for (unsigned i = 0; i < b->n_obs; i++)
 		metrics_observe_reply(l->env->metrics, b->obs[i].qtype, false, b->obs[i].rcode,
-				      (now - b->obs[i].t0) / 1000);
+				      false, (now - b->obs[i].t0) / 1000);
 	b->n_obs = 0;
 }
 
@@ -650,7 +633,9 @@ static void server_on_forward(void *arg, const uint8_t *reply, size_t len)
 		memcpy(l->out, reply, len);
 		if (p->ra)
 			wire_set_ra(l->out);
+		l->forwarded = true;
 		server_send(l, p->c, (const struct sockaddr *)&p->peer, l->out, len);
+		l->forwarded = false;
 	}
 	server_pending_free(p);
 }
@@ -1107,8 +1092,11 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 	SERVER_INC(l->stats.udp_queries);
 	if ((flags & UV_UDP_PARTIAL) || n < DNS_HDR_LEN)
 		SERVER_INC(l->stats.malformed);
-	else
+	else {
+		dnstap_client(l->env->dnstap, false, peer, l->name, false,
+			      (const uint8_t *)buf->base, (size_t)n);
 		server_handle_query(l, NULL, peer, (const uint8_t *)buf->base, (size_t)n);
+	}
 }
 
 static void udp_on_check(uv_check_t *c)
@@ -1206,6 +1194,8 @@ static size_t tcp_process(struct tcp_conn *c, const uint8_t *p, size_t n)
 			break;
 		SERVER_INC(c->l->stats.tcp_queries);
 		listener_stamp(c->l);
+		dnstap_client(c->l->env->dnstap, false, (const struct sockaddr *)&c->peer,
+			      c->l->name, true, p + used + 2, fs - 2);
 		server_handle_query(c->l, c, (const struct sockaddr *)&c->peer, p + used + 2,
 				    fs - 2);
 		used += fs;

@@ -6,6 +6,7 @@
 
 struct acl;
 struct config;
+struct dnstap;
 struct forward;
 struct fwdcache;
 struct metrics;
@@ -23,6 +24,7 @@ struct server_env {
 	const struct acl *allow_transfer;  /* clients allowed AXFR over TCP; NULL: nobody */
 	struct metrics *metrics;           /* NULL: not counted */
 	bool query_log;                    /* one log line per reply */
+	struct dnstap *dnstap;             /* NULL: no dnstap messages */
 };
 
 /* Binds every cfg->listen address, UDP and TCP. 0, or a negative errno after logging which

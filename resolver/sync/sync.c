@@ -1870,6 +1870,7 @@ static void sync_cache_note(struct sync *s, const char *path, int rc)
 		log_info("sync", "writing cache file %s works again", path);
 	s->cache_rc = rc;
 	s->stats.cache_writes += rc == 0;
+	s->stats.cache_write_failures += rc < 0;
 }
 
 /* At close, the changes not written yet go to the cache file at once, blocking the loop: it

@@ -73,6 +73,7 @@ struct sync_stats {
 	double build_ms;     /* now: how long building the last one took (on the thread pool) */
 	double build_cpu_ms; /* now: the CPU time that build took */
 	uint64_t cache_writes;
+	uint64_t cache_write_failures; /* cache file writes that failed */
 	/* Refusals by a memory cap (config max-*): Nacos answers over max-response-size, listings
 	 * over max-services, instance lists over max-instances, services not tracked for
 	 * max-tracked, queries not held for fetch-max-waiting. */

@@ -23,10 +23,10 @@ static void test_counts(void)
 	char *t;
 
 	CHECK(m);
-	metrics_observe_reply(m, 1, false, 0, 40);      /* A over UDP, NOERROR, 40 us */
-	metrics_observe_reply(m, 1, false, 3, 300);     /* NXDOMAIN */
-	metrics_observe_reply(m, 33, true, 0, 2000000); /* SRV over TCP, 2 s */
-	metrics_observe_reply(m, 999, false, 5, 100);   /* an odd type counts as "other" */
+	metrics_observe_reply(m, 1, false, 0, false, 40);      /* A over UDP, NOERROR, 40 us */
+	metrics_observe_reply(m, 1, false, 3, false, 300);     /* NXDOMAIN */
+	metrics_observe_reply(m, 33, true, 0, false, 2000000); /* SRV over TCP, 2 s */
+	metrics_observe_reply(m, 999, false, 5, false, 100);   /* an odd type counts as "other" */
 	t = metrics_render(m, &in, &len);
 	CHECK(t);
 	CHECK_INT_EQ(strlen(t), len);
@@ -99,7 +99,7 @@ static void test_inputs(void)
 	free(t);
 	metrics_free(m);
 	metrics_free(NULL);
-	metrics_observe_reply(NULL, 1, false, 0, 1); /* NULL-safe for a server without metrics */
+	metrics_observe_reply(NULL, 1, false, 0, false, 1); /* NULL-safe for a server without metrics */
 }
 
 int main(void)
