@@ -61,6 +61,7 @@ struct call {
 	size_t out_len, out_pos;
 	struct inbuf in;
 	int grpc_status; /* -1: none seen */
+	uint32_t reset;  /* the RST_STREAM code that ended the stream, 0: none */
 	char type[64];
 };
 
@@ -274,6 +275,12 @@ static void call_complete(struct call *k)
 		call_finish(k, -EPROTO, NULL, NULL, 0);
 		return;
 	}
+	if (k->reset) {
+		log_warn(LOG, "%s to %s:%u: stream reset (HTTP/2 error %" PRIu32 ")", k->type,
+			 g->host, g->port, k->reset);
+		call_finish(k, -EPROTO, NULL, NULL, 0);
+		return;
+	}
 	if (rc == 1 && used != k->in.len)
 		why = "more than one message";
 	log_warn(LOG, "%s to %s:%u: malformed answer: %s", k->type, g->host, g->port, why);
@@ -332,8 +339,10 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error, void 
 		return 0;
 	}
 	struct call *k = nghttp2_session_get_stream_user_data(s, id);
-	if (k)
+	if (k) {
+		k->reset = error;
 		call_complete(k);
+	}
 	return 0;
 }
 
@@ -616,6 +625,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	}
 	conn_flush(c);
+	if (c->g && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))
+		grpc_drop(c->g, "the server went away", GRPC_BACKOFF_MIN_MS);
 }
 
 static void on_server_check(void *arg, int error, const char *type, const char *json, size_t len)
@@ -768,6 +779,8 @@ static void on_timer(uv_timer_t *t)
 
 static void grpc_arm(struct grpc *g)
 {
+	if (g->closing)
+		return;
 	uint64_t due = UINT64_MAX, now = uv_now(g->loop);
 	for (struct call *k = g->calls; k; k = k->next)
 		if (k->deadline < due)
