@@ -248,6 +248,14 @@ static int submit_call(struct grpc *g, const char *type, const char *json, long 
 	return 0;
 }
 
+static long error_code(const char *json)
+{
+	json_t *r = json_loads(json, 0, NULL);
+	long code = (long)json_integer_value(json_object_get(r, "errorCode"));
+	json_decref(r);
+	return code;
+}
+
 static void call_complete(struct call *k)
 {
 	struct grpc *g = k->g;
@@ -265,8 +273,14 @@ static void call_complete(struct call *k)
 			call_finish(k, -ENOMEM, NULL, NULL, 0);
 			return;
 		}
+		/* A request before the setup registered the connection, or after the server forgot
+		 * it, answers ErrorResponse 301: the Java client reconnects
+		 * (common/.../remote/client/RpcClient.java, NacosException.UN_REGISTER). */
+		bool unregistered = strcmp(type, "ErrorResponse") == 0 && error_code(json) == 301;
 		call_finish(k, 0, type, json, m.json_len);
 		free(json);
+		if (unregistered && g->conn && g->phase == PHASE_UP)
+			grpc_drop(g, "connection unregistered", 0);
 		return;
 	}
 	if (k->grpc_status > 0) {
