@@ -25,7 +25,7 @@
 #define GRPC_BACKOFF_MAX_MS 30000
 #define GRPC_WINDOW         (16 * 1024 * 1024)
 
-enum phase { PHASE_IDLE, PHASE_CONNECTING, PHASE_CHECKING, PHASE_SETUP, PHASE_UP };
+enum phase { PHASE_IDLE, PHASE_RESOLVING, PHASE_CONNECTING, PHASE_CHECKING, PHASE_SETUP, PHASE_UP };
 
 struct outmsg {
 	struct outmsg *next;
@@ -68,6 +68,8 @@ struct call {
 struct grpc {
 	uv_loop_t *loop;
 	uv_timer_t timer;
+	uv_getaddrinfo_t resolve;
+	bool resolving, timer_closed; /* g is freed once both are over */
 	struct grpc_handlers h;
 	struct sockaddr_storage addr;
 	char *host, *client_version, *tenant, *module, *token;
@@ -183,7 +185,7 @@ static ssize_t read_bidi(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 static void headers_for(struct grpc *g, const char *path, nghttp2_nv nv[6], char *authority,
 			size_t cap)
 {
-	if (g->addr.ss_family == AF_INET6)
+	if (strchr(g->host, ':'))
 		snprintf(authority, cap, "[%s]:%u", g->host, g->port);
 	else
 		snprintf(authority, cap, "%s:%u", g->host, g->port);
@@ -426,21 +428,14 @@ static void grpc_reset_to(struct grpc *g, json_t *req)
 	const char *ip = json_string_value(json_object_get(req, "serverIp"));
 	const char *port = json_string_value(json_object_get(req, "serverPort"));
 	long p = port ? strtol(port, NULL, 10) : 0;
-	struct sockaddr_storage a;
 	if (!ip || !*ip || p <= 0 || p > 65535 - 1000)
 		return;
-	if (uv_ip4_addr(ip, (int)p + 1000, (struct sockaddr_in *)&a) != 0 &&
-	    uv_ip6_addr(ip, (int)p + 1000, (struct sockaddr_in6 *)&a) != 0) {
-		log_warn(LOG, "connect reset names %s: not an address, staying", ip);
-		return;
-	}
 	char *h = strdup(ip);
 	if (!h)
 		return;
 	free(g->host);
 	g->host = h;
 	g->port = (uint16_t)(p + 1000);
-	g->addr = a;
 }
 
 static void bidi_request(struct conn *c, const char *type, const char *json, size_t len)
@@ -717,10 +712,11 @@ static void on_connect(uv_connect_t *req, int status)
 		grpc_drop(g, "could not start the session", GRPC_BACKOFF_MIN_MS);
 }
 
-static void grpc_connect(struct grpc *g)
+static void grpc_connect_addr(struct grpc *g)
 {
 	struct conn *c = calloc(1, sizeof *c);
 	if (!c) {
+		g->phase = PHASE_IDLE;
 		g->next_try = uv_now(g->loop) + GRPC_BACKOFF_MIN_MS;
 		return;
 	}
@@ -738,6 +734,87 @@ static void grpc_connect(struct grpc *g)
 		snprintf(why, sizeof why, "connect: %s", uv_strerror(rc));
 		grpc_drop(g, why, GRPC_BACKOFF_MIN_MS);
 	}
+}
+
+/* A failure before there is a connection: the next try after the backoff. */
+static void grpc_retry(struct grpc *g, const char *why)
+{
+	log_warn(LOG, "%s:%u: %s", g->host, g->port, why);
+	g->phase = PHASE_IDLE;
+	g->next_try = uv_now(g->loop) + (uint64_t)g->backoff_ms;
+	if (g->backoff_ms < GRPC_BACKOFF_MAX_MS)
+		g->backoff_ms *= 2;
+	grpc_arm(g);
+}
+
+static void grpc_free(struct grpc *g)
+{
+	free(g->host);
+	free(g->client_version);
+	free(g->tenant);
+	free(g->module);
+	free(g->token);
+	free(g);
+}
+
+/* The first IPv4 address, else the first of any family. */
+static const struct addrinfo *pick_addr(const struct addrinfo *ai)
+{
+	for (const struct addrinfo *a = ai; a; a = a->ai_next)
+		if (a->ai_family == AF_INET)
+			return a;
+	return ai;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+	struct grpc *g = req->data;
+	g->resolving = false;
+	if (g->closing) {
+		uv_freeaddrinfo(ai);
+		if (g->timer_closed)
+			grpc_free(g);
+		return;
+	}
+	const struct addrinfo *a = status == 0 ? pick_addr(ai) : NULL;
+	if (!a || a->ai_addrlen > sizeof g->addr) {
+		char why[160];
+		snprintf(why, sizeof why, "resolve: %s",
+			 status < 0 ? uv_strerror(status) : "no address");
+		uv_freeaddrinfo(ai);
+		grpc_retry(g, why);
+		return;
+	}
+	memcpy(&g->addr, a->ai_addr, a->ai_addrlen);
+	uv_freeaddrinfo(ai);
+	if (g->addr.ss_family == AF_INET)
+		((struct sockaddr_in *)&g->addr)->sin_port = htons(g->port);
+	else
+		((struct sockaddr_in6 *)&g->addr)->sin6_port = htons(g->port);
+	grpc_connect_addr(g);
+	grpc_arm(g);
+}
+
+/* Names are resolved before every connection (off the loop, by libuv's thread pool), so a
+ * server that moved is found again. */
+static void grpc_connect(struct grpc *g)
+{
+	if (uv_ip4_addr(g->host, g->port, (struct sockaddr_in *)&g->addr) == 0 ||
+	    uv_ip6_addr(g->host, g->port, (struct sockaddr_in6 *)&g->addr) == 0) {
+		grpc_connect_addr(g);
+		return;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	g->resolve.data = g;
+	g->phase = PHASE_RESOLVING;
+	int rc = uv_getaddrinfo(g->loop, &g->resolve, on_resolved, g->host, NULL, &hints);
+	if (rc < 0) {
+		char why[160];
+		snprintf(why, sizeof why, "resolve: %s", uv_strerror(rc));
+		grpc_retry(g, why);
+		return;
+	}
+	g->resolving = true;
 }
 
 /* ---- time ---- */
@@ -830,11 +907,8 @@ int grpc_new(uv_loop_t *loop, const struct grpc_options *o, const struct grpc_ha
 			   .phase = PHASE_IDLE,
 			   .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 3000,
 			   .backoff_ms = GRPC_BACKOFF_MIN_MS};
-	if (!o->host || o->port == 0 || !h->on_state || !h->on_push ||
-	    (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&g->addr) != 0 &&
-	     uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&g->addr) != 0)) {
-		log_err(LOG, "%s:%u: not a numeric address and port", o->host ? o->host : "(none)",
-			o->port);
+	if (!o->host || !*o->host || o->port == 0 || !h->on_state || !h->on_push) {
+		log_err(LOG, "%s:%u: no host or port", o->host ? o->host : "(none)", o->port);
 		free(g);
 		return -EINVAL;
 	}
@@ -892,12 +966,9 @@ int grpc_request(struct grpc *g, const char *type, const char *json, long timeou
 static void on_timer_close(uv_handle_t *h)
 {
 	struct grpc *g = h->data;
-	free(g->host);
-	free(g->client_version);
-	free(g->tenant);
-	free(g->module);
-	free(g->token);
-	free(g);
+	g->timer_closed = true;
+	if (!g->resolving)
+		grpc_free(g);
 }
 
 void grpc_close(struct grpc *g)
@@ -907,5 +978,7 @@ void grpc_close(struct grpc *g)
 	g->closing = true;
 	grpc_drop(g, "closing", -1);
 	fail_calls(g, -ECANCELED);
+	if (g->resolving)
+		uv_cancel((uv_req_t *)&g->resolve); /* on_resolved still runs, with UV_ECANCELED */
 	uv_close((uv_handle_t *)&g->timer, on_timer_close);
 }

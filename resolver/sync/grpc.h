@@ -38,7 +38,7 @@ struct grpc_handlers {
  * malformed answer, logged), -EPROTO (a gRPC error status, logged), -ECANCELED (grpc_close). */
 typedef void (*grpc_reply_cb)(void *arg, int error, const char *type, const char *json, size_t len);
 
-/* 0 or -EINVAL (bad options, logged) or -ENOMEM. Nothing happens before grpc_start. */
+/* 0 or -EINVAL (no host or port, logged) or -ENOMEM. Nothing happens before grpc_start. */
 int grpc_new(uv_loop_t *loop, const struct grpc_options *o, const struct grpc_handlers *h,
 	     struct grpc **out);
 /* Begins connecting; reconnects with backoff (1 s doubling to 30 s) whenever the connection is

@@ -15,10 +15,10 @@ pytestmark = pytest.mark.skipif(not PROBE, reason="NACOS_DNS_GRPC_PROBE is not s
 
 
 class Probe:
-    def __init__(self, port, tmp_path):
-        self.stderr_path = tmp_path / f"probe-{port}.log"
+    def __init__(self, port, tmp_path, host="127.0.0.1"):
+        self.stderr_path = tmp_path / f"probe-{host}-{port}.log"
         self.stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen([PROBE, "127.0.0.1", str(port)], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([PROBE, host, str(port)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -61,8 +61,8 @@ class Probe:
 def probe(tmp_path):
     started = []
 
-    def start(port):
-        p = Probe(port, tmp_path)
+    def start(port, host="127.0.0.1"):
+        p = Probe(port, tmp_path, host)
         started.append(p)
         return p
 
@@ -165,3 +165,14 @@ def test_malformed_and_oversized_messages(fake_nacos, probe):
     assert p.expect("down") == "bad stream message"
     p.expect("up")
     assert "stream message refused: larger than 10 MiB" in p.log()
+
+
+def test_names_are_resolved(fake_nacos, probe):
+    nacos = fake_nacos(grpc_port=0)
+    p = probe(nacos.grpc_port, host="localhost")
+    p.expect("up")
+    bad = probe(nacos.grpc_port, host="no-such-host.invalid")
+    deadline = time.monotonic() + 20
+    while "resolve:" not in bad.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "no-such-host.invalid:%d: resolve:" % nacos.grpc_port in bad.log()
