@@ -709,7 +709,7 @@ static void on_connect(uv_connect_t *req, int status)
 		rc = submit_call(g, "ServerCheckRequest", "{\"headers\":{}}", g->timeout_ms,
 				 on_server_check, g);
 	if (rc < 0)
-		grpc_drop(g, "could not start the session", GRPC_BACKOFF_MIN_MS);
+		grpc_drop(g, "could not start HTTP/2", GRPC_BACKOFF_MIN_MS);
 }
 
 static void grpc_connect_addr(struct grpc *g)
