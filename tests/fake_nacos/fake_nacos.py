@@ -13,6 +13,7 @@ Usage:
                 [--auth USER:PASS] [--reader USER:PASS] [--admin-open] [--token-ttl SECONDS]
                 [--seed N] [--push-ack-timeout S] [--gzip] [--list-order hash|name]
                 [--nodes N] [--replication-delay S] [--clock-skew S]
+                [--grpc-port PORT] [--grpc-ack-timeout S] [--grpc-idle S]
 
 A control API under /__fake/ (never faulted, never authenticated) lets tests change
 membership, inject faults, expire tokens and read request counters.
@@ -622,6 +623,7 @@ class FakeNacos:
         self.pusher = Pusher(self, args.push_ack_timeout)
         self.store.listeners.append(self.pusher.changed)
         self.store.replication_delay = args.replication_delay
+        self.grpc = None  # fake_grpc.GrpcSide when --grpc-port is given
         self.store.list_order = args.list_order
         if args.data:
             with open(args.data) as f:
@@ -1108,6 +1110,13 @@ class FakeNacos:
     def control(self, req):
         body = req.json()
         key = (req.method, req.path[len("/__fake"):])
+        if key[1].startswith("/grpc/"):
+            if self.grpc is None:
+                raise HttpError(404, {"error": "no gRPC side (--grpc-port)"}, "application/json")
+            status, out = self.grpc.control(req.method, key[1][len("/grpc"):], body)
+            if status != 200:
+                raise HttpError(status, out, "application/json")
+            return status, out
         if key == ("POST", "/fault"):
             if body.get("mode", "none") not in FAULTS:
                 raise HttpError(400, {"error": "mode must be one of " + ", ".join(FAULTS)},
@@ -1373,6 +1382,13 @@ def main(argv=None):
                     help="order of the v3 admin service list (Nacos: a hash set's)")
     ap.add_argument("--clock-skew", type=float, default=0.0,
                     help="seconds the last node's clock runs ahead (lastRefTime)")
+    ap.add_argument("--grpc-port", type=int,
+                    help="serve Nacos 2.x gRPC on the first node at this port; 0: the HTTP port "
+                         "+ 1000, as Nacos does (not in 1.x mode)")
+    ap.add_argument("--grpc-ack-timeout", type=float, default=5.0,
+                    help="seconds before an unacknowledged gRPC push is retried (Nacos: 5)")
+    ap.add_argument("--grpc-idle", type=float, default=20.0,
+                    help="seconds of silence before a gRPC connection is probed (Nacos: 20)")
     args = ap.parse_args(argv)
     if ":" in args.host:
         Server.address_family = socket.AF_INET6
@@ -1391,7 +1407,15 @@ def main(argv=None):
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                          daemon=True).start()
     ports = ",".join(str(sv.server_address[1]) for sv in servers)
-    print(f"fake-nacos ready port={servers[0].server_address[1]} ports={ports}", flush=True)
+    grpc_note = ""
+    if args.grpc_port is not None and args.mode != "1.x":
+        import fake_grpc  # python3-grpcio, needed only here
+        side = fake_grpc.GrpcSide(nodes[0], args.grpc_ack_timeout, args.grpc_idle)
+        nodes[0].grpc = side
+        grpc_port = side.start(args.host, args.grpc_port or servers[0].server_address[1] + 1000)
+        grpc_note = f" grpc={grpc_port}"
+    print(f"fake-nacos ready port={servers[0].server_address[1]} ports={ports}{grpc_note}",
+          flush=True)
     try:
         servers[0].serve_forever(poll_interval=0.2)
     except (KeyboardInterrupt, SystemExit):

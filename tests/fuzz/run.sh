@@ -8,7 +8,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(query nacos registry fwdmsg config push sdnotify msgcache addr wire)
+[ ${#targets[@]} -gt 0 ] || targets=(query nacos registry fwdmsg config push sdnotify msgcache addr wire grpcmsg)
 
 if ! command -v clang >/dev/null; then
 	echo "fuzz: clang not found (apt-get install clang)" >&2

@@ -31,7 +31,8 @@ class FakeNacosProcess:
     def __init__(self, mode="2.x", data=None, auth=None, token_ttl=None, seed=None,
                  push_ack_timeout=None, gzip=False, host="127.0.0.1", port=0, workdir=None,
                  reader=None, admin_open=False, nodes=None, replication_delay=None,
-                 clock_skew=None, list_order=None):
+                 clock_skew=None, list_order=None, grpc_port=None, grpc_ack_timeout=None,
+                 grpc_idle=None):
         self.mode, self.host, self.port = mode, host, port
         self.ports = [port]
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-nacos-", dir=workdir)
@@ -44,7 +45,10 @@ class FakeNacosProcess:
         self.options = [("--token-ttl", token_ttl), ("--seed", seed),
                         ("--push-ack-timeout", push_ack_timeout), ("--reader", reader),
                         ("--nodes", nodes), ("--replication-delay", replication_delay),
-                        ("--clock-skew", clock_skew), ("--list-order", list_order)]
+                        ("--clock-skew", clock_skew), ("--list-order", list_order),
+                        ("--grpc-port", grpc_port), ("--grpc-ack-timeout", grpc_ack_timeout),
+                        ("--grpc-idle", grpc_idle)]
+        self.grpc_port = None  # the gRPC side's port once started with grpc_port
         self.proc = None
 
     def _write_data(self, registry, name):
@@ -83,7 +87,9 @@ class FakeNacosProcess:
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         line = self._ready_line(timeout)
         self.port = int(line.split("port=")[1].split()[0])
-        self.ports = [int(p) for p in line.split("ports=")[1].split(",")]
+        self.ports = [int(p) for p in line.split("ports=")[1].split()[0].split(",")]
+        if " grpc=" in line:
+            self.grpc_port = int(line.split(" grpc=")[1].split()[0])
         return self
 
     def _ready_line(self, timeout):
