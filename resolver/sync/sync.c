@@ -14,8 +14,10 @@
 
 #include "build_config.h"
 #include "resolver/bgwork.h"
+#include "resolver/clock.h"
 #include "resolver/config.h"
 #include "resolver/log.h"
+#include "resolver/random.h"
 #include "resolver/readfile.h"
 #include "resolver/serve/snapstore.h"
 #include "resolver/sync/cachefile.h"
@@ -23,6 +25,8 @@
 #include "resolver/sync/pushsock.h"
 #include "resolver/sync/snapjob.h"
 #include "resolver/sync/syncio.h"
+#include "zones/base/array.h"
+#include "zones/base/hash.h"
 #include "zones/data/lending.h"
 #include "zones/data/snapshot.h"
 #include "zones/dns/query.h"
@@ -32,6 +36,7 @@
 #include "zones/nacos/syncabsent.h"
 #include "zones/nacos/synccatalog.h"
 #include "zones/nacos/syncpolicy.h"
+#include "zones/net/addr.h"
 
 #define SYNC_PUBLISH_DELAY_MS 100  /* changes within this window share one snapshot */
 #define SYNC_CACHE_PERIOD_MS  1000 /* cache file written at most this often */
@@ -196,7 +201,7 @@ struct sync {
 	bool ready, dirty_cache, cache_inflight, closing;
 	uint64_t network; /* counts resets of the servers (reloads) */
 	int open_handles;
-	uint64_t rnd;
+	uint64_t rnd[2]; /* sync_rand */
 	struct sync_stats stats;
 };
 
@@ -212,32 +217,20 @@ static int64_t sync_now(struct sync *s)
 	return s->io->now_ms(s->io->ctx, s->loop);
 }
 
-static int64_t sync_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* xorshift128+: jitter and backoff spread nodes, they need no secrecy. */
 static uint32_t sync_rand(struct sync *s)
 {
-	s->rnd ^= s->rnd << 13;
-	s->rnd ^= s->rnd >> 7;
-	s->rnd ^= s->rnd << 17;
-	return (uint32_t)(s->rnd >> 16);
+	uint64_t x = s->rnd[0], y = s->rnd[1];
+	s->rnd[0] = y;
+	x ^= x << 23;
+	s->rnd[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+	return (uint32_t)((s->rnd[1] + y) >> 32);
 }
 
-/* FNV-1a over namespace, group and name, for the tracked table and the absent names. */
+/* Of namespace, group and name: the key of the tracked table and of the absent names. */
 static uint64_t sync_hash(const char *ns, const char *group, const char *name)
 {
-	uint64_t h = 1469598103934665603ull;
-	const char *parts[3] = {ns, group, name};
-	for (int i = 0; i < 3; i++) {
-		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
-			h = (h ^ *p) * 1099511628211ull;
-		h = (h ^ 0xff) * 1099511628211ull; /* separator */
-	}
-	return h;
+	return hash_fnv64_str(hash_fnv64_str(hash_fnv64_str(HASH_FNV64_INIT, ns), group), name);
 }
 
 /* ---- tracked entries --------------------------------------------------------------------- */
@@ -524,59 +517,14 @@ static bool sync_switch_api(struct sync *s, struct sync_call *c, struct sync_ser
 
 /* ---- UDP push: who may push, and where to ----------------------------------------------- */
 
-/* Canonical text of an address, IPv4-mapped IPv6 as IPv4; "" when in is no address. */
-static void sync_ip_canon(const char *in, char out[INET6_ADDRSTRLEN])
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-	out[0] = '\0';
-	if (inet_pton(AF_INET, in, &a4) == 1)
-		inet_ntop(AF_INET, &a4, out, INET6_ADDRSTRLEN);
-	else if (inet_pton(AF_INET6, in, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6))
-		inet_ntop(AF_INET, &a6.s6_addr[12], out, INET6_ADDRSTRLEN);
-	else if (inet_pton(AF_INET6, in, &a6) == 1)
-		inet_ntop(AF_INET6, &a6, out, INET6_ADDRSTRLEN);
-}
-
-static void sync_sockaddr_ip(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
-{
-	char ip[INET6_ADDRSTRLEN] = "";
-	if (sa->sa_family == AF_INET)
-		uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
-	else if (sa->sa_family == AF_INET6)
-		uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof(ip));
-	sync_ip_canon(ip, out);
-}
-
-/* The host of "http://host:port/..." when it is an IP address, canonical; "" otherwise. */
-static void sync_url_ip(const char *url, char out[INET6_ADDRSTRLEN])
-{
-	const char *h = strstr(url, "://");
-	char host[INET6_ADDRSTRLEN + 1];
-	size_t n;
-	out[0] = '\0';
-	if (!h)
-		return;
-	h += 3;
-	if (*h == '[')
-		n = strcspn(++h, "]");
-	else
-		n = strcspn(h, ":/");
-	if (n >= sizeof(host))
-		return;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	sync_ip_canon(host, out);
-}
-
 /* A connection to srv tells our address towards it, and one of its own: pushes come from the
  * addresses of the servers we talk to (a host name may have several). */
 static void sync_server_learn(struct sync_server *srv, const struct http_response *resp)
 {
 	char ip[INET6_ADDRSTRLEN];
 	if (resp->local_ip && resp->local_ip[0])
-		sync_ip_canon(resp->local_ip, srv->local_ip);
-	sync_ip_canon(resp->primary_ip ? resp->primary_ip : "", ip);
+		addr_ip_canon(resp->local_ip, srv->local_ip, sizeof(srv->local_ip));
+	addr_ip_canon(resp->primary_ip ? resp->primary_ip : "", ip, sizeof(ip));
 	if (!ip[0])
 		return;
 	for (size_t i = 0; i < SYNC_PEERS; i++)
@@ -590,7 +538,7 @@ static void sync_server_learn(struct sync_server *srv, const struct http_respons
 static struct sync_server *sync_push_server(struct sync *s, const struct sockaddr *peer)
 {
 	char ip[INET6_ADDRSTRLEN];
-	sync_sockaddr_ip(peer, ip);
+	addr_ip_str(peer, ip, sizeof(ip));
 	for (size_t i = 0; ip[0] && i < s->n_servers; i++)
 		for (size_t k = 0; k < SYNC_PEERS; k++)
 			if (strcmp(s->servers[i].peers[k], ip) == 0)
@@ -1045,7 +993,7 @@ static void sync_origin_set(struct nacos_service *svc, const struct sync_server 
 	svc->origin.server = strdup(srv->url);
 	svc->origin.api =
 		strdup(nacosapi_version_name(srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1));
-	svc->origin.fetched_ms = sync_wall_ms();
+	svc->origin.fetched_ms = clock_wall_ms();
 	svc->origin.stale = false;
 }
 
@@ -1294,7 +1242,7 @@ static void sync_push_reject(struct sync *s, const struct sockaddr *peer, const 
 {
 	char ip[INET6_ADDRSTRLEN];
 	s->stats.push_rejected++;
-	sync_sockaddr_ip(peer, ip);
+	addr_ip_str(peer, ip, sizeof(ip));
 	log_debug("push", "datagram from %s rejected: %s", ip[0] ? ip : "?", why);
 }
 
@@ -1337,7 +1285,7 @@ static void sync_push_apply(struct sync *s, const struct sync_server *srv, const
 		sync_push_reject(s, peer, "bad service data, or over max-instances");
 		return;
 	}
-	if (ref > sync_wall_ms() + SYNC_PUSH_MAX_AHEAD_MS) {
+	if (ref > clock_wall_ms() + SYNC_PUSH_MAX_AHEAD_MS) {
 		nacos_service_free(svc);
 		sync_push_reject(s, peer, "lastRefTime far ahead of our clock");
 		return;
@@ -2142,17 +2090,17 @@ static void sync_on_close(uv_handle_t *h)
 	sync_handle_closed(h->data);
 }
 
-static int sync_add_catalog(struct sync_catalog **cats, size_t *n, const char *ns,
+/* Adds (ns, group[0..len)) to cats unless there already. *room: the array's capacity. */
+static int sync_add_catalog(struct sync_catalog **cats, size_t *n, size_t *room, const char *ns,
 			    const char *group, size_t len)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp((*cats)[i].ns, ns) == 0 && strncmp((*cats)[i].group, group, len) == 0 &&
 		    (*cats)[i].group[len] == '\0')
 			return 0;
-	struct sync_catalog *v = realloc(*cats, (*n + 1) * sizeof(*v));
-	if (!v)
+	if (array_grow((void **)cats, room, *n, 1, sizeof(**cats)) < 0)
 		return -ENOMEM;
-	*cats = v;
+	struct sync_catalog *v = *cats;
 	v[*n] = (struct sync_catalog){.ns = strdup(ns), .group = strndup(group, len)};
 	if (!v[*n].ns || !v[*n].group) {
 		free(v[*n].ns);
@@ -2169,33 +2117,29 @@ static int sync_catalogs_new(const struct config *cfg, struct sync_catalog **cat
 			     size_t *cap)
 {
 	const char *groups = cfg->groups[0] ? cfg->groups : "DEFAULT_GROUP";
+	size_t room = 0;
 	*cats = NULL;
 	*n = 0;
 	for (size_t z = 0; z < cfg->n_zones; z++) {
 		for (const char *p = groups; *p;) {
 			size_t len = strcspn(p, ", ");
-			if (len &&
-			    sync_add_catalog(cats, n, cfg->zones[z].namespace_id, p, len) < 0) {
-				sync_catalogs_free(*cats, *n);
-				*cats = NULL;
-				*n = 0;
-				return -ENOMEM;
-			}
+			if (len && sync_add_catalog(cats, n, &room, cfg->zones[z].namespace_id, p,
+						    len) < 0)
+				goto fail;
 			p += len;
 			p += strspn(p, ", ");
 		}
 	}
 	*cap = *n + (cfg->any_group ? cfg->max_groups : 0);
-	struct sync_catalog *v = realloc(*cats, (*cap + 1) * sizeof(*v));
-	if (!v) {
-		sync_catalogs_free(*cats, *n);
-		*cats = NULL;
-		*n = 0;
-		return -ENOMEM;
-	}
-	memset(v + *n, 0, (*cap + 1 - *n) * sizeof(*v));
-	*cats = v;
+	if (array_grow((void **)cats, &room, *n, *cap + 1 - *n, sizeof(**cats)) < 0)
+		goto fail;
+	memset(*cats + *n, 0, (room - *n) * sizeof(**cats));
 	return 0;
+fail:
+	sync_catalogs_free(*cats, *n);
+	*cats = NULL;
+	*n = 0;
+	return -ENOMEM;
 }
 
 /* The servers of cfg->nacos, API not detected yet. Count, or -EINVAL after logging why. */
@@ -2216,7 +2160,9 @@ static int sync_servers_parse(const struct config *cfg, struct sync_server *out,
 		out[i] = (struct sync_server){
 			.api = api, .list_api = api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1};
 		memcpy(out[i].url, urls[i], sizeof(urls[i]));
-		sync_url_ip(out[i].url, out[i].peers[0]);
+		char host[256];
+		nacosapi_url_host(out[i].url, host, sizeof(host));
+		addr_ip_canon(host, out[i].peers[0], sizeof(out[i].peers[0]));
 	}
 	return n;
 }
@@ -2313,7 +2259,7 @@ int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg
 	s->io = io;
 	s->cfg = *cfg;
 	s->reg = reg;
-	s->rnd = ((uint64_t)sync_wall_ms() << 16) ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)s;
+	random_seed(s->rnd);
 	syncpolicy_bucket_init(&s->direct, SYNC_DIRECT_RATE, SYNC_DIRECT_BURST, sync_now(s));
 	config_snapshot(&s->cfg, &s->snapcfg);
 	sync_guard_setup(s, true);
@@ -2373,20 +2319,6 @@ static int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg)
 }
 
 /* ---- names of groups never configured, and of groups that cannot be listed --------------- */
-
-/* Nacos's group rule (common/paramcheck/ParamCheckRule.java: ^[a-zA-Z0-9-_:\.]*$, at most
- * 128), less the dot, which no single DNS label can stand for here. */
-static bool sync_group_valid(const char *g)
-{
-	size_t n = strlen(g);
-	if (n == 0 || n > 128)
-		return false;
-	for (const char *p = g; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == ':'))
-			return false;
-	return true;
-}
 
 /* A catalog for a group a query named, listed now. NULL: max-groups reached (counted), or no
  * memory. The array never moves: its room is made for max-groups when it is set up. */
@@ -2538,7 +2470,7 @@ int sync_wait_miss(struct sync *s, const struct query_miss *q, sync_fetch_cb cb,
 	if (!s->published_complete)
 		return sync_wait_catalog(s, cb, arg);
 	struct sync_catalog *cat = sync_catalog_find(s, q->namespace_id, q->group);
-	if (!cat && !sync_group_valid(q->group)) /* no Nacos group has that name */
+	if (!cat && !nacosapi_group_valid(q->group)) /* no Nacos group has that name */
 		return sync_waiter_add(s, NULL, 0, true, cb, arg);
 	if (!cat && !(cat = sync_catalog_add_dynamic(s, q->namespace_id, q->group)))
 		return -EBUSY;
@@ -2617,22 +2549,6 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 }
 
 /* ---- reload ------------------------------------------------------------------------------ */
-
-/* Settings the calls in flight were made with: servers, credentials, the HTTP client, the
- * catalogs. */
-static bool sync_network_changed(const struct config *a, const struct config *b)
-{
-	if (strcmp(a->nacos, b->nacos) != 0 || strcmp(a->nacos_api, b->nacos_api) != 0 ||
-	    strcmp(a->nacos_ca, b->nacos_ca) != 0 || strcmp(a->username, b->username) != 0 ||
-	    strcmp(a->password, b->password) != 0 || strcmp(a->groups, b->groups) != 0 ||
-	    a->max_response_size != b->max_response_size || a->n_zones != b->n_zones ||
-	    a->any_group != b->any_group || a->max_groups != b->max_groups)
-		return true;
-	for (size_t z = 0; z < a->n_zones; z++)
-		if (strcmp(a->zones[z].namespace_id, b->zones[z].namespace_id) != 0)
-			return true;
-	return false;
-}
 
 /* Takes the new server list. A server kept (same URL) keeps the API it was found to speak,
  * unless the pin changed. Tokens go, so the next call logs in with the new credentials. */
@@ -2793,8 +2709,10 @@ static void sync_timers_restart(struct sync *s, unsigned old_poll_ms, unsigned o
 int sync_reload(struct sync *s, const struct config *cfg)
 {
 	unsigned poll_ms = s->cfg.poll_interval_ms, catalog_ms = s->cfg.catalog_interval_ms;
-	bool reset = sync_network_changed(&s->cfg, cfg);
-	bool repush = s->cfg.push != cfg->push || strcmp(s->cfg.push_listen, cfg->push_listen) != 0;
+	/* The key table says which keys the calls in flight were made with (servers, credentials,
+	 * the HTTP client, the catalogs) and which the push socket was opened with. */
+	bool reset = config_reload_changed(&s->cfg, cfg, CONFIG_RELOAD_NACOS, NULL, 0) > 0;
+	bool repush = config_reload_changed(&s->cfg, cfg, CONFIG_RELOAD_PUSH, NULL, 0) > 0;
 	int rc;
 	if (s->closing)
 		return -ECANCELED;

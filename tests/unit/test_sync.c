@@ -23,6 +23,22 @@ static void test_split_servers(void)
 	CHECK_INT_EQ(nacosapi_split_servers("http://a,http://b,http://c", out, 2), -EINVAL);
 }
 
+static void test_url_host(void)
+{
+	char h[64];
+	CHECK_STR_EQ(nacosapi_url_host("http://10.0.0.1:8848", h, sizeof(h)), "10.0.0.1");
+	CHECK_STR_EQ(nacosapi_url_host("https://[2001:db8::1]:8848/x", h, sizeof(h)),
+		     "2001:db8::1");
+	CHECK_STR_EQ(nacosapi_url_host("http://nacos.example/", h, sizeof(h)), "nacos.example");
+	CHECK_STR_EQ(nacosapi_url_host("nacos:8848", h, sizeof(h)), "");
+	CHECK_STR_EQ(nacosapi_url_host("http://a-very-long-host-name.example:1", h, 8), "");
+	CHECK(nacosapi_group_valid("DEFAULT_GROUP"));
+	CHECK(nacosapi_group_valid("a-b:c_9"));
+	CHECK(!nacosapi_group_valid(""));
+	CHECK(!nacosapi_group_valid("a.b"));
+	CHECK(!nacosapi_group_valid("a b"));
+}
+
 static void test_versions(void)
 {
 	enum nacosapi_version v;
@@ -267,6 +283,7 @@ static void test_escape(void)
 int main(void)
 {
 	test_split_servers();
+	test_url_host();
 	test_versions();
 	test_urls();
 	test_classify();

@@ -60,6 +60,37 @@ int nacosapi_split_servers(const char *list, char out[][256], size_t max)
 	return (int)n;
 }
 
+const char *nacosapi_url_host(const char *url, char *out, size_t size)
+{
+	const char *h = strstr(url, "://");
+	size_t n;
+	out[0] = '\0';
+	if (!h)
+		return out;
+	h += 3;
+	if (*h == '[')
+		n = strcspn(++h, "]");
+	else
+		n = strcspn(h, ":/");
+	if (n < size) {
+		memcpy(out, h, n);
+		out[n] = '\0';
+	}
+	return out;
+}
+
+bool nacosapi_group_valid(const char *g)
+{
+	size_t n = strlen(g);
+	if (n == 0 || n > 128)
+		return false;
+	for (const char *p = g; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == ':'))
+			return false;
+	return true;
+}
+
 char *nacosapi_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";

@@ -24,6 +24,13 @@ const char *nacosapi_version_name(enum nacosapi_version v); /* "v1", "v3", "auto
  * "file:" sources. Returns how many (at most max), or -EINVAL for a source that is neither. */
 int nacosapi_split_servers(const char *list, char out[][256], size_t max);
 
+/* The host of "http://host:port/..." (an IPv6 address without its brackets) into out; "" when
+ * url has no "://" or the host does not fit. Returns out. */
+const char *nacosapi_url_host(const char *url, char *out, size_t size);
+/* Nacos's rule for a group name (common/paramcheck/ParamCheckRule.java: ^[a-zA-Z0-9-_:\.]*$, at
+ * most 128), less the dot, which no single DNS label can stand for here; and not empty. */
+bool nacosapi_group_valid(const char *group);
+
 /* Percent-encodes s (RFC 3986 unreserved kept). malloc'ed; NULL on ENOMEM. */
 char *nacosapi_escape(const char *s);
 
