@@ -407,12 +407,12 @@ static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 	for (size_t i = 0; i < s->n_servers; i++) {
 		const struct sync_server_stats *v = &s->servers[i];
 		for (int api = 0; api < 2; api++) {
-			for (int r = 0; r < SYNC_RESULT_COUNT; r++) {
+			for (int r = 0; r < NACOSAPI_RESULT_COUNT; r++) {
 				mbuf_printf(b, "nacosdns_sync_requests_total{server=\"");
 				mbuf_label(b, v->url);
 				mbuf_printf(b, "\",api=\"%s\",result=\"%s\"} %llu\n",
 					    api ? "v3" : "v1",
-					    sync_result_name((enum sync_result)r),
+					    nacosapi_result_name((enum nacosapi_result)r),
 					    (unsigned long long)v->results[api][r]);
 			}
 		}

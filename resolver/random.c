@@ -32,3 +32,12 @@ void random_seed(uint64_t st[2])
 	if (st[0] == 0 && st[1] == 0)
 		st[1] = 1;
 }
+
+uint64_t random_next(uint64_t st[2])
+{
+	uint64_t x = st[0], y = st[1];
+	st[0] = y;
+	x ^= x << 23;
+	st[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+	return st[1] + y;
+}

@@ -22,9 +22,10 @@
 #include "resolver/serve/snapstore.h"
 #include "resolver/sync/cachefile.h"
 #include "resolver/sync/http.h"
-#include "resolver/sync/pushsock.h"
 #include "resolver/sync/snapjob.h"
+#include "resolver/sync/synccall.h"
 #include "resolver/sync/syncio.h"
+#include "resolver/sync/syncpush.h"
 #include "zones/base/array.h"
 #include "zones/base/hash.h"
 #include "zones/data/lending.h"
@@ -48,7 +49,6 @@
 #define SYNC_DIRECT_RATE       50.0  /* fetches of unknown names per second... */
 #define SYNC_DIRECT_BURST      100.0 /* ...after a burst of this many */
 #define SYNC_HOLD_MS           30000
-#define SYNC_PEERS             4 /* addresses remembered per server: pushes come from these */
 /* A push's lastRefTime is the pushing node's wall clock (ms): one far ahead of ours is a clock
  * gone wrong or a forgery, and would outrank every answer until the next poll. */
 #define SYNC_PUSH_MAX_AHEAD_MS 60000
@@ -127,41 +127,8 @@ struct sync_catalog {
 	int64_t last_used_ms; /* dynamic: when a query last named the group */
 	char **acc;           /* the listing being paged in */
 	size_t n_acc, first_total;
-	size_t n_raw; /* items of the pages so far, of every group the server matched */
-};
-
-struct sync_server {
-	char url[256];
-	enum nacosapi_version api;      /* instance lists and login */
-	enum nacosapi_version list_api; /* catalog: v1 service/list, or the v3 admin list */
-	unsigned failures;
-	int64_t retry_at_ms;
-	char *token;
-	int64_t token_refresh_ms;
-	bool login_inflight;
-	bool login_failing;              /* logged once per change */
-	struct sync_call *auth_wait;     /* calls waiting for a token */
-	struct syncpolicy_logins logins; /* this minute's, bounded */
-	char local_ip[INET6_ADDRSTRLEN]; /* our end of the last connection to it */
-	/* Its addresses: [0] from the URL when it names an IP, then those connected to. */
-	char peers[SYNC_PEERS][INET6_ADDRSTRLEN];
-	uint64_t results[2][SYNC_RESULT_COUNT]; /* v1 (and not yet detected), v3 */
-};
-
-enum sync_call_kind { SYNC_CALL_INSTANCES, SYNC_CALL_CATALOG, SYNC_CALL_LOGIN };
-
-struct sync_call {
-	struct sync *s;
-	enum sync_call_kind kind;
-	struct sync_entry *e;     /* INSTANCES */
-	struct sync_catalog *cat; /* CATALOG */
-	unsigned page;            /* CATALOG, from 1 */
-	size_t server;
-	uint32_t tried; /* bit per server */
-	bool auth_retried;
-	bool urgent;            /* a query waits: ask even a server that is backing off */
-	bool refused;           /* it failed on an answer saying no (4xx, API missing) */
-	struct sync_call *next; /* on a server's auth_wait */
+	size_t n_raw;  /* items of the pages so far, of every group the server matched */
+	unsigned page; /* the page being asked, from 1 */
 };
 
 struct sync {
@@ -170,10 +137,7 @@ struct sync {
 	struct snapshot_config snapcfg;
 	struct snapstore *reg;
 	const struct syncio *io;
-	void *http; /* io's */
-	struct sync_server servers[NACOSAPI_MAX_SERVERS];
-	size_t n_servers, rr;
-	bool pinned;
+	struct synccall *net; /* the servers, and the calls to them */
 	struct sync_entry **buckets;
 	size_t n_buckets, n_entries;
 	struct sync_catalog *cats; /* ns NULL: a free slot; never moved while calls run */
@@ -182,7 +146,7 @@ struct sync {
 	struct syncpolicy_bucket direct; /* fetches of unknown names */
 	size_t total_instances;
 	struct syncpolicy_guard guard;
-	struct pushsock *push; /* NULL: push off */
+	struct syncpush *push;
 	uv_timer_t tick, catalog_timer, publish_timer, cache_timer;
 	/* Snapshots are built on the thread pool from the services lent to the build. */
 	struct lending *lent;
@@ -199,13 +163,11 @@ struct sync {
 	bool build_complete;     /* the build in flight lists every catalog */
 	bool published_complete; /* so did the snapshot published last */
 	bool ready, dirty_cache, cache_inflight, closing;
-	uint64_t network; /* counts resets of the servers (reloads) */
 	int open_handles;
 	uint64_t rnd[2]; /* sync_rand */
 	struct sync_stats stats;
 };
 
-static void sync_call_send(struct sync_call *c);
 static void sync_schedule_publish(struct sync *s);
 static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent);
 static void sync_publish_urgent(struct sync *s);
@@ -217,14 +179,10 @@ static int64_t sync_now(struct sync *s)
 	return s->io->now_ms(s->io->ctx, s->loop);
 }
 
-/* xorshift128+: jitter and backoff spread nodes, they need no secrecy. */
+/* Backoff and jitter spread nodes; they need no secrecy. */
 static uint32_t sync_rand(struct sync *s)
 {
-	uint64_t x = s->rnd[0], y = s->rnd[1];
-	s->rnd[0] = y;
-	x ^= x << 23;
-	s->rnd[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
-	return (uint32_t)((s->rnd[1] + y) >> 32);
+	return (uint32_t)(random_next(s->rnd) >> 32);
 }
 
 /* Of namespace, group and name: the key of the tracked table and of the absent names. */
@@ -472,96 +430,12 @@ static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeou
 	return 0;
 }
 
-/* ---- servers ----------------------------------------------------------------------------- */
-
-/* The next server to ask, spreading calls and skipping servers in backoff while others are
- * not; SIZE_MAX when every server was tried. */
-static size_t sync_pick_server(struct sync *s, uint32_t tried)
-{
-	int64_t retry_at[NACOSAPI_MAX_SERVERS];
-	for (size_t i = 0; i < s->n_servers; i++)
-		retry_at[i] = s->servers[i].retry_at_ms;
-	return syncpolicy_pick_server(retry_at, s->n_servers, &s->rr, tried, sync_now(s));
-}
-
-static void sync_server_failed(struct sync *s, struct sync_server *srv, const char *why)
-{
-	srv->failures++;
-	srv->retry_at_ms = sync_now(s) + syncpolicy_backoff_ms(srv->failures, sync_rand(s));
-	if (srv->failures == 1)
-		log_warn("nacos", "server %s failing: %s; backing off", srv->url, why);
-}
-
-static void sync_server_ok(struct sync_server *srv)
-{
-	if (srv->failures)
-		log_info("nacos", "server %s answers again after %u failures", srv->url,
-			 srv->failures);
-	srv->failures = 0;
-	srv->retry_at_ms = 0;
-}
-
-/* The server lacks the API just used (nacosapi_api_missing). true: retry with v3. A server
- * without v1 naming is 3.2 or later, where v1 service/list is gone with it. */
-static bool sync_switch_api(struct sync *s, struct sync_call *c, struct sync_server *srv, long st)
-{
-	enum nacosapi_version used = c->kind == SYNC_CALL_CATALOG ? srv->list_api : srv->api;
-	if (s->pinned || used == NACOSAPI_V3)
-		return false;
-	if (srv->api != NACOSAPI_V3)
-		log_info("nacos", "server %s has no v1 API (HTTP %ld): using the v3 client API",
-			 srv->url, st);
-	srv->api = srv->list_api = NACOSAPI_V3;
-	return true;
-}
-
 /* ---- UDP push: who may push, and where to ----------------------------------------------- */
 
-/* A connection to srv tells our address towards it, and one of its own: pushes come from the
- * addresses of the servers we talk to (a host name may have several). */
-static void sync_server_learn(struct sync_server *srv, const struct http_response *resp)
+/* The clientIP that polls sent to srv ask pushes for; NULL: none (the v3 API has no push). */
+static const char *sync_push_ip(const struct sync *s, const struct synccall_server *srv)
 {
-	char ip[INET6_ADDRSTRLEN];
-	if (resp->local_ip && resp->local_ip[0])
-		addr_ip_canon(resp->local_ip, srv->local_ip, sizeof(srv->local_ip));
-	addr_ip_canon(resp->primary_ip ? resp->primary_ip : "", ip, sizeof(ip));
-	if (!ip[0])
-		return;
-	for (size_t i = 0; i < SYNC_PEERS; i++)
-		if (strcmp(srv->peers[i], ip) == 0)
-			return;
-	memmove(srv->peers[2], srv->peers[1], (SYNC_PEERS - 2) * sizeof(srv->peers[0]));
-	memcpy(srv->peers[1], ip, sizeof(ip));
-}
-
-/* The configured server a datagram from peer comes from (any port); NULL: none. */
-static struct sync_server *sync_push_server(struct sync *s, const struct sockaddr *peer)
-{
-	char ip[INET6_ADDRSTRLEN];
-	addr_ip_str(peer, ip, sizeof(ip));
-	for (size_t i = 0; ip[0] && i < s->n_servers; i++)
-		for (size_t k = 0; k < SYNC_PEERS; k++)
-			if (strcmp(s->servers[i].peers[k], ip) == 0)
-				return &s->servers[i];
-	return NULL;
-}
-
-/* The clientIP that polls sent to srv ask pushes for: --push-advertise, else the address the
- * push socket is bound to, else ours on the connection to srv. NULL: no push (off, the v3
- * API, no address known yet, or one of a family the socket cannot receive). */
-static const char *sync_push_ip(const struct sync *s, const struct sync_server *srv)
-{
-	const char *ip, *bound;
-	if (!s->push || srv->api == NACOSAPI_V3)
-		return NULL;
-	bound = pushsock_address(s->push);
-	if (s->cfg.push_advertise[0])
-		ip = s->cfg.push_advertise;
-	else if (strcmp(bound, "0.0.0.0") != 0 && strcmp(bound, "::") != 0)
-		ip = bound;
-	else
-		ip = srv->local_ip;
-	return ip[0] && pushsock_can_receive(s->push, ip) ? ip : NULL;
+	return srv->api == NACOSAPI_V3 ? NULL : syncpush_client_ip(s->push, srv->local_ip);
 }
 
 /* The poll period of e: while pushes reach it, stretched towards Nacos's cacheMillis, but to
@@ -584,66 +458,7 @@ static void sync_entry_subscribe(struct sync *s, struct sync_entry *e, bool on)
 			sync_now(s) + syncpolicy_jitter_ms(s->cfg.poll_interval_ms, sync_rand(s));
 }
 
-/* ---- calls: one logical request, failed over across servers ------------------------------- */
-
-static struct sync_call *sync_call_new(struct sync *s, enum sync_call_kind kind)
-{
-	struct sync_call *c = calloc(1, sizeof(*c));
-	if (c) {
-		c->s = s;
-		c->kind = kind;
-	}
-	return c;
-}
-
-static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *why);
-static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why,
-				bool refused);
-static void sync_login_finish(struct sync *s, size_t server, const char *why);
-static void sync_call_succeeded(struct sync_call *c, const char *body, size_t len);
-
-/* The call ends without an answer (why: logged by the handler once per state change). */
-static void sync_call_failed(struct sync_call *c, const char *why)
-{
-	struct sync *s = c->s;
-	if (c->kind == SYNC_CALL_INSTANCES)
-		sync_fetch_failed(s, c->e, why);
-	else if (c->kind == SYNC_CALL_CATALOG)
-		sync_catalog_failed(s, c->cat, why, c->refused);
-	else
-		sync_login_finish(s, c->server, why);
-	free(c);
-}
-
-/* The server an instance list goes to: its entry's own while that one is not backing off (or a
- * query waits), else the next that answers, which becomes its own. */
-static size_t sync_call_server(struct sync_call *c)
-{
-	struct sync *s = c->s;
-	size_t own = c->kind == SYNC_CALL_INSTANCES ? c->e->server : SIZE_MAX;
-	if (own < s->n_servers && !(c->tried & (1u << own)) &&
-	    (c->urgent || s->servers[own].retry_at_ms <= sync_now(s)))
-		return own;
-	return sync_pick_server(s, c->tried);
-}
-
-/* Sends c to a server not tried yet; why: what to report when none is left. */
-static void sync_call_start(struct sync_call *c, const char *why)
-{
-	size_t idx = sync_call_server(c);
-	if (idx == SIZE_MAX) {
-		sync_call_failed(c, why);
-		return;
-	}
-	if (c->s->servers[idx].retry_at_ms > sync_now(c->s) && !c->urgent) {
-		sync_call_failed(c, c->tried ? why : "every Nacos server is backing off");
-		return;
-	}
-	c->server = idx;
-	c->tried |= 1u << idx;
-	c->auth_retried = false;
-	sync_call_send(c);
-}
+/* ---- calls: what the sync asks the servers ---------------------------------------------- */
 
 static void sync_catalog_drop_acc(struct sync_catalog *cat)
 {
@@ -654,267 +469,114 @@ static void sync_catalog_drop_acc(struct sync_catalog *cat)
 	cat->n_raw = 0;
 }
 
-/* The server failed this call: the next server, or give up. Logins stay on their server. */
-static void sync_call_retry(struct sync_call *c, const char *why)
-{
-	if (c->kind == SYNC_CALL_LOGIN || c->s->closing) {
-		sync_call_failed(c, why);
-		return;
-	}
-	if (c->kind == SYNC_CALL_CATALOG && c->page > 1) {
-		c->page = 1; /* the pages of one listing come from one server */
-		sync_catalog_drop_acc(c->cat);
-	}
-	sync_call_start(c, why);
-}
+static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *why);
+static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why,
+				bool refused);
+static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server, const char *body,
+			    size_t len);
+static bool sync_catalog_page_done(struct sync *s, struct sync_catalog *cat, size_t server,
+				   const char *body, size_t len);
 
-static char *sync_call_url(struct sync_call *c, struct sync_server *srv)
+/* An instance list's URL; a v1 poll asks for pushes where they can reach us. */
+static char *sync_fetch_url(void *owner, void *arg, const struct synccall_server *srv,
+			    const char *tok)
 {
-	const char *tok = srv->token && srv->token[0] ? srv->token : NULL;
-	if (c->kind == SYNC_CALL_LOGIN)
-		return nacosapi_login_url(srv->url,
-					  srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1);
-	if (c->kind == SYNC_CALL_CATALOG)
-		return nacosapi_service_list_url(srv->url, srv->list_api, c->cat->ns, c->cat->group,
-						 c->page, NACOSAPI_PAGE_SIZE, tok);
-	c->e->polled_ms = sync_now(c->s);
+	struct sync *s = owner;
+	struct sync_entry *e = arg;
+	e->polled_ms = sync_now(s);
 	if (srv->api == NACOSAPI_V3) {
-		sync_entry_subscribe(c->s, c->e, false);
-		return nacosapi_instance_list_url(srv->url, NACOSAPI_V3, c->e->ns, c->e->group,
-						  c->e->name, NULL);
+		sync_entry_subscribe(s, e, false);
+		return nacosapi_instance_list_url(srv->url, NACOSAPI_V3, e->ns, e->group, e->name,
+						  NULL);
 	}
-	char *url = nacosapi_instance_list_url(srv->url, NACOSAPI_V1, c->e->ns, c->e->group,
-					       c->e->name, tok);
-	const char *ip = sync_push_ip(c->s, srv);
-	sync_entry_subscribe(c->s, c->e, ip != NULL);
-	return ip ? nacosapi_subscribe_take(url, ip, pushsock_port(c->s->push)) : url;
+	char *url =
+		nacosapi_instance_list_url(srv->url, NACOSAPI_V1, e->ns, e->group, e->name, tok);
+	const char *ip = sync_push_ip(s, srv);
+	sync_entry_subscribe(s, e, ip != NULL);
+	return ip ? nacosapi_subscribe_take(url, ip, syncpush_port(s->push)) : url;
 }
 
-static void on_call_done(void *arg, const struct http_response *resp);
-
-static bool sync_needs_login(struct sync *s, const struct sync_call *c,
-			     const struct sync_server *srv)
+static bool sync_fetch_answered(void *owner, void *arg, size_t server, const char *body, size_t len)
 {
-	if (c->kind == SYNC_CALL_LOGIN || !s->cfg.username[0])
-		return false;
-	return !srv->token || sync_now(s) >= srv->token_refresh_ms;
+	sync_fetch_done(owner, arg, server, body, len);
+	return false;
 }
 
-static void sync_login_start(struct sync *s, size_t server);
-
-static void sync_call_send(struct sync_call *c)
+static void sync_fetch_call_failed(void *owner, void *arg, const char *why, bool refused)
 {
-	struct sync *s = c->s;
-	struct sync_server *srv = &s->servers[c->server];
-	if (sync_needs_login(s, c, srv)) {
-		c->next = srv->auth_wait;
-		srv->auth_wait = c;
-		if (!srv->login_inflight)
-			sync_login_start(s, c->server);
-		return;
-	}
-	char *url = sync_call_url(c, srv);
-	char *form = c->kind == SYNC_CALL_LOGIN
-			     ? nacosapi_login_form(s->cfg.username, s->cfg.password)
-			     : NULL;
-	char *header = srv->token && srv->token[0] && c->kind != SYNC_CALL_LOGIN
-			       ? nacosapi_token_header(srv->token)
-			       : NULL;
-	struct http_request req = {.url = url, .form = form, .header = header};
-	int rc = url && (form || c->kind != SYNC_CALL_LOGIN)
-			 ? s->io->submit(s->http, &req, on_call_done, c)
-			 : -ENOMEM;
-	free(url);
-	if (form)
-		explicit_bzero(form, strlen(form));
-	free(form);
-	free(header);
-	if (rc < 0)
-		sync_call_failed(c, strerror(-rc));
-	else
-		s->stats.requests++;
+	sync_fetch_failed(owner, arg, why);
 }
 
-static void sync_call_cancel(struct sync_call *c)
+static void sync_entry_free(struct sync_entry *e);
+
+static void sync_fetch_cancelled(void *owner, void *arg)
 {
-	struct sync *s = c->s;
-	if (c->kind == SYNC_CALL_INSTANCES) {
-		c->e->inflight = false;
-		if (c->e->doomed)
-			sync_entry_free(c->e);
-	} else if (c->kind == SYNC_CALL_CATALOG) {
-		c->cat->inflight = false;
-		sync_catalog_drop_acc(c->cat);
-	} else {
-		struct sync_server *srv = &s->servers[c->server];
-		struct sync_call *w;
-		srv->login_inflight = false;
-		while ((w = srv->auth_wait)) {
-			srv->auth_wait = w->next;
-			sync_call_cancel(w);
-		}
-	}
-	free(c);
+	struct sync_entry *e = arg;
+	e->inflight = false;
+	if (e->doomed)
+		sync_entry_free(e);
 }
 
-static void sync_describe(char *buf, size_t cap, const struct http_response *resp)
+static const struct synccall_ops sync_fetch_ops = {
+	.url = sync_fetch_url,
+	.answered = sync_fetch_answered,
+	.failed = sync_fetch_call_failed,
+	.moved = NULL,
+	.cancelled = sync_fetch_cancelled,
+};
+
+static char *sync_catalog_url(void *owner, void *arg, const struct synccall_server *srv,
+			      const char *tok)
 {
-	if (resp->error) {
-		snprintf(buf, cap, "%s%s", resp->answering ? "answer stalled after it began: " : "",
-			 resp->reason[0] ? resp->reason : strerror(-resp->error));
-		return;
-	}
-	int n = (int)(resp->len < 160 ? resp->len : 160);
-	snprintf(buf, cap, "HTTP %ld: %.*s", resp->status, n, resp->body);
-	for (char *p = buf; *p; p++)
-		if (*p == '\n' || *p == '\r' || *p == '"')
-			*p = ' ';
+	struct sync_catalog *cat = arg;
+	return nacosapi_service_list_url(srv->url, srv->list_api, cat->ns, cat->group, cat->page,
+					 NACOSAPI_PAGE_SIZE, tok);
 }
 
-/* The same tests as on_call_done's, in its order, for the per-server counters. */
-static enum sync_result sync_classify(const struct sync *s, const struct sync_call *c,
-				      const struct http_response *resp)
+static bool sync_catalog_answered(void *owner, void *arg, size_t server, const char *body,
+				  size_t len)
 {
-	if (resp->error == -EMSGSIZE)
-		return SYNC_RESULT_REJECTED;
-	if (resp->error)
-		return SYNC_RESULT_ERROR;
-	if (nacosapi_api_missing(resp->status, resp->body))
-		return SYNC_RESULT_API_MISSING;
-	if (nacosapi_server_error(resp->status))
-		return SYNC_RESULT_ERROR;
-	if (c->kind != SYNC_CALL_LOGIN && s->cfg.username[0] &&
-	    nacosapi_auth_failed(resp->status, resp->body))
-		return SYNC_RESULT_AUTH;
-	return resp->status == 200 ? SYNC_RESULT_OK : SYNC_RESULT_REJECTED;
+	return sync_catalog_page_done(owner, arg, server, body, len);
 }
 
-const char *sync_result_name(enum sync_result r)
+static void sync_catalog_call_failed(void *owner, void *arg, const char *why, bool refused)
 {
-	static const char *const names[SYNC_RESULT_COUNT] = {"ok", "error", "api_missing", "auth",
-							     "rejected"};
-	return r < SYNC_RESULT_COUNT ? names[r] : "unknown";
+	sync_catalog_failed(owner, arg, why, refused);
 }
 
-static void on_call_done(void *arg, const struct http_response *resp)
+/* The pages of one listing come from one server: another starts over. */
+static void sync_catalog_moved(void *owner, void *arg)
 {
-	struct sync_call *c = arg;
-	struct sync *s = c->s;
-	struct sync_server *srv = &s->servers[c->server];
-	char why[256];
-	if (resp->error == -ECANCELED || s->closing) {
-		sync_call_cancel(c);
-		return;
-	}
-	sync_describe(why, sizeof(why), resp);
-	srv->results[srv->api == NACOSAPI_V3][sync_classify(s, c, resp)]++;
-	if (!resp->error)
-		sync_server_learn(srv, resp);
-	if (resp->error == -EMSGSIZE) {
-		/* Every server holds the same data: no retry elsewhere, and no backoff. */
-		s->stats.over_response_size++;
-		snprintf(why, sizeof(why), "answer larger than max-response-size (%u bytes)",
-			 s->cfg.max_response_size);
-		sync_call_failed(c, why);
-	} else if (!resp->error && nacosapi_api_missing(resp->status, resp->body)) {
-		/* Not a failing server: one without this API (a 501 or 500 here says so). */
-		if (sync_switch_api(s, c, srv, resp->status)) {
-			sync_call_send(c);
-		} else {
-			c->refused = true;
-			sync_call_failed(c, why);
-		}
-	} else if (resp->error && resp->answering) {
-		/* An answer that began and stalled: too slow for this request (a large answer), not
-		 * a sick server, which the server's other calls need not pay for with a backoff. */
-		sync_call_retry(c, why);
-	} else if (resp->error || nacosapi_server_error(resp->status)) {
-		sync_server_failed(s, srv, why);
-		sync_call_retry(c, why);
-	} else if (c->kind != SYNC_CALL_LOGIN && s->cfg.username[0] && !c->auth_retried &&
-		   nacosapi_auth_failed(resp->status, resp->body)) {
-		c->auth_retried = true; /* log in again, then retry once */
-		free(srv->token);
-		srv->token = NULL;
-		sync_call_send(c);
-	} else if (resp->status != 200) {
-		c->refused = true;
-		sync_call_failed(c, why);
-	} else {
-		sync_server_ok(srv);
-		sync_call_succeeded(c, resp->body, resp->len);
+	struct sync_catalog *cat = arg;
+	if (cat->page > 1) {
+		cat->page = 1;
+		sync_catalog_drop_acc(cat);
 	}
 }
 
-/* ---- login ------------------------------------------------------------------------------- */
-
-static void sync_login_start(struct sync *s, size_t server)
+static void sync_catalog_cancelled(void *owner, void *arg)
 {
-	struct sync_server *srv = &s->servers[server];
-	if (!syncpolicy_login_take(&srv->logins, sync_now(s))) {
-		sync_login_finish(s, server, "too many logins in a minute");
-		return;
-	}
-	struct sync_call *c = sync_call_new(s, SYNC_CALL_LOGIN);
-	if (!c) {
-		sync_login_finish(s, server, "out of memory");
-		return;
-	}
-	srv->login_inflight = true;
-	c->server = server;
-	c->tried = 1u << server;
-	s->stats.logins++;
-	sync_call_send(c);
+	struct sync_catalog *cat = arg;
+	cat->inflight = false;
+	sync_catalog_drop_acc(cat);
 }
 
-/* A login ended: why == NULL on success. The calls waiting for it go on, or fail over. */
-static void sync_login_finish(struct sync *s, size_t server, const char *why)
-{
-	struct sync_server *srv = &s->servers[server];
-	struct sync_call *list = srv->auth_wait, *c;
-	srv->login_inflight = false;
-	srv->auth_wait = NULL;
-	if (why && !srv->login_failing)
-		log_warn("nacos", "login as %s at %s failed: %s", s->cfg.username, srv->url, why);
-	srv->login_failing = why != NULL;
-	while ((c = list)) {
-		list = c->next;
-		if (why)
-			sync_call_retry(c, why);
-		else
-			sync_call_send(c);
-	}
-}
-
-static void sync_login_done(struct sync *s, size_t server, const char *body, size_t len)
-{
-	struct sync_server *srv = &s->servers[server];
-	char *token = NULL;
-	int64_t ttl = 0;
-	if (nacos_parse_login(body, len, NULL, &token, &ttl) < 0) {
-		sync_login_finish(s, server, "malformed login answer");
-		return;
-	}
-	free(srv->token);
-	srv->token = token;
-	srv->token_refresh_ms = syncpolicy_token_refresh_at(sync_now(s), ttl);
-	log_debug("nacos", "logged in at %s as %s, token valid %llds", srv->url, s->cfg.username,
-		  (long long)ttl);
-	sync_login_finish(s, server, NULL);
-}
+static const struct synccall_ops sync_catalog_ops = {
+	.url = sync_catalog_url,
+	.answered = sync_catalog_answered,
+	.failed = sync_catalog_call_failed,
+	.moved = sync_catalog_moved,
+	.cancelled = sync_catalog_cancelled,
+};
 
 /* ---- instance lists ---------------------------------------------------------------------- */
 
 static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent)
 {
-	struct sync_call *c = sync_call_new(s, SYNC_CALL_INSTANCES);
 	e->next_poll_ms = sync_now(s) + syncpolicy_jitter_ms(sync_poll_ms(s, e), sync_rand(s));
-	if (!c)
-		return;
-	e->inflight = true;
-	c->e = e;
-	c->urgent = urgent;
-	sync_call_start(c, "no Nacos server to ask");
+	e->inflight = true; /* before the start: a call may fail inside it */
+	if (synccall_start(s->net, &sync_fetch_ops, e, false, e->server, urgent) < 0)
+		e->inflight = false;
 }
 
 /* e's data, safe to change: while a job on the thread pool may read it, a copy takes its place.
@@ -986,7 +648,7 @@ static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *
 	sync_waiters_run(s, e);
 }
 
-static void sync_origin_set(struct nacos_service *svc, const struct sync_server *srv)
+static void sync_origin_set(struct nacos_service *svc, const struct synccall_server *srv)
 {
 	free(svc->origin.server);
 	free(svc->origin.api);
@@ -1110,7 +772,7 @@ struct sync_parse {
 	struct sync *s;
 	struct sync_entry *e; /* inflight until parsed: kept alive (doomed at most) */
 	size_t server;
-	uint64_t network; /* s->network when it was asked: servers renumbered since: dropped */
+	uint64_t network; /* synccall_generation when asked: servers renumbered since: dropped */
 	bool v3;
 	char *body; /* owned when on the pool */
 	size_t len;
@@ -1139,7 +801,7 @@ static void sync_fetch_parsed(struct sync *s, struct sync_parse *j)
 {
 	struct sync_entry *e = j->e;
 	struct nacos_service *svc = j->svc;
-	const struct sync_server *srv = &s->servers[j->server];
+	const struct synccall_server *srv = synccall_server(s->net, j->server);
 	if (j->rc == -EFBIG) { /* more hosts than any service may have: refused whole */
 		s->stats.over_instances++;
 		sync_fetch_failed(s, e, "more instances than max-instances");
@@ -1195,7 +857,7 @@ static void on_parse_done(uv_work_t *w, int status)
 {
 	struct sync_parse *j = w->data;
 	struct sync *s = j->s;
-	if (s->closing || j->network != s->network) {
+	if (s->closing || j->network != synccall_generation(s->net)) {
 		nacos_service_free(j->svc);
 		sync_entry_settle(j->e); /* frees it when it was untracked meanwhile */
 	} else {
@@ -1212,8 +874,8 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server,
 	struct sync_parse local = {.s = s,
 				   .e = e,
 				   .server = server,
-				   .network = s->network,
-				   .v3 = s->servers[server].api == NACOSAPI_V3,
+				   .network = synccall_generation(s->net),
+				   .v3 = synccall_server(s->net, server)->api == NACOSAPI_V3,
 				   .body = (char *)body,
 				   .len = len};
 	struct sync_parse *j = len > SYNC_PARSE_INLINE ? malloc(sizeof(*j)) : NULL;
@@ -1234,17 +896,7 @@ static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server,
 	sync_fetch_parsed(s, &local);
 }
 
-/* ---- UDP push: datagrams ------------------------------------------------------------------ */
-
-static void sync_on_diag(void *arg, const char *msg);
-
-static void sync_push_reject(struct sync *s, const struct sockaddr *peer, const char *why)
-{
-	char ip[INET6_ADDRSTRLEN];
-	s->stats.push_rejected++;
-	addr_ip_str(peer, ip, sizeof(ip));
-	log_debug("push", "datagram from %s rejected: %s", ip[0] ? ip : "?", why);
-}
+/* ---- UDP push: what a pushed service does --------------------------------------------- */
 
 /* The tracked entry a push of group/name is for. A push names no namespace: when several
  * zones' namespaces track the name, it is ambiguous, and those entries are polled now. */
@@ -1266,44 +918,29 @@ static struct sync_entry *sync_push_target(struct sync *s, const char *group, co
 	return ambiguous ? NULL : found;
 }
 
-/* A "dom" push from srv: applied when it is newer than the data held (Nacos's lastRefTime). */
-static void sync_push_apply(struct sync *s, const struct sync_server *srv, const struct push_msg *m,
-			    const struct sockaddr *peer)
+static size_t sync_push_server_of(void *owner, const char *ip)
 {
-	struct nacos_diag d = {.warn = sync_on_diag, .arg = s};
-	struct nacos_service *svc = NULL;
-	struct sync_entry *e;
-	int64_t ref = 0;
-	if (m->data_len > s->cfg.max_response_size) { /* the caps on answers hold for pushes */
-		s->stats.over_response_size++;
-		sync_push_reject(s, peer, "data over max-response-size");
-		return;
-	}
-	if (push_service(m, &d, &svc, &ref) < 0 || svc->n_instances > s->cfg.max_instances) {
-		s->stats.over_instances += svc != NULL;
-		nacos_service_free(svc);
-		sync_push_reject(s, peer, "bad service data, or over max-instances");
-		return;
-	}
-	if (ref > clock_wall_ms() + SYNC_PUSH_MAX_AHEAD_MS) {
-		nacos_service_free(svc);
-		sync_push_reject(s, peer, "lastRefTime far ahead of our clock");
-		return;
-	}
-	e = sync_push_target(s, svc->group, svc->name);
-	if (!e || (size_t)(srv - s->servers) != e->server || (e->svc && ref <= e->ref_ms)) {
+	struct sync *s = owner;
+	return s->closing ? SIZE_MAX : synccall_server_of(s->net, ip);
+}
+
+/* A pushed service (svc taken) from server: applied when it is newer than the data held
+ * (Nacos's lastRefTime) and comes from the server the service talks to. */
+static bool sync_push_take(void *owner, size_t server, struct nacos_service *svc, int64_t ref)
+{
+	struct sync *s = owner;
+	const struct synccall_server *srv = synccall_server(s->net, server);
+	struct sync_entry *e = sync_push_target(s, svc->group, svc->name);
+	if (!e || server != e->server || (e->svc && ref <= e->ref_ms)) {
 		log_debug("push", "%s@@%s: %s", svc->group, svc->name,
-			  !e ? "not tracked here"
-			  : (size_t)(srv - s->servers) != e->server
-				  ? "not from its server"
-				  : "no newer than the data held");
+			  !e                    ? "not tracked here"
+			  : server != e->server ? "not from its server"
+						: "no newer than the data held");
 		nacos_service_free(svc);
-		s->stats.push_stale++;
-		return;
+		return false;
 	}
 	log_debug("push", "%s/%s/%s: %zu instances pushed by %s", e->ns, e->group, e->name,
 		  svc->n_instances, srv->url);
-	s->stats.push_applied++;
 	e->ref_ms = ref;
 	e->pushed_ms = sync_now(s);
 	e->push_ok = true;
@@ -1311,61 +948,13 @@ static void sync_push_apply(struct sync *s, const struct sync_server *srv, const
 	sync_origin_set(svc, srv);
 	if (sync_apply(s, e, svc))
 		sync_schedule_publish(s);
+	return true;
 }
 
-/* Every datagram is either acked and used, or rejected; the ack goes from this socket to the
- * sender, which Nacos matches on (address, port, lastRefTime). */
-static void on_push(void *arg, const uint8_t *data, size_t len, const struct sockaddr *peer)
-{
-	struct sync *s = arg;
-	struct sync_server *srv = sync_push_server(s, peer);
-	struct push_msg m;
-	char ack[128];
-	int rc, n;
-	if (s->closing)
-		return;
-	s->stats.push_received++;
-	if (!srv) {
-		sync_push_reject(s, peer, "not from a configured Nacos server");
-		return;
-	}
-	if ((rc = push_parse(data, len, &m)) < 0) {
-		sync_push_reject(s, peer, rc == -EMSGSIZE ? "inflates too far" : "malformed");
-		return;
-	}
-	if ((n = push_ack(&m, ack, sizeof(ack))) > 0)
-		pushsock_send(s->push, peer, ack, (size_t)n);
-	if (m.type == PUSH_DOM)
-		sync_push_apply(s, srv, &m, peer);
-	else
-		sync_push_reject(s, peer, "not a \"dom\" push");
-	push_msg_deinit(&m);
-}
-
-/* Opens the push socket when push is on. <0 only when an explicit --push-listen cannot be
- * bound; without one, a failure leaves polling alone (logged). */
-static int sync_push_start(struct sync *s)
-{
-	const char *where = s->cfg.push_listen[0] ? s->cfg.push_listen : "an ephemeral port";
-	int rc;
-	if (!s->cfg.push)
-		return 0;
-	if ((rc = pushsock_new(s->loop, s->cfg.push_listen, on_push, s, &s->push)) < 0) {
-		s->push = NULL;
-		log_msg(s->cfg.push_listen[0] ? LOG_LEVEL_ERR : LOG_LEVEL_WARN, "push",
-			"cannot receive Nacos pushes on %s: %s; polling only", where,
-			uv_strerror(rc));
-		return s->cfg.push_listen[0] ? rc : 0;
-	}
-	log_info("push", "receiving Nacos pushes on %s port %u", pushsock_address(s->push),
-		 pushsock_port(s->push));
-	return 0;
-}
-
+/* Push stops (a reload): polls no longer wait for pushes. */
 static void sync_push_stop(struct sync *s)
 {
-	pushsock_close(s->push);
-	s->push = NULL;
+	syncpush_stop(s->push);
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
 			e->push_ok = false;
@@ -1375,13 +964,10 @@ static void sync_push_stop(struct sync *s)
 
 static void sync_catalog_list(struct sync *s, struct sync_catalog *cat)
 {
-	struct sync_call *c = sync_call_new(s, SYNC_CALL_CATALOG);
-	if (!c)
-		return;
-	cat->inflight = true;
-	c->cat = cat;
-	c->page = 1;
-	sync_call_start(c, "no Nacos server to ask");
+	cat->inflight = true; /* before the start: a call may fail inside it */
+	cat->page = 1;
+	if (synccall_start(s->net, &sync_catalog_ops, cat, true, SIZE_MAX, false) < 0)
+		cat->inflight = false;
 }
 
 static void sync_catalog_round(struct sync *s)
@@ -1508,71 +1094,57 @@ static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t
 		sync_schedule_publish(s);
 }
 
-static int sync_catalog_page_parse(struct sync_call *c, const char *body, size_t len,
-				   struct nacos_diag *d, size_t *total, size_t *got)
+/*
+ * One page of a group's catalog, from any transport: the entry point for a listing. names (n of
+ * them, the group's, taken) came from a page of `items` entries (of every group the server
+ * matched) of the `total` the server counts. true: ask for the next page (cat->page is it);
+ * false: the listing is over, applied or failed.
+ */
+static bool sync_catalog_page_take(struct sync *s, struct sync_catalog *cat, char **names, size_t n,
+				   size_t items, size_t total)
 {
-	struct sync_server *srv = &c->s->servers[c->server];
-	char **names = NULL;
-	size_t n = 0;
-	int rc = srv->list_api == NACOSAPI_V3
-			 ? nacosapi_parse_v3_service_list(body, len, c->cat->group, &names, &n, got,
-							  total)
-			 : nacos_parse_service_list(body, len, d, &names, &n, total);
-	if (rc < 0)
-		return rc;
-	if (srv->list_api != NACOSAPI_V3)
-		*got = n;
-	c->cat->n_raw += *got;
-	rc = synccatalog_append(&c->cat->acc, &c->cat->n_acc, names, n, c->s->cfg.max_services);
-	if (rc == -E2BIG)
-		c->s->stats.over_services++;
-	return rc;
+	int rc = synccatalog_append(&cat->acc, &cat->n_acc, names, n, s->cfg.max_services);
+	cat->n_raw += items;
+	if (rc < 0) {
+		s->stats.over_services += rc == -E2BIG;
+		sync_catalog_failed(s, cat,
+				    rc == -E2BIG ? "more names than max-services" : "out of memory",
+				    false);
+		return false;
+	}
+	if (cat->page == 1)
+		cat->first_total = total;
+	/* A short page is the last (naming/utils/ServiceUtil.java pageServiceName,
+	 * core/utils/PageUtil.java): a totalCount that says otherwise is not believed. */
+	if (synccatalog_more(items, cat->page, NACOSAPI_PAGE_SIZE, total, SYNC_MAX_PAGES)) {
+		cat->page++;
+		return true;
+	}
+	sync_catalog_finish(s, cat, total);
+	return false;
 }
 
-static void sync_catalog_page_done(struct sync_call *c, const char *body, size_t len)
+/* An HTTP answer holding one page of cat's names, in the server's list API. */
+static bool sync_catalog_page_done(struct sync *s, struct sync_catalog *cat, size_t server,
+				   const char *body, size_t len)
 {
-	struct sync *s = c->s;
-	size_t total = 0, got = 0;
+	const struct synccall_server *srv = synccall_server(s->net, server);
 	struct sync_reason why = {""};
 	struct nacos_diag d = {.warn = sync_on_reason, .arg = &why};
-	int rc = sync_catalog_page_parse(c, body, len, &d, &total, &got);
+	char **names = NULL;
+	size_t n = 0, total = 0, items = 0;
+	int rc = srv->list_api == NACOSAPI_V3
+			 ? nacosapi_parse_v3_service_list(body, len, cat->group, &names, &n, &items,
+							  &total)
+			 : nacos_parse_service_list(body, len, &d, &names, &n, &total);
 	if (rc < 0) {
 		char text[300];
 		snprintf(text, sizeof(text), "malformed answer (%s)", why.text[0] ? why.text : "?");
-		sync_call_failed(c, rc == -ENOMEM  ? "out of memory"
-				    : rc == -E2BIG ? "more names than max-services"
-						   : text);
-		return;
+		sync_catalog_failed(s, cat, rc == -ENOMEM ? "out of memory" : text, false);
+		return false;
 	}
-	if (c->page == 1)
-		c->cat->first_total = total;
-	/* A short page is the last (naming/utils/ServiceUtil.java pageServiceName,
-	 * core/utils/PageUtil.java): a totalCount that says otherwise is not believed. */
-	if (synccatalog_more(got, c->page, NACOSAPI_PAGE_SIZE, total, SYNC_MAX_PAGES)) {
-		c->page++;
-		sync_call_send(c);
-		return;
-	}
-	struct sync_catalog *cat = c->cat;
-	free(c);
-	sync_catalog_finish(s, cat, total);
-}
-
-static void sync_call_succeeded(struct sync_call *c, const char *body, size_t len)
-{
-	struct sync *s = c->s;
-	if (c->kind == SYNC_CALL_CATALOG) {
-		sync_catalog_page_done(c, body, len);
-	} else if (c->kind == SYNC_CALL_LOGIN) {
-		size_t server = c->server;
-		free(c);
-		sync_login_done(s, server, body, len);
-	} else {
-		struct sync_entry *e = c->e;
-		size_t server = c->server;
-		free(c);
-		sync_fetch_done(s, e, server, body, len);
-	}
+	return sync_catalog_page_take(s, cat, names, n, srv->list_api == NACOSAPI_V3 ? items : n,
+				      total);
 }
 
 /* ---- snapshots --------------------------------------------------------------------------- */
@@ -2071,8 +1643,8 @@ static void sync_free(struct sync *s)
 		}
 	}
 	sync_catalogs_free(s->cats, s->n_cats);
-	for (size_t i = 0; i < s->n_servers; i++)
-		free(s->servers[i].token);
+	synccall_free(s->net);
+	syncpush_free(s->push);
 	free(s->buckets);
 	syncabsent_free(s->negative);
 	lending_free(s->lent);
@@ -2142,73 +1714,6 @@ fail:
 	return -ENOMEM;
 }
 
-/* The servers of cfg->nacos, API not detected yet. Count, or -EINVAL after logging why. */
-static int sync_servers_parse(const struct config *cfg, struct sync_server *out, bool *pinned)
-{
-	char urls[NACOSAPI_MAX_SERVERS][256];
-	enum nacosapi_version api;
-	int n = nacosapi_split_servers(cfg->nacos, urls, NACOSAPI_MAX_SERVERS);
-	if (n <= 0 || nacosapi_parse_version(cfg->nacos_api, &api) < 0) {
-		log_err("sync", "--nacos %s: no http(s)://host:port server to sync from",
-			cfg->nacos);
-		return -EINVAL;
-	}
-	*pinned = api != NACOSAPI_AUTO;
-	for (int i = 0; i < n; i++) {
-		/* Unpinned, the catalog starts on v1 service/list, which is on up to 3.1; pinned,
-		 * every call uses the pinned API from the first. */
-		out[i] = (struct sync_server){
-			.api = api, .list_api = api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1};
-		memcpy(out[i].url, urls[i], sizeof(urls[i]));
-		char host[256];
-		nacosapi_url_host(out[i].url, host, sizeof(host));
-		addr_ip_canon(host, out[i].peers[0], sizeof(out[i].peers[0]));
-	}
-	return n;
-}
-
-static int sync_http_open(void *ctx, uv_loop_t *loop, const struct config *cfg, void **out)
-{
-	(void)ctx;
-	struct http_options o = {
-		/* Nacos pushes only to the clients it knows, at a minimum version (Nacos-DNS:
-		 * 0.4.3); our own version comes after, for the server's logs. */
-		.user_agent = "Nacos-DNS:v1.0.1 nacos-dns/" NACOS_DNS_VERSION,
-		.ca_file = cfg->nacos_ca,
-		.timeout_ms = 3000,
-		.max_body = cfg->max_response_size,
-		.max_inflight = 8,
-	};
-	struct http *h;
-	int rc = http_new(loop, &o, &h);
-	*out = rc < 0 ? NULL : h;
-	return rc;
-}
-
-static int sync_http_submit(void *h, const struct http_request *r, http_done_cb cb, void *arg)
-{
-	return http_submit(h, r, cb, arg);
-}
-
-static void sync_http_close(void *h)
-{
-	http_close(h);
-}
-
-static int64_t sync_loop_now(void *ctx, uv_loop_t *loop)
-{
-	(void)ctx;
-	return (int64_t)uv_now(loop);
-}
-
-static const struct syncio sync_io_real = {
-	.open = sync_http_open,
-	.submit = sync_http_submit,
-	.close = sync_http_close,
-	.now_ms = sync_loop_now,
-	.ctx = NULL,
-};
-
 static uint64_t sync_tick_ms(const struct sync *s)
 {
 	uint64_t tick = s->cfg.poll_interval_ms / 10;
@@ -2243,7 +1748,7 @@ static void sync_start_timers(struct sync *s)
 
 int sync_new(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg, struct sync **out)
 {
-	return sync_new_io(loop, cfg, reg, &sync_io_real, out);
+	return sync_new_io(loop, cfg, reg, &syncio_http, out);
 }
 
 int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg,
@@ -2263,23 +1768,21 @@ int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg
 	syncpolicy_bucket_init(&s->direct, SYNC_DIRECT_RATE, SYNC_DIRECT_BURST, sync_now(s));
 	config_snapshot(&s->cfg, &s->snapcfg);
 	sync_guard_setup(s, true);
-	if ((rc = sync_servers_parse(cfg, s->servers, &s->pinned)) < 0)
+	if ((rc = synccall_new(loop, &s->cfg, io, s, &s->net)) < 0 ||
+	    (rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats, &s->cats_cap)) < 0)
 		goto fail;
-	s->n_servers = (size_t)rc;
-	if ((rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats, &s->cats_cap)) < 0 ||
-	    (rc = io->open(io->ctx, loop, cfg, &s->http)) < 0)
+	struct syncpush_hooks ph = {
+		.owner = s, .server_of = sync_push_server_of, .apply = sync_push_take};
+	rc = -ENOMEM;
+	if (!(s->push = syncpush_new(loop, &s->cfg, &ph)) || (rc = syncpush_start(s->push)) < 0)
 		goto fail;
-	if ((rc = sync_push_start(s)) < 0) {
-		io->close(s->http);
-		goto fail;
-	}
 	sync_start_timers(s);
 	if (s->cfg.cache_file[0])
 		sync_cache_load(s);
 	if (!s->ready) /* its zones partial: no NXDOMAIN before the catalog is listed */
 		sync_publish_blocking(s);
 	log_info("sync", "syncing from %s (api %s), %zu servers, groups %s, track %s", cfg->nacos,
-		 cfg->nacos_api[0] ? cfg->nacos_api : "auto", s->n_servers,
+		 cfg->nacos_api[0] ? cfg->nacos_api : "auto", synccall_count(s->net),
 		 cfg->groups[0] ? cfg->groups : "DEFAULT_GROUP",
 		 cfg->track_all ? "all" : "queried");
 	*out = s;
@@ -2530,6 +2033,23 @@ void sync_catalog_miss(struct sync *s)
 	}
 }
 
+/* The counters the rooms keep themselves. */
+static void sync_stats_add_rooms(const struct sync *s, struct sync_stats *out)
+{
+	struct synccall_stats cs;
+	struct syncpush_stats ps;
+	synccall_get_stats(s->net, &cs);
+	syncpush_get_stats(s->push, &ps);
+	out->requests += cs.requests;
+	out->logins += cs.logins;
+	out->over_response_size += cs.over_response_size + ps.over_response_size;
+	out->over_instances += ps.over_instances;
+	out->push_received += ps.received;
+	out->push_applied += ps.applied;
+	out->push_stale += ps.stale;
+	out->push_rejected += ps.rejected;
+}
+
 void sync_get_stats(const struct sync *s, struct sync_stats *out)
 {
 	*out = s->stats;
@@ -2538,10 +2058,11 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (const struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
 			out->stale += e->svc && e->svc->origin.stale;
+	sync_stats_add_rooms(s, out);
 	_Static_assert(SYNC_MAX_SERVERS >= NACOSAPI_MAX_SERVERS, "room for every server");
-	out->n_servers = s->n_servers;
-	for (size_t i = 0; i < s->n_servers; i++) {
-		const struct sync_server *srv = &s->servers[i];
+	out->n_servers = synccall_count(s->net);
+	for (size_t i = 0; i < out->n_servers; i++) {
+		const struct synccall_server *srv = synccall_server(s->net, i);
 		struct sync_server_stats *o = &out->servers[i];
 		snprintf(o->url, sizeof(o->url), "%s", srv->url);
 		memcpy(o->results, srv->results, sizeof(o->results));
@@ -2549,29 +2070,6 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 }
 
 /* ---- reload ------------------------------------------------------------------------------ */
-
-/* Takes the new server list. A server kept (same URL) keeps the API it was found to speak,
- * unless the pin changed. Tokens go, so the next call logs in with the new credentials. */
-static void sync_servers_replace(struct sync *s, struct sync_server *fresh, size_t n, bool pinned,
-				 bool same_pin)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (size_t k = 0; same_pin && k < s->n_servers; k++) {
-			if (strcmp(fresh[i].url, s->servers[k].url) == 0) {
-				fresh[i].api = s->servers[k].api;
-				fresh[i].list_api = s->servers[k].list_api;
-			}
-			if (strcmp(fresh[i].url, s->servers[k].url) == 0) /* also when re-pinned */
-				memcpy(fresh[i].peers, s->servers[k].peers, sizeof(fresh[i].peers));
-		}
-	}
-	for (size_t k = 0; k < s->n_servers; k++)
-		free(s->servers[k].token);
-	memcpy(s->servers, fresh, n * sizeof(*fresh));
-	s->n_servers = n;
-	s->pinned = pinned;
-	s->rr = 0;
-}
 
 /* Entries for which pick(e, arg) holds, as an array to walk instead of the table when the work
  * may run waiters, whose callbacks may grow the table. NULL when none (or out of memory). */
@@ -2642,27 +2140,17 @@ static void sync_catalogs_replace(struct sync *s, struct sync_catalog *cats, siz
  * nothing changed. */
 static int sync_network_reset(struct sync *s, const struct config *cfg)
 {
-	struct sync_server fresh[NACOSAPI_MAX_SERVERS];
 	struct sync_catalog *cats;
-	void *http;
 	size_t n_cats, cap;
-	bool pinned;
-	int n = sync_servers_parse(cfg, fresh, &pinned), rc;
-	if (n < 0)
-		return n;
+	int rc;
 	if ((rc = sync_catalogs_new(cfg, &cats, &n_cats, &cap)) < 0)
 		return rc;
-	if ((rc = s->io->open(s->io->ctx, s->loop, cfg, &http)) < 0) {
+	if ((rc = synccall_reset(s->net, cfg)) < 0) {
 		sync_catalogs_free(cats, n_cats);
 		return rc;
 	}
-	bool same_pin = strcmp(s->cfg.nacos_api, cfg->nacos_api) == 0;
-	s->network++;
-	s->io->close(s->http);
-	s->http = http;
 	/* From here on, waiters that run may start calls: they must see the new settings. */
 	s->cfg = *cfg;
-	sync_servers_replace(s, fresh, (size_t)n, pinned, same_pin);
 	sync_catalogs_replace(s, cats, n_cats);
 	s->cats_cap = cap;
 	return 0;
@@ -2721,7 +2209,7 @@ int sync_reload(struct sync *s, const struct config *cfg)
 	s->cfg = *cfg;
 	if (repush) {
 		sync_push_stop(s);
-		sync_push_start(s); /* a failure is logged, and polls go on */
+		syncpush_start(s->push); /* a failure is logged, and polls go on */
 	}
 	config_snapshot(&s->cfg, &s->snapcfg);
 	sync_guard_setup(s, false);
@@ -2732,7 +2220,7 @@ int sync_reload(struct sync *s, const struct config *cfg)
 			sync_catalog_track_all(s, &s->cats[i]);
 	sync_build_start(s);
 	log_info("sync", "reloaded: %s (api %s), %zu servers, groups %s, track %s%s", s->cfg.nacos,
-		 s->cfg.nacos_api[0] ? s->cfg.nacos_api : "auto", s->n_servers,
+		 s->cfg.nacos_api[0] ? s->cfg.nacos_api : "auto", synccall_count(s->net),
 		 s->cfg.groups[0] ? s->cfg.groups : "DEFAULT_GROUP",
 		 s->cfg.track_all ? "all" : "queried", reset ? "; fetching everything again" : "");
 	return 0;
@@ -2743,9 +2231,8 @@ void sync_close(struct sync *s)
 	if (!s || s->closing)
 		return;
 	s->closing = true;
-	s->io->close(s->http); /* cancels every call */
-	pushsock_close(s->push);
-	s->push = NULL;
+	synccall_close(s->net); /* cancels every call */
+	syncpush_stop(s->push);
 	for (size_t i = 0; i < s->n_buckets; i++)
 		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
 			sync_waiters_run(s, e);

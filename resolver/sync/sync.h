@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "zones/nacos/nacosapi.h"
+
 struct config;
 struct query_miss;
 struct snapstore;
@@ -46,19 +48,10 @@ void sync_catalog_miss(struct sync *s);
 /* Counters for metrics; monotonic unless noted. */
 #define SYNC_MAX_SERVERS 16
 
-enum sync_result {
-	SYNC_RESULT_OK,          /* 200 */
-	SYNC_RESULT_ERROR,       /* no answer, timeout, or 5xx: failed over */
-	SYNC_RESULT_API_MISSING, /* 404/410/501 (or a 500 saying so): this API is not there */
-	SYNC_RESULT_AUTH,        /* 401/403 naming the token or user */
-	SYNC_RESULT_REJECTED,    /* any other status, or an answer over max-response-size */
-	SYNC_RESULT_COUNT
-};
-
-/* HTTP answers of one Nacos server, by the API asked (0: v1, 1: v3) and result. */
+/* HTTP answers of one Nacos server, by the API asked (0: v1, 1: v3) and what they were. */
 struct sync_server_stats {
 	char url[256];
-	uint64_t results[2][SYNC_RESULT_COUNT];
+	uint64_t results[2][NACOSAPI_RESULT_COUNT];
 };
 
 struct sync_stats {
@@ -90,5 +83,4 @@ struct sync_stats {
 	struct sync_server_stats servers[SYNC_MAX_SERVERS];
 	size_t n_servers;
 };
-const char *sync_result_name(enum sync_result r); /* "ok", "error", ... */
 void sync_get_stats(const struct sync *s, struct sync_stats *out);

@@ -22,6 +22,9 @@ struct syncio {
 	void *ctx;
 };
 
+/* http.c on the loop, and the loop's time: what sync_new binds. */
+extern const struct syncio syncio_http;
+
 /* sync_new with io (borrowed: it must outlive the sync) instead of http.c and the loop's time. */
 int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg,
 		const struct syncio *io, struct sync **out);

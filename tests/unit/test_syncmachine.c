@@ -1,6 +1,6 @@
 /* The sync's state machines against scripted Nacos answers and a clock the test moves: no
- * sockets. Failover and backoff, login and re-login, catalog paging, the removal guard, and the
- * queries waiting for a fetch. */
+ * sockets. Failover and backoff, login and re-login, catalog paging and merging, the removal
+ * guard, the queries waiting for a fetch or a listing, and names of unlistable groups. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,6 +17,7 @@
 #include "resolver/sync/sync.h"
 #include "resolver/sync/syncio.h"
 #include "zones/data/snapshot.h"
+#include "zones/dns/query.h"
 #include "zones/nacos/nacos.h"
 
 #define A "http://10.0.0.1:8848"
@@ -292,8 +293,8 @@ static void test_failover_backoff(void)
 	 * (Polls that came due meanwhile stay unanswered: they pick servers too.) */
 	struct sync_stats st;
 	sync_get_stats(s, &st);
-	uint64_t errors = st.servers[0].results[0][SYNC_RESULT_ERROR] +
-			  st.servers[1].results[0][SYNC_RESULT_ERROR];
+	uint64_t errors = st.servers[0].results[0][NACOSAPI_RESULT_ERROR] +
+			  st.servers[1].results[0][NACOSAPI_RESULT_ERROR];
 	CHECK_INT_EQ(errors, 1); /* B's 503 */
 	struct waited w5 = {.ran = false};
 	CHECK_INT_EQ(sync_track(s, "public", "DEFAULT_GROUP", "five", on_fetched, &w5), 0);
@@ -306,8 +307,8 @@ static void test_failover_backoff(void)
 	CHECK_INT_EQ(st.fetch_ok, 4);
 	CHECK_INT_EQ(st.fetch_failed, 1);
 	CHECK_INT_EQ(st.n_servers, 2);
-	CHECK_INT_EQ(st.servers[0].results[0][SYNC_RESULT_ERROR] +
-			     st.servers[1].results[0][SYNC_RESULT_ERROR],
+	CHECK_INT_EQ(st.servers[0].results[0][NACOSAPI_RESULT_ERROR] +
+			     st.servers[1].results[0][NACOSAPI_RESULT_ERROR],
 		     3);
 	sync_done_close(s, r);
 }
@@ -500,6 +501,138 @@ static void test_removal_guard(void)
 	sync_done_close(s, r);
 }
 
+static void answer_catalog(const char *group, size_t first, size_t n, size_t total)
+{
+	char *body = catalog_page(first, n, total);
+	fake_finish(await_req("/service/list", group), 0, 200, body);
+	free(body);
+}
+
+static size_t tracked(struct sync *s)
+{
+	struct sync_stats st;
+	sync_get_stats(s, &st);
+	return st.tracked;
+}
+
+/* Listings merge with what is known: one whose totalCount moved between its pages skipped
+ * names, so it only adds; a consistent one removes the names it lacks (and their tracking). */
+static void test_catalog_merging(void)
+{
+	struct config c;
+	config_make(&c, NULL);
+	c.track_all = true;
+	struct snapstore *r = store_new(&c);
+	struct sync *s;
+	CHECK_INT_EQ(sync_new_io(&loop, &c, r, &fake_io, &s), 0);
+	answer_catalog("pageNo=1&", 0, 5, 5);
+	CHECK_INT_EQ(tracked(s), 5);
+
+	/* A catalog miss lists again (at most once per 5 s); this listing moved: 10,002 names on
+	 * its first page, 10,001 on its last. */
+	net.now += 6000;
+	sync_catalog_miss(s);
+	answer_catalog("pageNo=1&", 100, 10000, 10002);
+	answer_catalog("pageNo=2&", 10100, 1, 10001);
+	CHECK_INT_EQ(tracked(s), 10006); /* svc-0..4 kept */
+
+	net.now += 6000;
+	sync_catalog_miss(s);
+	answer_catalog("pageNo=1&", 0, 3, 3);
+	CHECK_INT_EQ(tracked(s), 3); /* no data held: nothing for the guard to hold back */
+	struct sync_stats st;
+	sync_get_stats(s, &st);
+	CHECK_INT_EQ(st.catalog_ok, 3);
+	CHECK_INT_EQ(st.held_back, 0);
+	sync_done_close(s, r);
+}
+
+static struct query_miss miss_make(const char *group, const char *name)
+{
+	struct query_miss m = {.namespace_id = "public", .n_names = 1};
+	snprintf(m.group, sizeof(m.group), "%s", group);
+	snprintf(m.names[0], sizeof(m.names[0]), "%s", name);
+	return m;
+}
+
+/* A query naming a group never listed waits for its listing; one naming a group whose listing
+ * is refused is settled by fetching the name itself: absent when Nacos answers empty, and then
+ * remembered (no second fetch). */
+static void test_miss_waiters(void)
+{
+	struct config c;
+	config_make(&c, NULL);
+	struct snapstore *r = store_new(&c);
+	struct sync *s;
+	CHECK_INT_EQ(sync_new_io(&loop, &c, r, &fake_io, &s), 0);
+	struct query_miss m = miss_make("OTHER", "x");
+	struct waited w1 = {.ran = false};
+	/* Before the first listing is published, a miss waits for it. */
+	CHECK_INT_EQ(sync_wait_miss(s, &m, on_fetched, &w1), 0);
+	answer_empty_catalog();
+	spin_until(&w1.ran);
+	CHECK(!w1.absent);
+
+	struct waited w2 = {.ran = false};
+	CHECK_INT_EQ(sync_wait_miss(s, &m, on_fetched, &w2), 0);
+	answer_catalog("groupName=OTHER", 0, 2, 2);
+	spin_until(&w2.ran);
+	CHECK(!w2.absent && !w2.had_snap); /* answered again from the snapshot now published */
+
+	/* A group whose listing is refused: its names are fetched by name. */
+	struct query_miss m2 = miss_make("LOCKED", "ghost");
+	struct waited w3 = {.ran = false};
+	CHECK_INT_EQ(sync_wait_miss(s, &m2, on_fetched, &w3), 0);
+	fake_finish(await_req("/service/list", "groupName=LOCKED"), 0, 403, "forbidden");
+	spin_until(&w3.ran);
+	struct waited w4 = {.ran = false};
+	CHECK_INT_EQ(sync_wait_miss(s, &m2, on_fetched, &w4), 0);
+	struct fake_req *q = await_req("serviceName=ghost", "groupName=LOCKED");
+	answer_hosts(q, "ghost", 0);
+	spin_until(&w4.ran);
+	CHECK(w4.absent);
+	size_t fetches = fake_count("serviceName=ghost", NULL);
+	struct waited w5 = {.ran = false};
+	CHECK_INT_EQ(sync_wait_miss(s, &m2, on_fetched, &w5), 0);
+	spin_until(&w5.ran);
+	CHECK(w5.absent);
+	CHECK_INT_EQ(fake_count("serviceName=ghost", NULL), fetches);
+
+	/* A name no Nacos group can have is absent at once, without a call. */
+	struct query_miss m3 = miss_make("bad group", "y");
+	struct waited w6 = {.ran = false};
+	size_t calls = net.n;
+	CHECK_INT_EQ(sync_wait_miss(s, &m3, on_fetched, &w6), 0);
+	CHECK(!w6.ran); /* never inside the call */
+	spin_until(&w6.ran);
+	CHECK(w6.absent);
+	CHECK_INT_EQ(net.n, calls);
+	sync_done_close(s, r);
+}
+
+/* A server without the v1 API (HTTP 501, as Nacos 3.2 without its legacy adapter) is asked
+ * again on v3 at once, and stays on v3; the failure is no backoff. */
+static void test_api_switch(void)
+{
+	struct config c;
+	config_make(&c, NULL);
+	struct snapstore *r = store_new(&c);
+	struct sync *s;
+	CHECK_INT_EQ(sync_new_io(&loop, &c, r, &fake_io, &s), 0);
+	struct fake_req *q = await_req("/nacos/v1/ns/service/list", NULL);
+	CHECK(strncmp(q->url, A, strlen(A)) == 0);
+	fake_finish(q, 0, 501, "no such api");
+	q = fake_pending(A "/nacos/v3/admin/ns/service/list", NULL);
+	CHECK(q != NULL);
+	fake_finish(q, 0, 200, "{\"code\":0,\"data\":{\"totalCount\":0,\"pageItems\":[]}}");
+	struct sync_stats st;
+	sync_get_stats(s, &st);
+	CHECK_INT_EQ(st.catalog_ok, 1);
+	CHECK_INT_EQ(st.servers[0].results[0][NACOSAPI_RESULT_API_MISSING], 1);
+	CHECK_INT_EQ(st.servers[0].results[1][NACOSAPI_RESULT_OK], 1);
+	sync_done_close(s, r);
+}
+
 int main(void)
 {
 	log_init();
@@ -511,6 +644,9 @@ int main(void)
 	test_login();
 	test_catalog_paging();
 	test_removal_guard();
+	test_catalog_merging();
+	test_miss_waiters();
+	test_api_switch();
 	CHECK_INT_EQ(uv_loop_close(&loop), 0);
 	return 0;
 }

@@ -288,6 +288,28 @@ bool nacosapi_server_error(long status)
 	return status >= 500 || status == 429;
 }
 
+enum nacosapi_result nacosapi_classify(int error, long status, const char *body, bool auth)
+{
+	if (error == -EMSGSIZE)
+		return NACOSAPI_RESULT_REJECTED;
+	if (error)
+		return NACOSAPI_RESULT_ERROR;
+	if (nacosapi_api_missing(status, body))
+		return NACOSAPI_RESULT_API_MISSING;
+	if (nacosapi_server_error(status))
+		return NACOSAPI_RESULT_ERROR;
+	if (auth && nacosapi_auth_failed(status, body))
+		return NACOSAPI_RESULT_AUTH;
+	return status == 200 ? NACOSAPI_RESULT_OK : NACOSAPI_RESULT_REJECTED;
+}
+
+const char *nacosapi_result_name(enum nacosapi_result r)
+{
+	static const char *const names[NACOSAPI_RESULT_COUNT] = {"ok", "error", "api_missing",
+								 "auth", "rejected"};
+	return r < NACOSAPI_RESULT_COUNT ? names[r] : "unknown";
+}
+
 static int nacosapi_collect_names(json_t *items, const char *group, char ***names, size_t *n)
 {
 	size_t i, k = 0;

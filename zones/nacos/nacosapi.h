@@ -63,6 +63,21 @@ bool nacosapi_auth_failed(long status, const char *body);
 /* A failure of the server rather than of the request: 5xx (and 429), worth failing over. */
 bool nacosapi_server_error(long status);
 
+/* What one HTTP answer of a Nacos server was, as counted per server (and in the metrics). */
+enum nacosapi_result {
+	NACOSAPI_RESULT_OK,          /* 200 */
+	NACOSAPI_RESULT_ERROR,       /* no answer, timeout, or 5xx: failed over */
+	NACOSAPI_RESULT_API_MISSING, /* 404/410/501 (or a 500 saying so): this API is not there */
+	NACOSAPI_RESULT_AUTH,        /* 401/403 naming the token or user */
+	NACOSAPI_RESULT_REJECTED,    /* any other status, or an answer over the size cap */
+	NACOSAPI_RESULT_COUNT
+};
+/* error: the transport's (0: an answer came, with status and body; -EMSGSIZE: it was over the
+ * size cap). auth: credentials are in use and the call was no login, so a 401/403 naming the
+ * token or user is an auth failure. The same tests, in the same order, as the sync acts on. */
+enum nacosapi_result nacosapi_classify(int error, long status, const char *body, bool auth);
+const char *nacosapi_result_name(enum nacosapi_result r); /* "ok", "error", ... */
+
 /* v3 admin service list page: {"code":0,"data":{"totalCount":N,"pageItems":[{"name",
  * "groupName"}...]}}. The server filters groups by the regex ".*G.*@@.*"
  * (naming/core/CatalogServiceV2Impl.java patternServices), so items of other groups whose names
