@@ -1,135 +1,51 @@
+/*
+ * The sync: what to fetch when, and what an answer changes. It ties the rooms below together
+ * and owns none of their data; each room knows nothing of the ones above it, and reports up
+ * through a hook struct it defines:
+ *   synccall   servers, failover, backoff, API detection, login   (over syncio: http.c)
+ *   synchttp   the HTTP transport: instance lists and catalog pages, reported through syncsink
+ *   synctrack  tracked services and their data, the removal guard
+ *   synccat    the catalogs and what a listing does to them
+ *   syncwait   queries waiting;  syncmiss  names of groups that cannot be listed
+ *   syncpush   UDP pushes;  syncpub  snapshots;  synccache  the cache file
+ * Any transport hands its results to the two entry points here, sync_instances_take (an
+ * instance list, with where it came from) and sync_catalog_page_take (a page of a catalog),
+ * through struct syncsink. Everything here runs on the sync's loop thread.
+ */
 #include "resolver/sync/sync.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <uv.h>
 
-#include "build_config.h"
-#include "resolver/bgwork.h"
 #include "resolver/clock.h"
 #include "resolver/config.h"
 #include "resolver/log.h"
 #include "resolver/random.h"
-#include "resolver/readfile.h"
 #include "resolver/serve/snapstore.h"
-#include "resolver/sync/cachefile.h"
-#include "resolver/sync/http.h"
 #include "resolver/sync/snapjob.h"
+#include "resolver/sync/synccache.h"
 #include "resolver/sync/synccall.h"
+#include "resolver/sync/synccat.h"
+#include "resolver/sync/synchttp.h"
 #include "resolver/sync/syncio.h"
+#include "resolver/sync/syncmiss.h"
+#include "resolver/sync/syncpub.h"
 #include "resolver/sync/syncpush.h"
-#include "zones/base/array.h"
-#include "zones/base/hash.h"
+#include "resolver/sync/syncsink.h"
+#include "resolver/sync/synctrack.h"
+#include "resolver/sync/syncwait.h"
 #include "zones/data/lending.h"
 #include "zones/data/snapshot.h"
 #include "zones/dns/query.h"
 #include "zones/nacos/nacos.h"
 #include "zones/nacos/nacosapi.h"
-#include "zones/nacos/push.h"
-#include "zones/nacos/syncabsent.h"
-#include "zones/nacos/synccatalog.h"
 #include "zones/nacos/syncpolicy.h"
-#include "zones/net/addr.h"
 
-#define SYNC_PUBLISH_DELAY_MS 100  /* changes within this window share one snapshot */
-#define SYNC_CACHE_PERIOD_MS  1000 /* cache file written at most this often */
-#define SYNC_MISS_PERIOD_MS   5000 /* catalog re-list on a miss at most this often */
-#define SYNC_MAX_PAGES        200  /* 100,000 names per group */
-/* A catalog that failed this many listings in a row, never listed, counts as unlistable: its
- * names are then fetched by name rather than waiting for it. */
-#define SYNC_UNLISTABLE_STREAK 3
-#define SYNC_DIRECT_RATE       50.0  /* fetches of unknown names per second... */
-#define SYNC_DIRECT_BURST      100.0 /* ...after a burst of this many */
-#define SYNC_HOLD_MS           30000
-/* A push's lastRefTime is the pushing node's wall clock (ms): one far ahead of ours is a clock
- * gone wrong or a forgery, and would outrank every answer until the next poll. */
-#define SYNC_PUSH_MAX_AHEAD_MS 60000
-
-struct sync_waiter {
-	uv_timer_t timer;
-	struct sync *s;
-	struct sync_entry *e; /* waits for its fetch; NULL: for the catalog */
-	bool linked;          /* still on e->waiters or s->catalog_waiters */
-	bool absent;          /* what cb is told when the timer fires first */
-	/* A catalog waiter for one group's listing: it runs at a publish once that group is
-	 * settled (sync_catalog_settled), not at every one. NULL: at the next complete one. */
-	const struct sync_catalog *cat;
-	sync_fetch_cb cb;
-	void *arg;
-	struct sync_waiter *next;
-};
-
-/* A query for a name below a group whose catalog cannot be listed: the services it may name are
- * fetched by name, and it is answered once every fetch has ended. */
-struct sync_miss {
-	struct sync *s;
-	char ns[128], group[64];
-	char names[QUERY_MISS_NAMES][256];
-	size_t n_names;
-	unsigned pending; /* fetches not ended yet */
-	bool limited;     /* a fetch was not made: --direct rate reached */
-	sync_fetch_cb cb;
-	void *arg;
-};
-
-/* A run of failures: logged when it starts, then at most once a minute with how many failed
- * meanwhile and the latest reason, so that a reason that changes (a catalog that turned
- * invalid) is seen. */
-struct sync_streak {
-	int64_t logged_ms;
-	unsigned unlogged;
-};
-
-/* A tracked service: polled while it is queried (or always with track = all). */
-struct sync_entry {
-	struct sync_entry *hnext;
-	uint32_t hash;
-	char *ns, *group, *name;
-	struct nacos_service *svc; /* last good copy (owned); NULL: never fetched */
-	int64_t last_used_ms, next_poll_ms;
-	bool inflight;   /* a call holds this entry */
-	bool doomed;     /* untracked while in flight: freed when the call ends */
-	bool failing;    /* the last fetch failed (logged once per change) */
-	bool held;       /* the last answer was held back by the guard */
-	bool subscribed; /* the last poll carried udpPort: Nacos pushes changes of it */
-	bool push_ok;    /* a push for it arrived since: polls may slow down */
-	/* The server its calls go to: lastRefTime is the answering node's wall clock
-	 * (naming/utils/ServiceUtil.java), data reaches other nodes later (Distro), and each node
-	 * keeps its own push subscribers, so one service talks to one node until it fails. */
-	size_t server;             /* SIZE_MAX: none yet */
-	int64_t ref_ms;            /* that server's lastRefTime (ms) of the data held; 0: unknown */
-	int64_t pushed_ms;         /* loop time a push was last applied */
-	int64_t polled_ms;         /* loop time the poll in flight was sent */
-	struct sync_streak streak; /* failures, for the log */
-	size_t skipped_logged;     /* instances the last answer logged as skipped */
-	struct sync_waiter *waiters;
-};
-
-/* The service names of one group of one zone's namespace. */
-struct sync_catalog {
-	char *ns, *group;
-	char **names;
-	size_t n;
-	bool valid; /* listed successfully at least once */
-	bool inflight, failing;
-	bool dynamic;         /* added because a query named its group: expires when unused */
-	bool refused;         /* the last listing was refused (403, or no list API) */
-	unsigned fail_streak; /* listings failed in a row */
-	struct sync_streak streak;
-	int64_t last_used_ms; /* dynamic: when a query last named the group */
-	char **acc;           /* the listing being paged in */
-	size_t n_acc, first_total;
-	size_t n_raw;  /* items of the pages so far, of every group the server matched */
-	unsigned page; /* the page being asked, from 1 */
-};
+#define SYNC_MISS_PERIOD_MS 5000 /* catalog re-list on a miss at most this often */
 
 struct sync {
 	uv_loop_t *loop;
@@ -137,39 +53,29 @@ struct sync {
 	struct snapshot_config snapcfg;
 	struct snapstore *reg;
 	const struct syncio *io;
-	struct synccall *net; /* the servers, and the calls to them */
-	struct sync_entry **buckets;
-	size_t n_buckets, n_entries;
-	struct sync_catalog *cats; /* ns NULL: a free slot; never moved while calls run */
-	size_t n_cats, cats_cap;
-	struct syncabsent *negative;     /* names of unlistable groups found absent */
-	struct syncpolicy_bucket direct; /* fetches of unknown names */
-	size_t total_instances;
-	struct syncpolicy_guard guard;
-	struct syncpush *push;
-	uv_timer_t tick, catalog_timer, publish_timer, cache_timer;
+	struct synccall *net;    /* the servers, and the calls to them */
+	struct synchttp *http;   /* the HTTP transport */
+	struct synctrack *track; /* the tracked services and their data */
+	struct synccat *cats;    /* the catalogs */
+	struct syncmiss *miss;   /* names of groups that cannot be listed */
+	struct syncpush *push;   /* UDP pushes */
+	uv_timer_t tick, catalog_timer;
 	/* Snapshots are built on the thread pool from the services lent to the build. */
 	struct lending *lent;
-	struct bgwork_trim *trim; /* the previous snapshot is freed at each publish */
-	struct snapjob *build;    /* in flight, or NULL */
-	uint64_t build_ticket;
-	bool build_again, build_urgent; /* another build is due when the one in flight ends */
-	int64_t last_miss_ms, last_cache_ms;
-	size_t last_skipped;
-	int cache_rc; /* result of the last cache write, to log changes only */
+	struct syncpub *pub;
+	struct synccache *cache;
+	int64_t last_miss_ms;
 	/* Queries for names missing from a zone whose catalog is not listed yet. */
-	struct sync_waiter *catalog_waiters;
-	size_t n_waiting;        /* waiters not run yet: a run one may wait again at once */
-	bool build_complete;     /* the build in flight lists every catalog */
-	bool published_complete; /* so did the snapshot published last */
-	bool ready, dirty_cache, cache_inflight, closing;
+	struct syncwait_list catalog_waiters;
+	struct syncwait *wait;
+	bool ready, closing;
 	int open_handles;
 	uint64_t rnd[2]; /* sync_rand */
 	struct sync_stats stats;
 };
 
 static void sync_schedule_publish(struct sync *s);
-static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent);
+static void sync_fetch(struct sync *s, struct synctrack_entry *e, bool urgent);
 static void sync_publish_urgent(struct sync *s);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -185,152 +91,33 @@ static uint32_t sync_rand(struct sync *s)
 	return (uint32_t)(random_next(s->rnd) >> 32);
 }
 
-/* Of namespace, group and name: the key of the tracked table and of the absent names. */
-static uint64_t sync_hash(const char *ns, const char *group, const char *name)
-{
-	return hash_fnv64_str(hash_fnv64_str(hash_fnv64_str(HASH_FNV64_INIT, ns), group), name);
-}
-
 /* ---- tracked entries --------------------------------------------------------------------- */
 
-static struct sync_entry *sync_entry_find(struct sync *s, const char *ns, const char *group,
-					  const char *name)
-{
-	uint32_t h = (uint32_t)sync_hash(ns, group, name);
-	for (struct sync_entry *e = s->buckets[h & (s->n_buckets - 1)]; e; e = e->hnext)
-		if (e->hash == h && strcmp(e->name, name) == 0 && strcmp(e->group, group) == 0 &&
-		    strcmp(e->ns, ns) == 0)
-			return e;
-	return NULL;
-}
+static void sync_waiters_run(struct sync *s, struct synctrack_entry *e);
 
-static void sync_grow(struct sync *s)
+/* Stops tracking e: its data goes (the catalog, if it lists e, makes it pending again). Its
+ * waiters run once it is out of the table, so that a query they answer tracks it afresh. */
+static void sync_entry_remove(struct sync *s, struct synctrack_entry *e)
 {
-	size_t n = s->n_buckets * 2;
-	struct sync_entry **b = calloc(n, sizeof(*b));
-	if (!b)
-		return; /* longer chains, still correct */
-	for (size_t i = 0; i < s->n_buckets; i++) {
-		struct sync_entry *e, *next;
-		for (e = s->buckets[i]; e; e = next) {
-			next = e->hnext;
-			e->hnext = b[e->hash & (n - 1)];
-			b[e->hash & (n - 1)] = e;
-		}
-	}
-	free(s->buckets);
-	s->buckets = b;
-	s->n_buckets = n;
-}
-
-static struct sync_entry *sync_entry_add(struct sync *s, const char *ns, const char *group,
-					 const char *name)
-{
-	struct sync_entry *e;
-	if (s->n_entries >= s->cfg.max_tracked) {
-		if (s->stats.over_tracked++ == 0)
-			log_warn("nacos", "not tracking %s/%s/%s: max-tracked (%u) reached", ns,
-				 group, name, s->cfg.max_tracked);
-		return NULL;
-	}
-	if (!(e = calloc(1, sizeof(*e))))
-		return NULL;
-	e->ns = strdup(ns);
-	e->group = strdup(group);
-	e->name = strdup(name);
-	if (!e->ns || !e->group || !e->name) {
-		free(e->ns);
-		free(e->group);
-		free(e->name);
-		free(e);
-		return NULL;
-	}
-	if (s->n_entries >= s->n_buckets)
-		sync_grow(s);
-	e->hash = (uint32_t)sync_hash(ns, group, name);
-	e->server = SIZE_MAX;
-	e->last_used_ms = sync_now(s);
-	e->hnext = s->buckets[e->hash & (s->n_buckets - 1)];
-	s->buckets[e->hash & (s->n_buckets - 1)] = e;
-	s->n_entries++;
-	return e;
-}
-
-static void sync_entry_free(struct sync_entry *e)
-{
-	nacos_service_free(e->svc);
-	free(e->ns);
-	free(e->group);
-	free(e->name);
-	free(e);
-}
-
-static void sync_waiters_run(struct sync *s, struct sync_entry *e);
-
-/* Stops tracking e: its data goes (the catalog, if it lists e, makes it pending again). */
-static void sync_entry_remove(struct sync *s, struct sync_entry *e)
-{
-	struct sync_entry **p = &s->buckets[e->hash & (s->n_buckets - 1)];
-	while (*p != e)
-		p = &(*p)->hnext;
-	*p = e->hnext;
-	s->n_entries--;
-	if (e->svc)
-		s->total_instances -= e->svc->n_instances;
+	synctrack_unlink(s->track, e);
 	sync_waiters_run(s, e);
-	lending_retire(s->lent, e->svc);
-	e->svc = NULL;
-	if (e->inflight) {
-		e->doomed = true; /* the call frees it */
-		return;
-	}
-	sync_entry_free(e);
+	synctrack_release(s->track, e);
 }
 
-/* ---- catalogs: the service names of one group ------------------------------------------ */
-
-static struct sync_catalog *sync_catalog_in(struct sync_catalog *cats, size_t n, const char *ns,
-					    const char *group)
+static struct synctrack_entry *sync_entry_add(struct sync *s, const char *ns, const char *group,
+					      const char *name)
 {
-	for (size_t i = 0; i < n; i++)
-		if (cats[i].ns && strcmp(cats[i].ns, ns) == 0 && strcmp(cats[i].group, group) == 0)
-			return &cats[i];
-	return NULL;
-}
-
-static struct sync_catalog *sync_catalog_find(struct sync *s, const char *ns, const char *group)
-{
-	return sync_catalog_in(s->cats, s->n_cats, ns, group);
-}
-
-/* Never listed, and refused or failing: queries for its names fetch them by name. */
-static bool sync_catalog_unlistable(const struct sync_catalog *cat)
-{
-	return !cat->valid && (cat->refused || cat->fail_streak >= SYNC_UNLISTABLE_STREAK);
-}
-
-/* Listed, or known not to be: what is missing from it is settled one way or the other. */
-static bool sync_catalog_settled(const struct sync_catalog *cat)
-{
-	return cat->valid || sync_catalog_unlistable(cat);
+	return synctrack_add(s->track, ns, group, name, sync_now(s));
 }
 
 /* ---- waiters: the first query of a service waits for its fetch ---------------------------- */
 
 static void sync_handle_closed(struct sync *s);
 
-static void sync_waiter_on_close(uv_handle_t *h)
-{
-	struct sync_waiter *w = h->data;
-	struct sync *s = w->s;
-	free(w);
-	sync_handle_closed(s);
-}
-
 /* A snapshot of e's data alone, so that its waiters are answered as soon as the data is in,
  * however long the full build takes on a busy node. Small: one service. NULL when there is no
  * data (or no memory): the waiters then answer from the registry. */
-static struct snapshot *sync_entry_snapshot(struct sync *s, const struct sync_entry *e)
+static struct snapshot *sync_entry_snapshot(struct sync *s, const struct synctrack_entry *e)
 {
 	if (!e || !e->svc || s->closing)
 		return NULL;
@@ -344,90 +131,41 @@ static struct snapshot *sync_entry_snapshot(struct sync *s, const struct sync_en
 	return snapshot_build(b);
 }
 
-static void sync_waiter_fire(struct sync_waiter *w, const struct snapshot *snap, bool absent)
+static struct snapshot *sync_wait_snap(void *owner, void *subject)
 {
-	uv_timer_stop(&w->timer);
-	w->s->n_waiting--;
-	w->cb(w->arg, snap, absent);
-	uv_close((uv_handle_t *)&w->timer, sync_waiter_on_close);
+	return sync_entry_snapshot(owner, subject);
 }
 
-static struct sync_waiter **sync_waiter_list(struct sync_waiter *w)
+/* A query waiting for one group's listing goes once the group is settled (or at close). */
+static bool sync_wait_ready(void *owner, const void *cond)
 {
-	return w->e ? &w->e->waiters : &w->s->catalog_waiters;
+	const struct sync *s = owner;
+	return s->closing || synccat_settled(cond);
 }
 
-/* Runs the waiters on list, but for those waiting for a group still being listed. The list is
- * taken first: a callback may add waiters to it, for the next run. */
-static void sync_waiter_list_run(struct sync *s, struct sync_waiter **list, struct sync_entry *e)
+static void sync_wait_closed(void *owner)
 {
-	struct sync_waiter *w, *run = *list;
-	struct snapshot *snap = run ? sync_entry_snapshot(s, e) : NULL;
-	*list = NULL;
-	while ((w = run)) {
-		run = w->next;
-		if (w->cat && !sync_catalog_settled(w->cat) && !s->closing) {
-			w->next = *list;
-			*list = w;
-			continue;
-		}
-		w->linked = false;
-		sync_waiter_fire(w, snap, false);
-	}
-	snapshot_free(snap);
+	sync_handle_closed(owner);
 }
 
-static void sync_waiters_run(struct sync *s, struct sync_entry *e)
+static void sync_waiters_run(struct sync *s, struct synctrack_entry *e)
 {
-	sync_waiter_list_run(s, &e->waiters, e);
+	syncwait_run(s->wait, &e->waiters, e);
 }
 
-static void on_waiter_timeout(uv_timer_t *t)
+/* cb runs after timeout_ms (told absent) unless e's waiters are run first. */
+static int sync_waiter_add(struct sync *s, struct synctrack_entry *e, uint64_t timeout_ms,
+			   bool absent, sync_fetch_cb cb, void *arg)
 {
-	struct sync_waiter *w = t->data;
-	struct snapshot *snap = NULL;
-	if (w->linked) {
-		struct sync_waiter **p = sync_waiter_list(w);
-		while (*p != w)
-			p = &(*p)->next;
-		*p = w->next;
-		w->linked = false;
-		snap = sync_entry_snapshot(w->s, w->e);
-	}
-	sync_waiter_fire(w, snap, w->absent);
-	snapshot_free(snap);
+	return syncwait_add(s->wait, &e->waiters, e, NULL, timeout_ms, absent, cb, arg);
 }
 
-/* cb runs after timeout_ms (told absent) unless e's (or the catalog's, e NULL) waiters are run
- * first. */
-static int sync_waiter_add(struct sync *s, struct sync_entry *e, uint64_t timeout_ms, bool absent,
-			   sync_fetch_cb cb, void *arg)
+/* cb runs after timeout_ms (told absent) unless the queries waiting for a listing are run first
+ * (at a complete publish; with cat, once cat is settled). */
+static int sync_catalog_wait(struct sync *s, const struct synccat_catalog *cat, uint64_t timeout_ms,
+			     bool absent, sync_fetch_cb cb, void *arg)
 {
-	if (s->n_waiting >= s->cfg.fetch_max_waiting) { /* a flood of names: answer SERVFAIL */
-		if (s->stats.over_waiting++ == 0)
-			log_warn("sync",
-				 "fetch-max-waiting (%u) reached: queries for data not in "
-				 "yet get SERVFAIL at once",
-				 s->cfg.fetch_max_waiting);
-		return -EBUSY;
-	}
-	struct sync_waiter *w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	s->n_waiting++;
-	uv_timer_init(s->loop, &w->timer);
-	s->open_handles++;
-	w->timer.data = w;
-	w->s = s;
-	w->e = e;
-	w->linked = true;
-	w->absent = absent;
-	w->cb = cb;
-	w->arg = arg;
-	w->next = *sync_waiter_list(w);
-	*sync_waiter_list(w) = w;
-	uv_timer_start(&w->timer, on_waiter_timeout, timeout_ms, 0);
-	return 0;
+	return syncwait_add(s->wait, &s->catalog_waiters, NULL, cat, timeout_ms, absent, cb, arg);
 }
 
 /* ---- UDP push: who may push, and where to ----------------------------------------------- */
@@ -441,14 +179,14 @@ static const char *sync_push_ip(const struct sync *s, const struct synccall_serv
 /* The poll period of e: while pushes reach it, stretched towards Nacos's cacheMillis, but to
  * no more than twice poll-interval (a lost push, UDP being best effort, waits at most that
  * long) and below the 10 s after which 1.x forgets the subscription (jitter adds 10 %). */
-static int64_t sync_poll_ms(const struct sync *s, const struct sync_entry *e)
+static int64_t sync_poll_ms(const struct sync *s, const struct synctrack_entry *e)
 {
 	return syncpolicy_poll_ms(s->cfg.poll_interval_ms, e->subscribed && e->push_ok,
 				  e->svc ? e->svc->cache_millis : 0);
 }
 
 /* A poll of e goes out with (on) or without a push subscription. */
-static void sync_entry_subscribe(struct sync *s, struct sync_entry *e, bool on)
+static void sync_entry_subscribe(struct sync *s, struct synctrack_entry *e, bool on)
 {
 	bool stretched = e->subscribed && e->push_ok;
 	e->subscribed = on;
@@ -458,356 +196,39 @@ static void sync_entry_subscribe(struct sync *s, struct sync_entry *e, bool on)
 			sync_now(s) + syncpolicy_jitter_ms(s->cfg.poll_interval_ms, sync_rand(s));
 }
 
-/* ---- calls: what the sync asks the servers ---------------------------------------------- */
-
-static void sync_catalog_drop_acc(struct sync_catalog *cat)
-{
-	nacos_strv_free(cat->acc, cat->n_acc);
-	cat->acc = NULL;
-	cat->n_acc = 0;
-	cat->first_total = 0;
-	cat->n_raw = 0;
-}
-
-static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *why);
-static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why,
-				bool refused);
-static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server, const char *body,
-			    size_t len);
-static bool sync_catalog_page_done(struct sync *s, struct sync_catalog *cat, size_t server,
-				   const char *body, size_t len);
-
-/* An instance list's URL; a v1 poll asks for pushes where they can reach us. */
-static char *sync_fetch_url(void *owner, void *arg, const struct synccall_server *srv,
-			    const char *tok)
-{
-	struct sync *s = owner;
-	struct sync_entry *e = arg;
-	e->polled_ms = sync_now(s);
-	if (srv->api == NACOSAPI_V3) {
-		sync_entry_subscribe(s, e, false);
-		return nacosapi_instance_list_url(srv->url, NACOSAPI_V3, e->ns, e->group, e->name,
-						  NULL);
-	}
-	char *url =
-		nacosapi_instance_list_url(srv->url, NACOSAPI_V1, e->ns, e->group, e->name, tok);
-	const char *ip = sync_push_ip(s, srv);
-	sync_entry_subscribe(s, e, ip != NULL);
-	return ip ? nacosapi_subscribe_take(url, ip, syncpush_port(s->push)) : url;
-}
-
-static bool sync_fetch_answered(void *owner, void *arg, size_t server, const char *body, size_t len)
-{
-	sync_fetch_done(owner, arg, server, body, len);
-	return false;
-}
-
-static void sync_fetch_call_failed(void *owner, void *arg, const char *why, bool refused)
-{
-	sync_fetch_failed(owner, arg, why);
-}
-
-static void sync_entry_free(struct sync_entry *e);
-
-static void sync_fetch_cancelled(void *owner, void *arg)
-{
-	struct sync_entry *e = arg;
-	e->inflight = false;
-	if (e->doomed)
-		sync_entry_free(e);
-}
-
-static const struct synccall_ops sync_fetch_ops = {
-	.url = sync_fetch_url,
-	.answered = sync_fetch_answered,
-	.failed = sync_fetch_call_failed,
-	.moved = NULL,
-	.cancelled = sync_fetch_cancelled,
-};
-
-static char *sync_catalog_url(void *owner, void *arg, const struct synccall_server *srv,
-			      const char *tok)
-{
-	struct sync_catalog *cat = arg;
-	return nacosapi_service_list_url(srv->url, srv->list_api, cat->ns, cat->group, cat->page,
-					 NACOSAPI_PAGE_SIZE, tok);
-}
-
-static bool sync_catalog_answered(void *owner, void *arg, size_t server, const char *body,
-				  size_t len)
-{
-	return sync_catalog_page_done(owner, arg, server, body, len);
-}
-
-static void sync_catalog_call_failed(void *owner, void *arg, const char *why, bool refused)
-{
-	sync_catalog_failed(owner, arg, why, refused);
-}
-
-/* The pages of one listing come from one server: another starts over. */
-static void sync_catalog_moved(void *owner, void *arg)
-{
-	struct sync_catalog *cat = arg;
-	if (cat->page > 1) {
-		cat->page = 1;
-		sync_catalog_drop_acc(cat);
-	}
-}
-
-static void sync_catalog_cancelled(void *owner, void *arg)
-{
-	struct sync_catalog *cat = arg;
-	cat->inflight = false;
-	sync_catalog_drop_acc(cat);
-}
-
-static const struct synccall_ops sync_catalog_ops = {
-	.url = sync_catalog_url,
-	.answered = sync_catalog_answered,
-	.failed = sync_catalog_call_failed,
-	.moved = sync_catalog_moved,
-	.cancelled = sync_catalog_cancelled,
-};
-
 /* ---- instance lists ---------------------------------------------------------------------- */
 
-static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent)
+static void sync_fetch(struct sync *s, struct synctrack_entry *e, bool urgent)
 {
 	e->next_poll_ms = sync_now(s) + syncpolicy_jitter_ms(sync_poll_ms(s, e), sync_rand(s));
-	e->inflight = true; /* before the start: a call may fail inside it */
-	if (synccall_start(s->net, &sync_fetch_ops, e, false, e->server, urgent) < 0)
-		e->inflight = false;
+	synchttp_fetch(s->http, e, urgent);
 }
 
-/* e's data, safe to change: while a job on the thread pool may read it, a copy takes its place.
- * NULL on ENOMEM. */
-static struct nacos_service *sync_svc_edit(struct sync *s, struct sync_entry *e)
-{
-	if (!e->svc || !lending_active(s->lent))
-		return e->svc;
-	struct nacos_service *c = nacos_service_clone(e->svc);
-	if (!c)
-		return NULL;
-	lending_retire(s->lent, e->svc);
-	e->svc = c;
-	return c;
-}
-
-/* Marks e's data as served stale, or not. true when that changed. */
-static bool sync_mark_stale(struct sync *s, struct sync_entry *e, bool stale)
-{
-	if (!e->svc || e->svc->origin.stale == stale)
-		return false;
-	struct nacos_service *svc = sync_svc_edit(s, e);
-	if (!svc)
-		return false;
-	svc->origin.stale = stale;
-	return true;
-}
-
-/* Ends a call on e; false when e was untracked meanwhile (and is now freed). */
-static bool sync_entry_settle(struct sync_entry *e)
-{
-	e->inflight = false;
-	if (!e->doomed)
-		return true;
-	sync_entry_free(e);
-	return false;
-}
-
-#define SYNC_STREAK_LOG_MS 60000
-
-/* Whether a failure (the first of a run when first) is to be logged now; *n: how many went
- * unlogged before it. */
-static bool sync_streak_due(struct sync *s, struct sync_streak *k, bool first, unsigned *n)
-{
-	int64_t now = sync_now(s);
-	if (!first && now - k->logged_ms < SYNC_STREAK_LOG_MS) {
-		k->unlogged++;
-		return false;
-	}
-	*n = first ? 0 : k->unlogged;
-	k->unlogged = 0;
-	k->logged_ms = now;
-	return true;
-}
-
-static void sync_fetch_failed(struct sync *s, struct sync_entry *e, const char *why)
+static void sync_fetch_failed(struct sync *s, struct synctrack_entry *e, const char *why)
 {
 	unsigned n;
-	if (!sync_entry_settle(e))
+	if (!synctrack_settle(e))
 		return;
 	s->stats.fetch_failed++;
-	if (sync_streak_due(s, &e->streak, !e->failing, &n))
+	if (syncpolicy_streak_due(&e->streak, sync_now(s), !e->failing, &n))
 		log_warn("nacos", "fetching %s/%s/%s failed (%u more since the last line): %s; %s",
 			 e->ns, e->group, e->name, n, why,
 			 e->svc ? "serving the last good copy" : "no data yet");
 	e->failing = true;
-	if (sync_mark_stale(s, e, true))
+	if (synctrack_mark_stale(s->track, e, true))
 		sync_schedule_publish(s);
 	sync_waiters_run(s, e);
 }
 
-static void sync_origin_set(struct nacos_service *svc, const struct synccall_server *srv)
+/*
+ * The entry point for an instance list of e, fetched by any transport: svc (taken) is what
+ * Nacos has now, from where `from` says. e's fetch ends here; its first queries are answered.
+ */
+static void sync_instances_take(void *owner, struct synctrack_entry *e,
+				struct nacos_service *svc, const struct syncsink_source *from)
 {
-	free(svc->origin.server);
-	free(svc->origin.api);
-	svc->origin.server = strdup(srv->url);
-	svc->origin.api =
-		strdup(nacosapi_version_name(srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1));
-	svc->origin.fetched_ms = clock_wall_ms();
-	svc->origin.stale = false;
-}
-
-/* The answer names the service as Nacos spells it; keep the name the entry was asked by. */
-static void sync_name_set(struct nacos_service *svc, const struct sync_entry *e)
-{
-	char *g, *n;
-	if (strcmp(svc->group, e->group) == 0 && strcmp(svc->name, e->name) == 0)
-		return;
-	if (!(g = strdup(e->group)) || !(n = strdup(e->name))) {
-		free(g);
-		return;
-	}
-	free(svc->group);
-	free(svc->name);
-	svc->group = g;
-	svc->name = n;
-}
-
-/* Whether an answer that takes e from old_n to new_n instances may be applied now. */
-static bool sync_removal_allowed(struct sync *s, const struct sync_entry *e, size_t old_n,
-				 size_t new_n)
-{
-	bool started = false;
-	bool allow = syncpolicy_guard_allow(&s->guard, sync_now(s), s->total_instances,
-					    old_n - new_n, &started);
-	if (started)
-		log_warn("nacos",
-			 "answers would remove over half of all %zu instances at once: holding "
-			 "removals back for %ds unless Nacos recovers",
-			 s->total_instances, SYNC_HOLD_MS / 1000);
-	/* An empty list is what a Nacos restarting empty answers for every service: take it only
-	 * when the next answer says it again, so that the guard has counted the whole round
-	 * before the first service is emptied. */
-	return allow && (new_n > 0 || e->held);
-}
-
-/* Keeps e's data, served stale, instead of svc (freed). true when the snapshot must change. */
-static bool sync_hold(struct sync *s, struct sync_entry *e, struct nacos_service *svc)
-{
-	s->stats.held_back++;
-	e->held = true;
-	nacos_service_free(svc);
-	return sync_mark_stale(s, e, true);
-}
-
-/* Applies a fresh answer for e (svc taken). true when the snapshot must change. */
-static bool sync_apply(struct sync *s, struct sync_entry *e, struct nacos_service *svc)
-{
-	enum syncpolicy_change ch = syncpolicy_compare(e->svc, svc);
-	size_t old_n = e->svc ? e->svc->n_instances : 0;
-	if (e->held && svc->n_instances >= old_n && s->guard.holding) {
-		log_info("nacos",
-			 "%s/%s/%s: Nacos answers with the data held back again: removals "
-			 "are no longer held",
-			 e->ns, e->group, e->name);
-		syncpolicy_guard_recovered(&s->guard);
-	}
-	if (ch == SYNCPOLICY_SAME) {
-		/* The same data, with where it came from now: shown in _info when that changed. */
-		bool shown = e->svc->origin.stale ||
-			     e->svc->origin.uncatalogued != svc->origin.uncatalogued;
-		lending_retire(s->lent, e->svc);
-		e->svc = svc;
-		e->held = false;
-		return shown;
-	}
-	if (old_n > svc->n_instances && !sync_removal_allowed(s, e, old_n, svc->n_instances))
-		return sync_hold(s, e, svc);
-	s->total_instances = s->total_instances - old_n + svc->n_instances;
-	lending_retire(s->lent, e->svc);
-	e->svc = svc;
-	e->held = false;
-	return true;
-}
-
-/* A polled answer (svc taken) from server `server` with its lastRefTime ref. The answer of the
- * entry's own server wins, as in the Nacos SDKs, unless a push from that server brought newer
- * data while this poll was out: so neither a clock running ahead nor a node that lags can pin
- * old data. An answer from another server (failover) starts the comparison afresh. true when
- * the snapshot must change. */
-static bool sync_take_answer(struct sync *s, struct sync_entry *e, struct nacos_service *svc,
-			     size_t server, int64_t ref)
-{
-	bool own = e->server == server;
-	if (own && e->svc && ref && ref < e->ref_ms && e->pushed_ms >= e->polled_ms) {
-		nacos_service_free(svc);
-		return sync_mark_stale(s, e, false); /* Nacos answered */
-	}
-	if (!own) {
-		e->server = server;
-		e->push_ok = false;
-	}
-	e->ref_ms = ref;
-	return sync_apply(s, e, svc);
-}
-
-/* The first reason a parser gave: what a log line about its answer says. */
-struct sync_reason {
-	char text[240];
-};
-
-static void sync_on_reason(void *arg, const char *msg)
-{
-	struct sync_reason *r = arg;
-	if (!r->text[0])
-		snprintf(r->text, sizeof(r->text), "%s", msg);
-}
-
-/* An instance list answer being parsed: on the loop when small, else on the thread pool, as
- * snapshots are built, so that a 65,536-instance answer (a second of CPU) stalls no query. */
-struct sync_parse {
-	uv_work_t work;
-	struct sync *s;
-	struct sync_entry *e; /* inflight until parsed: kept alive (doomed at most) */
-	size_t server;
-	uint64_t network; /* synccall_generation when asked: servers renumbered since: dropped */
-	bool v3;
-	char *body; /* owned when on the pool */
-	size_t len;
-	int rc;
-	struct nacos_service *svc;
-	struct sync_reason why;
-	size_t skipped;
-	int64_t ref; /* Nacos's lastRefTime (ms) of a v1 answer; 0: none */
-};
-
-#define SYNC_PARSE_INLINE (64 * 1024) /* answers up to this size are parsed on the loop */
-
-/* Touches nothing shared: the body, the entry's immutable names, and its own results. */
-static void sync_parse_run(struct sync_parse *j)
-{
-	struct nacos_diag d = {.warn = sync_on_reason, .arg = &j->why};
-	j->rc = j->v3 ? nacos_parse_v3_instances(j->body, j->len, j->e->group, j->e->name, &d,
-						 &j->svc)
-		      : nacos_parse_instance_list(j->body, j->len, j->e->group, &d, &j->svc);
-	j->skipped = d.skipped;
-	if (j->v3 || push_ref_time(j->body, j->len, &j->ref) < 0)
-		j->ref = 0;
-}
-
-static void sync_fetch_parsed(struct sync *s, struct sync_parse *j)
-{
-	struct sync_entry *e = j->e;
-	struct nacos_service *svc = j->svc;
-	const struct synccall_server *srv = synccall_server(s->net, j->server);
-	if (j->rc == -EFBIG) { /* more hosts than any service may have: refused whole */
-		s->stats.over_instances++;
-		sync_fetch_failed(s, e, "more instances than max-instances");
-		return;
-	}
-	if (j->rc == 0 && svc->n_instances > s->cfg.max_instances) {
+	struct sync *s = owner;
+	if (svc->n_instances > s->cfg.max_instances) {
 		char over[96];
 		snprintf(over, sizeof(over), "%zu instances, over max-instances (%u)",
 			 svc->n_instances, s->cfg.max_instances);
@@ -816,18 +237,11 @@ static void sync_fetch_parsed(struct sync *s, struct sync_parse *j)
 		sync_fetch_failed(s, e, over);
 		return;
 	}
-	if (j->rc < 0) {
-		char text[300];
-		snprintf(text, sizeof(text), "malformed answer (%s)",
-			 j->why.text[0] ? j->why.text : "?");
-		sync_fetch_failed(s, e, j->rc == -ENOMEM ? "out of memory" : text);
-		return;
-	}
-	if (j->skipped != e->skipped_logged) /* logged when the count changes, not per poll */
+	if (from->skipped != e->skipped_logged) /* logged when the count changes, not per poll */
 		log_warn("nacos", "%s/%s/%s: %zu instances skipped (%s)", e->ns, e->group, e->name,
-			 j->skipped, j->why.text[0] ? j->why.text : "none now");
-	e->skipped_logged = j->skipped;
-	if (!sync_entry_settle(e)) {
+			 from->skipped, from->why[0] ? from->why : "none now");
+	e->skipped_logged = from->skipped;
+	if (!synctrack_settle(e)) {
 		nacos_service_free(svc);
 		return;
 	}
@@ -835,83 +249,35 @@ static void sync_fetch_parsed(struct sync *s, struct sync_parse *j)
 	if (e->failing)
 		log_info("nacos", "fetching %s/%s/%s works again", e->ns, e->group, e->name);
 	e->failing = false;
-	sync_name_set(svc, e);
-	sync_origin_set(svc, srv);
-	const struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
-	svc->origin.uncatalogued = cat && sync_catalog_unlistable(cat);
-	if (sync_take_answer(s, e, svc, j->server, j->ref))
+	synctrack_stamp(e, svc, synccall_server(s->net, from->server)->url, from->api,
+			clock_wall_ms());
+	const struct synccat_catalog *cat = synccat_find(s->cats, e->ns, e->group);
+	svc->origin.uncatalogued = cat && synccat_unlistable(cat);
+	if (synctrack_take(s->track, e, svc, from->server, from->ref_ms, sync_now(s)))
 		sync_schedule_publish(s);
-	if (e->waiters) { /* first queries: answered now, and the next ones from the registry */
+	if (!syncwait_empty(&e->waiters)) { /* first queries: answered now, the next ones from
+					       the registry */
 		sync_waiters_run(s, e);
 		sync_publish_urgent(s);
 	}
-}
-
-static void on_parse_work(uv_work_t *w)
-{
-	bgwork_lower_priority();
-	sync_parse_run(w->data);
-}
-
-static void on_parse_done(uv_work_t *w, int status)
-{
-	struct sync_parse *j = w->data;
-	struct sync *s = j->s;
-	if (s->closing || j->network != synccall_generation(s->net)) {
-		nacos_service_free(j->svc);
-		sync_entry_settle(j->e); /* frees it when it was untracked meanwhile */
-	} else {
-		sync_fetch_parsed(s, j);
-	}
-	free(j->body);
-	free(j);
-	sync_handle_closed(s); /* the job counted as an open handle */
-}
-
-static void sync_fetch_done(struct sync *s, struct sync_entry *e, size_t server, const char *body,
-			    size_t len)
-{
-	struct sync_parse local = {.s = s,
-				   .e = e,
-				   .server = server,
-				   .network = synccall_generation(s->net),
-				   .v3 = synccall_server(s->net, server)->api == NACOSAPI_V3,
-				   .body = (char *)body,
-				   .len = len};
-	struct sync_parse *j = len > SYNC_PARSE_INLINE ? malloc(sizeof(*j)) : NULL;
-	char *copy = j ? malloc(len + 1) : NULL;
-	if (copy) {
-		memcpy(copy, body, len + 1); /* NUL-terminated, as the parsers take it */
-		*j = local;
-		j->body = copy;
-		j->work.data = j;
-		if (uv_queue_work(s->loop, &j->work, on_parse_work, on_parse_done) == 0) {
-			s->open_handles++;
-			return;
-		}
-	}
-	free(copy);
-	free(j);
-	sync_parse_run(&local);
-	sync_fetch_parsed(s, &local);
 }
 
 /* ---- UDP push: what a pushed service does --------------------------------------------- */
 
 /* The tracked entry a push of group/name is for. A push names no namespace: when several
  * zones' namespaces track the name, it is ambiguous, and those entries are polled now. */
-static struct sync_entry *sync_push_target(struct sync *s, const char *group, const char *name)
+static struct synctrack_entry *sync_push_target(struct sync *s, const char *group, const char *name)
 {
-	struct sync_entry *found = NULL, *e;
+	struct synctrack_entry *found = NULL, *e;
 	bool ambiguous = false;
 	for (size_t z = 0; z < s->cfg.n_zones; z++) {
-		if (!(e = sync_entry_find(s, s->cfg.zones[z].namespace_id, group, name)) ||
+		if (!(e = synctrack_find(s->track, s->cfg.zones[z].namespace_id, group, name)) ||
 		    e == found)
 			continue;
 		ambiguous = found != NULL;
-		if (found && !found->inflight && !found->waiters)
+		if (found && !found->inflight && syncwait_empty(&found->waiters))
 			sync_fetch(s, found, false);
-		if (found && !e->inflight && !e->waiters)
+		if (found && !e->inflight && syncwait_empty(&e->waiters))
 			sync_fetch(s, e, false);
 		found = e;
 	}
@@ -930,7 +296,7 @@ static bool sync_push_take(void *owner, size_t server, struct nacos_service *svc
 {
 	struct sync *s = owner;
 	const struct synccall_server *srv = synccall_server(s->net, server);
-	struct sync_entry *e = sync_push_target(s, svc->group, svc->name);
+	struct synctrack_entry *e = sync_push_target(s, svc->group, svc->name);
 	if (!e || server != e->server || (e->svc && ref <= e->ref_ms)) {
 		log_debug("push", "%s@@%s: %s", svc->group, svc->name,
 			  !e                    ? "not tracked here"
@@ -944,9 +310,10 @@ static bool sync_push_take(void *owner, size_t server, struct nacos_service *svc
 	e->ref_ms = ref;
 	e->pushed_ms = sync_now(s);
 	e->push_ok = true;
-	sync_name_set(svc, e);
-	sync_origin_set(svc, srv);
-	if (sync_apply(s, e, svc))
+	synctrack_stamp(e, svc, srv->url,
+			nacosapi_version_name(srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1),
+			clock_wall_ms());
+	if (synctrack_apply(s->track, e, svc, sync_now(s)))
 		sync_schedule_publish(s);
 	return true;
 }
@@ -955,136 +322,87 @@ static bool sync_push_take(void *owner, size_t server, struct nacos_service *svc
 static void sync_push_stop(struct sync *s)
 {
 	syncpush_stop(s->push);
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			e->push_ok = false;
+	for (struct synctrack_entry *e = synctrack_first(s->track); e;
+	     e = synctrack_next(s->track, e))
+		e->push_ok = false;
 }
 
 /* ---- catalog ----------------------------------------------------------------------------- */
 
-static void sync_catalog_list(struct sync *s, struct sync_catalog *cat)
+static void sync_catalog_list(struct sync *s, struct synccat_catalog *cat)
 {
-	cat->inflight = true; /* before the start: a call may fail inside it */
-	cat->page = 1;
-	if (synccall_start(s->net, &sync_catalog_ops, cat, true, SIZE_MAX, false) < 0)
-		cat->inflight = false;
+	synchttp_list(s->http, cat);
 }
 
 static void sync_catalog_round(struct sync *s)
 {
-	for (size_t i = 0; i < s->n_cats; i++)
-		if (s->cats[i].ns && !s->cats[i].inflight)
-			sync_catalog_list(s, &s->cats[i]);
+	for (size_t i = 0; i < synccat_slots(s->cats); i++) {
+		struct synccat_catalog *cat = synccat_slot(s->cats, i);
+		if (cat && !cat->inflight)
+			sync_catalog_list(s, cat);
+	}
 }
 
-static void sync_catalog_failed(struct sync *s, struct sync_catalog *cat, const char *why,
+static void sync_catalog_failed(void *owner, struct synccat_catalog *cat, const char *why,
 				bool refused)
 {
-	bool was = sync_catalog_unlistable(cat);
-	unsigned n;
-	cat->inflight = false;
-	sync_catalog_drop_acc(cat);
+	struct sync *s = owner;
 	s->stats.catalog_failed++;
-	cat->refused = refused;
-	cat->fail_streak++;
-	if (sync_streak_due(s, &cat->streak, !cat->failing, &n))
-		log_warn("nacos",
-			 "listing services of %s/%s failed (%u more since the last line): %s; "
-			 "keeping %zu known names",
-			 cat->ns, cat->group, n, why, cat->n);
-	cat->failing = true;
-	if (!was && sync_catalog_unlistable(cat)) {
-		log_warn("nacos",
-			 "no catalog of %s/%s: names queried in it are fetched by name, and "
-			 "absent ones are NXDOMAIN",
-			 cat->ns, cat->group);
+	if (synccat_failed(cat, why, refused, sync_now(s)))
 		sync_publish_urgent(s); /* its zone may stop being partial: queries wait for that */
-	}
 }
 
-struct sync_gone {
-	struct sync *s;
-	struct sync_catalog *cat;
-	size_t lost; /* instances of the names gone */
-};
-
-static void sync_gone_count(void *arg, const char *name)
+static size_t sync_cat_held(void *owner, const struct synccat_catalog *cat, const char *name)
 {
-	struct sync_gone *g = arg;
-	struct sync_entry *e = sync_entry_find(g->s, g->cat->ns, g->cat->group, name);
-	g->lost += e && e->svc ? e->svc->n_instances : 0;
+	struct sync *s = owner;
+	struct synctrack_entry *e = synctrack_find(s->track, cat->ns, cat->group, name);
+	return e && e->svc ? e->svc->n_instances : 0;
 }
 
-static void sync_gone_remove(void *arg, const char *name)
+/* A listing that would take `lost` instances away at once passes the removal guard. */
+static bool sync_cat_allow(void *owner, const struct synccat_catalog *cat, size_t lost)
 {
-	struct sync_gone *g = arg;
-	struct sync_entry *e = sync_entry_find(g->s, g->cat->ns, g->cat->group, name);
-	log_info("nacos", "service %s/%s/%s left the catalog", g->cat->ns, g->cat->group, name);
-	if (e)
-		sync_entry_remove(g->s, e);
-}
-
-/* Names of old missing from fresh (both sorted) leave the catalog with their data, all or
- * none: a listing that would take most instances away is held back whole. true: changed. */
-static bool sync_catalog_diff(struct sync *s, struct sync_catalog *cat, char **fresh, size_t n)
-{
-	struct sync_gone g = {.s = s, .cat = cat, .lost = 0};
-	size_t gone = synccatalog_gone(cat->names, cat->n, fresh, n, sync_gone_count, &g);
-	size_t lost = g.lost;
+	struct sync *s = owner;
 	bool started = false;
-	if (gone == 0)
-		return cat->n != n || !cat->valid;
-	if (lost &&
-	    !syncpolicy_guard_allow(&s->guard, sync_now(s), s->total_instances, lost, &started)) {
-		s->stats.held_back++;
-		if (started)
-			log_warn("nacos",
-				 "the catalog of %s/%s would remove %zu of all %zu instances "
-				 "at once: holding it back",
-				 cat->ns, cat->group, lost, s->total_instances);
-		return false; /* the caller keeps the old names too */
-	}
-	synccatalog_gone(cat->names, cat->n, fresh, n, sync_gone_remove, &g);
-	return true;
+	if (synctrack_guard_allow(s->track, sync_now(s), lost, &started))
+		return true;
+	if (started)
+		log_warn("nacos",
+			 "the catalog of %s/%s would remove %zu of all %zu instances at once: "
+			 "holding it back",
+			 cat->ns, cat->group, lost, synctrack_instances(s->track));
+	return false;
 }
 
-static void sync_catalog_track_all(struct sync *s, struct sync_catalog *cat)
+static void sync_cat_gone(void *owner, const struct synccat_catalog *cat, const char *name)
+{
+	struct sync *s = owner;
+	struct synctrack_entry *e = synctrack_find(s->track, cat->ns, cat->group, name);
+	if (e)
+		sync_entry_remove(s, e);
+}
+
+static struct synccat_hooks sync_cat_hooks(struct sync *s)
+{
+	return (struct synccat_hooks){
+		.owner = s, .held = sync_cat_held, .allow = sync_cat_allow, .gone = sync_cat_gone};
+}
+
+static void sync_catalog_track_all(struct sync *s, struct synccat_catalog *cat)
 {
 	for (size_t i = 0; i < cat->n; i++) {
-		if (sync_entry_find(s, cat->ns, cat->group, cat->names[i]))
+		if (synctrack_find(s->track, cat->ns, cat->group, cat->names[i]))
 			continue;
-		struct sync_entry *e = sync_entry_add(s, cat->ns, cat->group, cat->names[i]);
+		struct synctrack_entry *e = sync_entry_add(s, cat->ns, cat->group, cat->names[i]);
 		if (e)
 			e->next_poll_ms = 0; /* fetched on the next tick */
 	}
 }
 
-static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t last_total)
+/* A listing of cat is complete. */
+static void sync_catalog_finish(struct sync *s, struct synccat_catalog *cat, size_t total)
 {
-	char **fresh = cat->acc;
-	size_t n = cat->n_acc, old_n = cat->n;
-	/* Pages of a changing (or reshuffled) set skip names: such a listing adds, never removes.
-	 * Counted in items as the server counts them, whatever group they are of. */
-	bool partial = synccatalog_partial(cat->first_total, last_total, cat->n_raw);
-	cat->acc = NULL;
-	cat->n_acc = 0;
-	cat->n_raw = 0;
-	cat->inflight = false;
-	synccatalog_normalise(fresh, &n);
-	if (partial && cat->valid)
-		synccatalog_union(&fresh, &n, cat->names, cat->n);
-	bool first = !cat->valid, changed = sync_catalog_diff(s, cat, fresh, n);
-	if (!changed && cat->valid) /* held back, or the same names */
-		synccatalog_union(&fresh, &n, cat->names, cat->n);
-	changed = changed || n != old_n;
-	nacos_strv_free(cat->names, cat->n);
-	cat->names = fresh;
-	cat->n = n;
-	if (cat->failing)
-		log_info("nacos", "listing services of %s/%s works again", cat->ns, cat->group);
-	cat->failing = cat->refused = false;
-	cat->fail_streak = 0;
-	cat->valid = true;
+	bool first, changed = synccat_finish(s->cats, cat, total, &first);
 	s->stats.catalog_ok++;
 	if (s->cfg.track_all)
 		sync_catalog_track_all(s, cat);
@@ -1097,14 +415,14 @@ static void sync_catalog_finish(struct sync *s, struct sync_catalog *cat, size_t
 /*
  * One page of a group's catalog, from any transport: the entry point for a listing. names (n of
  * them, the group's, taken) came from a page of `items` entries (of every group the server
- * matched) of the `total` the server counts. true: ask for the next page (cat->page is it);
- * false: the listing is over, applied or failed.
+ * matched, page_size asked) of the `total` the server counts. true: ask for the next page
+ * (cat->page is it); false: the listing is over, applied or failed.
  */
-static bool sync_catalog_page_take(struct sync *s, struct sync_catalog *cat, char **names, size_t n,
-				   size_t items, size_t total)
+static bool sync_catalog_page_take(void *owner, struct synccat_catalog *cat, char **names,
+				   size_t n, size_t items, size_t total, size_t page_size)
 {
-	int rc = synccatalog_append(&cat->acc, &cat->n_acc, names, n, s->cfg.max_services);
-	cat->n_raw += items;
+	struct sync *s = owner;
+	int rc = synccat_page(cat, names, n, items, total, page_size, s->cfg.max_services);
 	if (rc < 0) {
 		s->stats.over_services += rc == -E2BIG;
 		sync_catalog_failed(s, cat,
@@ -1112,46 +430,49 @@ static bool sync_catalog_page_take(struct sync *s, struct sync_catalog *cat, cha
 				    false);
 		return false;
 	}
-	if (cat->page == 1)
-		cat->first_total = total;
-	/* A short page is the last (naming/utils/ServiceUtil.java pageServiceName,
-	 * core/utils/PageUtil.java): a totalCount that says otherwise is not believed. */
-	if (synccatalog_more(items, cat->page, NACOSAPI_PAGE_SIZE, total, SYNC_MAX_PAGES)) {
-		cat->page++;
+	if (rc > 0)
 		return true;
-	}
 	sync_catalog_finish(s, cat, total);
 	return false;
 }
 
-/* An HTTP answer holding one page of cat's names, in the server's list API. */
-static bool sync_catalog_page_done(struct sync *s, struct sync_catalog *cat, size_t server,
-				   const char *body, size_t len)
+/* ---- what the transports tell: struct syncsink --------------------------------------------- */
+
+static void sync_sink_instances_failed(void *owner, struct synctrack_entry *e, const char *why,
+				       bool over_cap)
 {
-	const struct synccall_server *srv = synccall_server(s->net, server);
-	struct sync_reason why = {""};
-	struct nacos_diag d = {.warn = sync_on_reason, .arg = &why};
-	char **names = NULL;
-	size_t n = 0, total = 0, items = 0;
-	int rc = srv->list_api == NACOSAPI_V3
-			 ? nacosapi_parse_v3_service_list(body, len, cat->group, &names, &n, &items,
-							  &total)
-			 : nacos_parse_service_list(body, len, &d, &names, &n, &total);
-	if (rc < 0) {
-		char text[300];
-		snprintf(text, sizeof(text), "malformed answer (%s)", why.text[0] ? why.text : "?");
-		sync_catalog_failed(s, cat, rc == -ENOMEM ? "out of memory" : text, false);
-		return false;
-	}
-	return sync_catalog_page_take(s, cat, names, n, srv->list_api == NACOSAPI_V3 ? items : n,
-				      total);
+	struct sync *s = owner;
+	s->stats.over_instances += over_cap;
+	sync_fetch_failed(s, e, why);
 }
 
-/* ---- snapshots --------------------------------------------------------------------------- */
-
-static void sync_on_diag(void *arg, const char *msg)
+/* A poll of e goes to srv: it asks for pushes where they can reach us (v1 only). */
+static const char *sync_polling(void *owner, struct synctrack_entry *e,
+				const struct synccall_server *srv, unsigned *port)
 {
-	log_debug("snapshot", "%s", msg);
+	struct sync *s = owner;
+	const char *ip = sync_push_ip(s, srv);
+	e->polled_ms = sync_now(s);
+	sync_entry_subscribe(s, e, ip != NULL);
+	*port = syncpush_port(s->push);
+	return ip;
+}
+
+static void sync_http_closed(void *owner)
+{
+	sync_handle_closed(owner);
+}
+
+/* The HTTP transport, reporting to the entry points above. NULL on ENOMEM. */
+static struct synchttp *sync_http_new(struct sync *s)
+{
+	struct syncsink sink = {.owner = s,
+				.instances = sync_instances_take,
+				.instances_failed = sync_sink_instances_failed,
+				.catalog_page = sync_catalog_page_take,
+				.catalog_failed = sync_catalog_failed};
+	struct synchttp_hooks h = {.owner = s, .polling = sync_polling, .closed = sync_http_closed};
+	return synchttp_new(s->loop, s->net, &sink, &h);
 }
 
 /* ---- publishing: snapshots built on the thread pool --------------------------------------- */
@@ -1159,370 +480,120 @@ static void sync_on_diag(void *arg, const char *msg)
 /* Whether e's data goes into snapshots. An empty service that no catalog lists (one fetched by
  * name, or gone from the listing) is left out, so that a query for it is settled as absent
  * (NXDOMAIN), and so that a name like "_info.x" fetched empty never shadows x's own names. */
-static bool sync_entry_served(struct sync *s, const struct sync_entry *e)
+static bool sync_entry_served(struct sync *s, const struct synctrack_entry *e)
 {
 	if (!e->svc)
 		return false;
 	if (e->svc->n_instances > 0 || !s->cfg.any_group)
 		return true;
-	const struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
-	const char *key = e->name;
-	return cat && cat->valid &&
-	       bsearch(&key, cat->names, cat->n, sizeof(*cat->names), synccatalog_strcmp);
+	const struct synccat_catalog *cat = synccat_find(s->cats, e->ns, e->group);
+	return cat && synccat_lists(cat, e->name);
 }
 
-/* A job for a snapshot of everything held now: the services are lent to it. NULL on ENOMEM. */
-static struct snapjob *sync_job_new(struct sync *s)
+/* Every service served, and the names of every catalog not fetched yet. 0 or -ENOMEM. */
+static int sync_job_fill(struct sync *s, struct snapjob *j)
 {
-	struct snapshot_config sc = s->snapcfg;
-	s->build_complete = true;
-	for (size_t z = 0; z < sc.n_zones; z++) {
-		sc.zones[z].open_groups = s->cfg.any_group;
-		for (size_t i = 0; i < s->n_cats; i++)
-			if (s->cats[i].ns && !s->cats[i].dynamic &&
-			    !sync_catalog_settled(&s->cats[i]) &&
-			    strcmp(s->cats[i].ns, sc.zones[z].namespace_id) == 0)
-				sc.zones[z].partial = true;
-	}
-	for (size_t z = 0; z < sc.n_zones; z++)
-		s->build_complete = s->build_complete && !sc.zones[z].partial;
-	struct snapjob *j = snapjob_new(&sc, snapstore_next_generation(s->reg));
-	if (!j)
-		return NULL;
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			if (sync_entry_served(s, e) && snapjob_add_service(j, e->ns, e->svc) < 0)
-				goto fail;
-	for (size_t i = 0; i < s->n_cats; i++) {
-		struct sync_catalog *cat = &s->cats[i];
-		if (cat->ns && cat->valid && snapjob_add_group(j, cat->ns, cat->group) < 0)
-			goto fail;
-		for (size_t k = 0; cat->ns && k < cat->n; k++) {
-			struct sync_entry *e =
-				sync_entry_find(s, cat->ns, cat->group, cat->names[k]);
+	for (struct synctrack_entry *e = synctrack_first(s->track); e;
+	     e = synctrack_next(s->track, e))
+		if (sync_entry_served(s, e) && snapjob_add_service(j, e->ns, e->svc) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; i < synccat_slots(s->cats); i++) {
+		struct synccat_catalog *cat = synccat_slot(s->cats, i);
+		if (!cat)
+			continue;
+		if (cat->valid && snapjob_add_group(j, cat->ns, cat->group) < 0)
+			return -ENOMEM;
+		for (size_t k = 0; k < cat->n; k++) {
+			struct synctrack_entry *e =
+				synctrack_find(s->track, cat->ns, cat->group, cat->names[k]);
 			if ((!e || !e->svc) &&
 			    snapjob_add_pending(j, cat->ns, cat->group, cat->names[k]) < 0)
-				goto fail;
+				return -ENOMEM;
 		}
 	}
-	return j;
-fail:
-	snapjob_free(j);
-	return NULL;
+	return 0;
 }
 
-static void sync_cache_schedule(struct sync *s);
-
-static void sync_publish_result(struct sync *s, struct snapjob_result *res)
+/* A job for a snapshot of everything held now: the services are lent to it. NULL on ENOMEM.
+ * A zone with a catalog not settled yet is partial: no NXDOMAIN from it before it is. */
+static struct snapjob *sync_job_new(void *owner, bool *complete)
 {
-	if (!res->snap) {
-		log_err("sync",
-			"building a snapshot failed: out of memory; serving the previous one");
-		return;
+	struct sync *s = owner;
+	struct snapshot_config sc = s->snapcfg;
+	*complete = true;
+	for (size_t z = 0; z < sc.n_zones; z++) {
+		sc.zones[z].open_groups = s->cfg.any_group;
+		if (synccat_partial(s->cats, sc.zones[z].namespace_id))
+			sc.zones[z].partial = true;
+		*complete = *complete && !sc.zones[z].partial;
 	}
-	if (res->skipped != s->last_skipped)
-		log_warn("sync",
-			 "%zu Nacos names cannot be DNS names and are not served "
-			 "(--log-level debug lists them)",
-			 res->skipped);
-	s->last_skipped = res->skipped;
-	snapstore_publish_take(s->reg, res->snap);
-	res->snap = NULL;
-	s->stats.publishes++;
-	s->stats.build_ms = res->build_ms;
-	s->stats.build_cpu_ms = res->cpu_ms;
-	bgwork_trim_poke(s->trim);
-	sync_cache_schedule(s);
-}
-
-/* Builds and publishes on this thread: before uv_run, where nothing is served yet. */
-static void sync_publish_blocking(struct sync *s)
-{
-	struct snapjob_result res;
-	struct snapjob *j = sync_job_new(s);
-	if (!j) {
-		log_err("sync",
-			"building a snapshot failed: out of memory; serving the previous one");
-		return;
-	}
-	snapjob_run(j, &res);
-	sync_publish_result(s, &res);
-}
-
-static void sync_build_start(struct sync *s);
-
-static void on_build_done(void *arg, struct snapjob_result *res)
-{
-	struct sync *s = arg;
-	s->build = NULL;
-	lending_end(s->lent, s->build_ticket);
-	bool complete = s->build_complete && res->snap && !res->cancelled;
-	if (res->snap && !res->cancelled)
-		s->published_complete = complete;
-	if (!res->cancelled && !s->closing)
-		sync_publish_result(s, res);
-	if (!s->closing) {
-		if (complete && !s->ready)
-			log_info("nacos", "catalog synced and served");
-		s->ready = s->ready || complete;
-		if (complete)
-			sync_waiter_list_run(s, &s->catalog_waiters, NULL);
-		if (s->build_again && s->build_urgent)
-			sync_build_start(s);
-		else if (s->build_again)
-			sync_schedule_publish(s);
-		s->build_again = s->build_urgent = false;
-	}
-	sync_handle_closed(s); /* the build counted as an open handle */
-}
-
-/* Starts a build of everything held now; one already in flight is followed by another. */
-static void sync_build_start(struct sync *s)
-{
-	uv_timer_stop(&s->publish_timer);
-	if (s->closing)
-		return;
-	if (s->build) {
-		s->build_again = true;
-		return;
-	}
-	struct snapjob *j = sync_job_new(s);
-	uint64_t ticket = j ? lending_begin(s->lent) : 0;
-	if (!ticket) {
+	struct snapjob *j = snapjob_new(&sc, snapstore_next_generation(s->reg));
+	if (j && sync_job_fill(s, j) < 0) {
 		snapjob_free(j);
-		log_err("sync",
-			"building a snapshot failed: out of memory; serving the previous one");
-		return;
+		j = NULL;
 	}
-	s->build = j;
-	if (snapjob_start(j, s->loop, on_build_done, s) < 0) {
-		s->build = NULL;
-		lending_end(s->lent, ticket);
-		log_err("sync", "building a snapshot failed: cannot queue it; serving the "
-				"previous one");
-		return;
-	}
-	s->build_ticket = ticket;
-	s->open_handles++;
+	return j;
 }
 
-/* A query waits for data that just came in: build now, or right after the build in flight. */
-static void sync_publish_urgent(struct sync *s)
+static void sync_published(void *owner)
 {
-	if (s->build)
-		s->build_urgent = true;
-	sync_build_start(s);
+	struct sync *s = owner;
+	synccache_schedule(s->cache);
 }
 
-static void on_publish_timer(uv_timer_t *t)
+/* A build ended: once one lists every catalog, the sync is ready, and the queries waiting for
+ * a listing are answered. */
+static void sync_built(void *owner, bool complete)
 {
-	sync_build_start(t->data);
+	struct sync *s = owner;
+	if (complete && !s->ready)
+		log_info("nacos", "catalog synced and served");
+	s->ready = s->ready || complete;
+	if (complete)
+		syncwait_run(s->wait, &s->catalog_waiters, NULL);
+}
+
+static void sync_pub_closed(void *owner)
+{
+	sync_handle_closed(owner);
 }
 
 static void sync_schedule_publish(struct sync *s)
 {
-	if (!s->closing && !uv_is_active((uv_handle_t *)&s->publish_timer))
-		uv_timer_start(&s->publish_timer, on_publish_timer, SYNC_PUBLISH_DELAY_MS, 0);
+	syncpub_soon(s->pub);
+}
+
+/* A query waits for data that just came in. */
+static void sync_publish_urgent(struct sync *s)
+{
+	syncpub_urgent(s->pub);
 }
 
 /* ---- cache file -------------------------------------------------------------------------- */
 
-struct sync_cache_job {
-	uv_work_t work;
-	struct sync *s;
-	struct nacos_registry *r; /* its services are lent to the job */
-	uint64_t ticket;
-	int rc;
-	char path[CONFIG_PATH_LEN];
-};
-
-/* Frees a registry made by sync_registry_lend, but not the services it borrowed. */
-static void sync_registry_unlend(struct nacos_registry *r)
+static struct nacos_registry *sync_registry_lend(void *owner)
 {
-	for (size_t i = 0; r && i < r->n_namespaces; i++)
-		for (size_t k = 0; k < r->namespaces[i].n_services; k++)
-			r->namespaces[i].services[k] = NULL; /* nacos_service_free(NULL): no-op */
-	nacos_registry_free(r);
+	struct sync *s = owner;
+	return synctrack_lend(s->track);
 }
 
-static int sync_entry_cmp(const void *a, const void *b)
+static void sync_cache_closed(void *owner)
 {
-	const struct sync_entry *x = *(struct sync_entry *const *)a;
-	const struct sync_entry *y = *(struct sync_entry *const *)b;
-	int c = strcmp(x->ns, y->ns);
-	if (!c)
-		c = strcmp(x->svc->group, y->svc->group);
-	return c ? c : strcmp(x->svc->name, y->svc->name);
-}
-
-/* Every fetched service, grouped by namespace: borrowed, not copied, so that writing the cache
- * costs the loop no copy of the registry. They go in sorted, so that each lands at the end of
- * its namespace's sorted array rather than moving half of it. NULL on ENOMEM. */
-static struct nacos_registry *sync_registry_lend(struct sync *s)
-{
-	struct nacos_registry *r = nacos_registry_new();
-	struct sync_entry **v = calloc(s->n_entries + 1, sizeof(*v));
-	size_t n = 0;
-	if (!r || !v)
-		goto fail;
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			if (e->svc && n < s->n_entries)
-				v[n++] = e;
-	qsort(v, n, sizeof(*v), sync_entry_cmp);
-	for (size_t i = 0; i < n; i++)
-		if (nacos_registry_put_take(r, v[i]->ns, v[i]->svc) < 0)
-			goto fail;
-	free(v);
-	return r;
-fail:
-	free(v);
-	sync_registry_unlend(r);
-	return NULL;
-}
-
-/* Logs a cache write's result when it differs from the last one. */
-static void sync_cache_note(struct sync *s, const char *path, int rc)
-{
-	if (rc < 0 && rc != s->cache_rc)
-		log_warn("sync", "writing cache file %s failed: %s", path, strerror(-rc));
-	else if (rc == 0 && s->cache_rc < 0)
-		log_info("sync", "writing cache file %s works again", path);
-	s->cache_rc = rc;
-	s->stats.cache_writes += rc == 0;
-	s->stats.cache_write_failures += rc < 0;
-}
-
-/* At close, the changes not written yet go to the cache file at once, blocking the loop: it
- * serves nothing any more. A write in flight must land first (or it would overwrite this one
- * with older data): its completion calls this again. */
-static void sync_cache_flush(struct sync *s)
-{
-	if (!s->cfg.cache_file[0] || !s->dirty_cache || s->cache_inflight)
-		return;
-	struct nacos_registry *r = sync_registry_lend(s);
-	int rc = r ? cachefile_store(s->cfg.cache_file, r) : -ENOMEM;
-	sync_registry_unlend(r);
-	s->dirty_cache = false;
-	sync_cache_note(s, s->cfg.cache_file, rc);
-	if (rc == 0)
-		log_debug("sync", "wrote cache file %s on close", s->cfg.cache_file);
-}
-
-static void on_cache_work(uv_work_t *w)
-{
-	struct sync_cache_job *j = w->data;
-	bgwork_lower_priority();
-	j->rc = cachefile_store(j->path, j->r);
-}
-
-static void on_cache_done(uv_work_t *w, int status)
-{
-	struct sync_cache_job *j = w->data;
-	struct sync *s = j->s;
-	sync_cache_note(s, j->path, j->rc);
-	sync_registry_unlend(j->r);
-	lending_end(s->lent, j->ticket);
-	free(j);
-	s->cache_inflight = false;
-	s->last_cache_ms = sync_now(s);
-	if (s->closing)
-		sync_cache_flush(s);
-	else if (s->dirty_cache)
-		sync_cache_schedule(s);
-	sync_handle_closed(s); /* the job counted as an open handle */
-}
-
-static void sync_cache_write(struct sync *s)
-{
-	struct sync_cache_job *j = calloc(1, sizeof(*j));
-	if (!j || !(j->r = sync_registry_lend(s)) || !(j->ticket = lending_begin(s->lent))) {
-		if (j)
-			sync_registry_unlend(j->r);
-		free(j);
-		log_warn("sync", "writing cache file %s failed: out of memory", s->cfg.cache_file);
-		return;
-	}
-	j->s = s;
-	j->work.data = j;
-	snprintf(j->path, sizeof(j->path), "%s", s->cfg.cache_file);
-	s->dirty_cache = false;
-	if (uv_queue_work(s->loop, &j->work, on_cache_work, on_cache_done) < 0) {
-		sync_registry_unlend(j->r);
-		lending_end(s->lent, j->ticket);
-		free(j);
-		return;
-	}
-	s->cache_inflight = true;
-	s->open_handles++;
-}
-
-static void on_cache_timer(uv_timer_t *t)
-{
-	struct sync *s = t->data;
-	if (!s->cache_inflight && s->cfg.cache_file[0]) /* a reload may have turned it off */
-		sync_cache_write(s);
-}
-
-static void sync_cache_schedule(struct sync *s)
-{
-	if (!s->cfg.cache_file[0] || s->closing)
-		return;
-	s->dirty_cache = true;
-	if (s->cache_inflight || uv_is_active((uv_handle_t *)&s->cache_timer))
-		return;
-	int64_t wait = s->last_cache_ms + SYNC_CACHE_PERIOD_MS - sync_now(s);
-	uv_timer_start(&s->cache_timer, on_cache_timer, wait > 0 ? (uint64_t)wait : 0, 0);
-}
-
-/* Takes every service of the cache file as tracked data, marked stale until fetched again. */
-static int sync_cache_adopt(struct sync *s, struct nacos_registry *r)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < r->n_namespaces; i++) {
-		struct nacos_namespace *ns = &r->namespaces[i];
-		for (size_t k = 0; k < ns->n_services; k++) {
-			struct nacos_service *svc = ns->services[k];
-			if (sync_entry_find(s, ns->id, svc->group, svc->name))
-				continue;
-			struct sync_entry *e = sync_entry_add(s, ns->id, svc->group, svc->name);
-			if (!e)
-				return -ENOMEM;
-			e->svc = svc;
-			ns->services[k] = NULL; /* taken; nacos_service_free(NULL) is a no-op */
-			svc->origin.stale = true;
-			s->total_instances += svc->n_instances;
-			n++;
-		}
-	}
-	return (int)n;
+	sync_handle_closed(owner);
 }
 
 /* Blocking: runs in sync_new, before the loop. A missing or bad file is logged and ignored. */
 static void sync_cache_load(struct sync *s)
 {
-	size_t len = 0;
 	struct nacos_registry *r = NULL;
-	char *text = NULL;
-	int err = readfile(s->cfg.cache_file, READFILE_MAX_SIZE, &text, &len, NULL);
-	if (err < 0) {
-		log_info("sync", "no cache file %s: %s", s->cfg.cache_file, readfile_strerror(err));
+	if (synccache_load(s->cfg.cache_file, &r) < 0)
 		return;
-	}
-	struct nacos_diag d = {.warn = sync_on_diag, .arg = s};
-	int rc = nacos_registry_parse(text, len, &d, &r);
-	free(text);
-	if (rc < 0) {
-		log_warn("sync", "ignoring cache file %s: %s", s->cfg.cache_file,
-			 rc == -ENOMEM ? "out of memory" : "not a registry file");
-		return;
-	}
-	rc = sync_cache_adopt(s, r);
+	int rc = synctrack_adopt(s->track, r, sync_now(s));
 	nacos_registry_free(r);
 	if (rc < 0)
 		return;
 	log_info("sync", "loaded %d services from cache file %s", rc, s->cfg.cache_file);
-	sync_publish_blocking(s);
+	syncpub_blocking(s->pub);
 	s->ready = true;
 }
 
@@ -1530,43 +601,38 @@ static void sync_cache_load(struct sync *s)
 
 /* An idle entry goes back to pending, but only where a catalog lists the group: without one,
  * its copy is all there is (Nacos down since start). */
-static bool sync_entry_idle(struct sync *s, struct sync_entry *e, int64_t now)
+static bool sync_entry_idle(struct sync *s, struct synctrack_entry *e, int64_t now)
 {
-	if (s->cfg.track_all || e->inflight || e->waiters)
+	if (s->cfg.track_all || e->inflight || !syncwait_empty(&e->waiters))
 		return false;
 	if (now - e->last_used_ms < syncpolicy_idle_ms(s->cfg.catalog_interval_ms))
 		return false;
-	struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
-	return cat && sync_catalog_settled(cat);
+	struct synccat_catalog *cat = synccat_find(s->cats, e->ns, e->group);
+	return cat && synccat_settled(cat);
 }
 
 /* An entry with waiters is left to their timer: a fetch failing at once would run their
  * callbacks here, and those may add entries (and grow the table) under on_tick's walk. */
-static bool sync_entry_due(const struct sync_entry *e, int64_t now)
+static bool sync_entry_due(const struct synctrack_entry *e, int64_t now)
 {
-	return !e->inflight && !e->waiters && now >= e->next_poll_ms;
+	return !e->inflight && syncwait_empty(&e->waiters) && now >= e->next_poll_ms;
 }
 
-static struct sync_entry **sync_entries_pick(struct sync *s,
-					     bool (*pick)(const struct sync_entry *, const void *),
-					     const void *arg, size_t *n);
-static void sync_catalogs_free_one(struct sync_catalog *cat);
-
-static bool sync_entry_in_catalog(const struct sync_entry *e, const void *arg)
+static bool sync_entry_in_catalog(const struct synctrack_entry *e, const void *arg)
 {
-	const struct sync_catalog *cat = arg;
+	const struct synccat_catalog *cat = arg;
 	return strcmp(e->ns, cat->ns) == 0 && strcmp(e->group, cat->group) == 0;
 }
 
 /* Forgets a group added by a query, with its services; its slot is free for another. */
-static void sync_catalog_forget(struct sync *s, struct sync_catalog *cat)
+static void sync_catalog_forget(struct sync *s, struct synccat_catalog *cat)
 {
 	size_t n;
-	struct sync_entry **v = sync_entries_pick(s, sync_entry_in_catalog, cat, &n);
+	struct synctrack_entry **v = synctrack_pick(s->track, sync_entry_in_catalog, cat, &n);
 	for (size_t k = 0; k < n; k++)
 		sync_entry_remove(s, v[k]);
 	free(v);
-	sync_catalogs_free_one(cat);
+	synccat_forget(cat);
 }
 
 /* A group added by a query and not named since for as long as an idle service stays tracked
@@ -1575,9 +641,9 @@ static bool sync_catalogs_expire(struct sync *s, int64_t now)
 {
 	int64_t idle = syncpolicy_idle_ms(s->cfg.catalog_interval_ms);
 	bool changed = false;
-	for (size_t i = 0; i < s->n_cats; i++) {
-		struct sync_catalog *cat = &s->cats[i];
-		if (!cat->ns || !cat->dynamic || cat->inflight || now - cat->last_used_ms < idle)
+	for (size_t i = 0; i < synccat_slots(s->cats); i++) {
+		struct synccat_catalog *cat = synccat_slot(s->cats, i);
+		if (!cat || !cat->dynamic || cat->inflight || now - cat->last_used_ms < idle)
 			continue;
 		log_info("nacos", "group %s of %s unused: no longer listed", cat->group, cat->ns);
 		sync_catalog_forget(s, cat);
@@ -1591,18 +657,16 @@ static void on_tick(uv_timer_t *t)
 	struct sync *s = t->data;
 	int64_t now = sync_now(s);
 	bool changed = sync_catalogs_expire(s, now);
-	for (size_t i = 0; i < s->n_buckets; i++) {
-		struct sync_entry *e, *next;
-		for (e = s->buckets[i]; e; e = next) {
-			next = e->hnext;
-			if (sync_entry_idle(s, e, now)) {
-				log_debug("sync", "%s/%s/%s idle: no longer tracked", e->ns,
-					  e->group, e->name);
-				sync_entry_remove(s, e);
-				changed = true;
-			} else if (sync_entry_due(e, now)) {
-				sync_fetch(s, e, false);
-			}
+	struct synctrack_entry *e, *next;
+	for (e = synctrack_first(s->track); e; e = next) {
+		next = synctrack_next(s->track, e);
+		if (sync_entry_idle(s, e, now)) {
+			log_debug("sync", "%s/%s/%s idle: no longer tracked", e->ns, e->group,
+				  e->name);
+			sync_entry_remove(s, e);
+			changed = true;
+		} else if (sync_entry_due(e, now)) {
+			sync_fetch(s, e, false);
 		}
 	}
 	if (changed)
@@ -1616,37 +680,17 @@ static void on_catalog_timer(uv_timer_t *t)
 
 /* ---- life cycle -------------------------------------------------------------------------- */
 
-/* Empties cat's slot (ns NULL: free for another). */
-static void sync_catalogs_free_one(struct sync_catalog *cat)
-{
-	free(cat->ns);
-	free(cat->group);
-	nacos_strv_free(cat->names, cat->n);
-	nacos_strv_free(cat->acc, cat->n_acc);
-	*cat = (struct sync_catalog){0};
-}
-
-static void sync_catalogs_free(struct sync_catalog *cats, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sync_catalogs_free_one(&cats[i]);
-	free(cats);
-}
-
 static void sync_free(struct sync *s)
 {
-	for (size_t i = 0; i < s->n_buckets; i++) {
-		struct sync_entry *e, *next;
-		for (e = s->buckets[i]; e; e = next) {
-			next = e->hnext;
-			sync_entry_free(e);
-		}
-	}
-	sync_catalogs_free(s->cats, s->n_cats);
+	synctrack_free(s->track);
+	synccat_free(s->cats);
+	synchttp_free(s->http);
 	synccall_free(s->net);
 	syncpush_free(s->push);
-	free(s->buckets);
-	syncabsent_free(s->negative);
+	syncmiss_free(s->miss);
+	syncwait_free(s->wait);
+	syncpub_free(s->pub);
+	synccache_free(s->cache);
 	lending_free(s->lent);
 	free(s);
 }
@@ -1662,58 +706,6 @@ static void sync_on_close(uv_handle_t *h)
 	sync_handle_closed(h->data);
 }
 
-/* Adds (ns, group[0..len)) to cats unless there already. *room: the array's capacity. */
-static int sync_add_catalog(struct sync_catalog **cats, size_t *n, size_t *room, const char *ns,
-			    const char *group, size_t len)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (strcmp((*cats)[i].ns, ns) == 0 && strncmp((*cats)[i].group, group, len) == 0 &&
-		    (*cats)[i].group[len] == '\0')
-			return 0;
-	if (array_grow((void **)cats, room, *n, 1, sizeof(**cats)) < 0)
-		return -ENOMEM;
-	struct sync_catalog *v = *cats;
-	v[*n] = (struct sync_catalog){.ns = strdup(ns), .group = strndup(group, len)};
-	if (!v[*n].ns || !v[*n].group) {
-		free(v[*n].ns);
-		free(v[*n].group);
-		return -ENOMEM;
-	}
-	(*n)++;
-	return 0;
-}
-
-/* One catalog per (zone namespace, configured group), none listed yet, with room (*cap) for the
- * groups queries may add, so that the array never moves while calls point into it. */
-static int sync_catalogs_new(const struct config *cfg, struct sync_catalog **cats, size_t *n,
-			     size_t *cap)
-{
-	const char *groups = cfg->groups[0] ? cfg->groups : "DEFAULT_GROUP";
-	size_t room = 0;
-	*cats = NULL;
-	*n = 0;
-	for (size_t z = 0; z < cfg->n_zones; z++) {
-		for (const char *p = groups; *p;) {
-			size_t len = strcspn(p, ", ");
-			if (len && sync_add_catalog(cats, n, &room, cfg->zones[z].namespace_id, p,
-						    len) < 0)
-				goto fail;
-			p += len;
-			p += strspn(p, ", ");
-		}
-	}
-	*cap = *n + (cfg->any_group ? cfg->max_groups : 0);
-	if (array_grow((void **)cats, &room, *n, *cap + 1 - *n, sizeof(**cats)) < 0)
-		goto fail;
-	memset(*cats + *n, 0, (room - *n) * sizeof(**cats));
-	return 0;
-fail:
-	sync_catalogs_free(*cats, *n);
-	*cats = NULL;
-	*n = 0;
-	return -ENOMEM;
-}
-
 static uint64_t sync_tick_ms(const struct sync *s)
 {
 	uint64_t tick = s->cfg.poll_interval_ms / 10;
@@ -1724,26 +716,31 @@ static uint64_t sync_tick_ms(const struct sync *s)
 static void sync_guard_setup(struct sync *s, bool init)
 {
 	int64_t hold = 3 * (int64_t)s->cfg.poll_interval_ms;
-	hold = hold > SYNC_HOLD_MS ? hold : SYNC_HOLD_MS;
-	if (init) {
-		syncpolicy_guard_init(&s->guard, s->cfg.poll_interval_ms, hold);
-		return;
-	}
-	s->guard.window_ms = s->cfg.poll_interval_ms; /* a hold in progress goes on */
-	s->guard.hold_ms = hold;
+	hold = hold > SYNCTRACK_HOLD_MS ? hold : SYNCTRACK_HOLD_MS;
+	synctrack_guard_setup(s->track, s->cfg.poll_interval_ms, hold, init);
 }
 
-static void sync_start_timers(struct sync *s)
+/* Nothing can fail from here: the handles open, the cache file is read, the first snapshot
+ * goes out. */
+static void sync_start(struct sync *s)
 {
-	uv_timer_t *timers[] = {&s->tick, &s->catalog_timer, &s->publish_timer, &s->cache_timer};
+	uv_timer_t *timers[] = {&s->tick, &s->catalog_timer};
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
 		uv_timer_init(s->loop, timers[i]);
 		timers[i]->data = s;
-		s->open_handles++;
 	}
 	uint64_t tick = sync_tick_ms(s);
 	uv_timer_start(&s->tick, on_tick, tick, tick);
 	uv_timer_start(&s->catalog_timer, on_catalog_timer, 0, s->cfg.catalog_interval_ms);
+	syncpub_start(s->pub);
+	synccache_start(s->cache);
+	/* The timers, the waiters, publishing, the cache file and HTTP parses: each is given back
+	 * once its work has ended after sync_close. */
+	s->open_handles = 6;
+	if (s->cfg.cache_file[0])
+		sync_cache_load(s);
+	if (!s->ready) /* its zones partial: no NXDOMAIN before the catalog is listed */
+		syncpub_blocking(s->pub);
 }
 
 int sync_new(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg, struct sync **out)
@@ -1751,36 +748,69 @@ int sync_new(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg, s
 	return sync_new_io(loop, cfg, reg, &syncio_http, out);
 }
 
+static int64_t sync_miss_now(void *owner);
+static void sync_miss_fetch(void *owner, struct synctrack_entry *e);
+static struct snapshot *sync_miss_snap(void *owner, struct synctrack_entry *e);
+static int sync_miss_later(void *owner, syncwait_cb cb, void *arg);
+static void sync_miss_found(void *owner);
+static bool sync_miss_closing(void *owner);
+
+/* The rooms that hold memory only (no handle yet): on failure, sync_free undoes them. */
+static int sync_rooms_new(struct sync *s)
+{
+	struct syncpub_hooks bh = {.owner = s,
+				   .job = sync_job_new,
+				   .published = sync_published,
+				   .built = sync_built,
+				   .closed = sync_pub_closed};
+	struct synccache_hooks ch = {
+		.owner = s, .lend = sync_registry_lend, .closed = sync_cache_closed};
+	struct syncwait_hooks wh = {.owner = s,
+				    .snap = sync_wait_snap,
+				    .ready = sync_wait_ready,
+				    .closed = sync_wait_closed};
+	struct syncmiss_hooks mh = {.owner = s,
+				    .now = sync_miss_now,
+				    .fetch = sync_miss_fetch,
+				    .snap = sync_miss_snap,
+				    .later = sync_miss_later,
+				    .found = sync_miss_found,
+				    .closing = sync_miss_closing};
+	struct synccat_hooks kh = sync_cat_hooks(s);
+	if (!(s->lent = lending_new()) ||
+	    !(s->track = synctrack_new(s->lent, &s->cfg.max_tracked)) ||
+	    !(s->pub = syncpub_new(s->loop, s->reg, s->lent, &bh)) ||
+	    !(s->cache = synccache_new(s->loop, s->io, &s->cfg, s->lent, &ch)) ||
+	    !(s->wait = syncwait_new(s->loop, &s->cfg.fetch_max_waiting, &wh)) ||
+	    !(s->miss = syncmiss_new(s->track, s->wait, &s->cfg, &mh)) ||
+	    !(s->cats = synccat_new(&s->cfg, &kh)))
+		return -ENOMEM;
+	return 0;
+}
+
 int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg,
 		const struct syncio *io, struct sync **out)
 {
 	struct sync *s = calloc(1, sizeof(*s));
-	int rc = -ENOMEM;
-	if (!s || !(s->buckets = calloc(s->n_buckets = 64, sizeof(*s->buckets))) ||
-	    !(s->negative = syncabsent_new()) || !(s->lent = lending_new()) ||
-	    !(s->trim = bgwork_trim_new(loop)))
-		goto fail;
+	int rc;
+	if (!s)
+		return -ENOMEM;
 	s->loop = loop;
 	s->io = io;
 	s->cfg = *cfg;
 	s->reg = reg;
 	random_seed(s->rnd);
-	syncpolicy_bucket_init(&s->direct, SYNC_DIRECT_RATE, SYNC_DIRECT_BURST, sync_now(s));
 	config_snapshot(&s->cfg, &s->snapcfg);
-	sync_guard_setup(s, true);
-	if ((rc = synccall_new(loop, &s->cfg, io, s, &s->net)) < 0 ||
-	    (rc = sync_catalogs_new(cfg, &s->cats, &s->n_cats, &s->cats_cap)) < 0)
+	if ((rc = sync_rooms_new(s)) < 0 || (rc = synccall_new(loop, &s->cfg, io, &s->net)) < 0)
 		goto fail;
+	sync_guard_setup(s, true);
 	struct syncpush_hooks ph = {
 		.owner = s, .server_of = sync_push_server_of, .apply = sync_push_take};
 	rc = -ENOMEM;
-	if (!(s->push = syncpush_new(loop, &s->cfg, &ph)) || (rc = syncpush_start(s->push)) < 0)
+	if (!(s->http = sync_http_new(s)) || !(s->push = syncpush_new(loop, &s->cfg, &ph)) ||
+	    (rc = syncpush_start(s->push)) < 0)
 		goto fail;
-	sync_start_timers(s);
-	if (s->cfg.cache_file[0])
-		sync_cache_load(s);
-	if (!s->ready) /* its zones partial: no NXDOMAIN before the catalog is listed */
-		sync_publish_blocking(s);
+	sync_start(s);
 	log_info("sync", "syncing from %s (api %s), %zu servers, groups %s, track %s", cfg->nacos,
 		 cfg->nacos_api[0] ? cfg->nacos_api : "auto", synccall_count(s->net),
 		 cfg->groups[0] ? cfg->groups : "DEFAULT_GROUP",
@@ -1788,10 +818,7 @@ int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg
 	*out = s;
 	return 0;
 fail:
-	if (s) {
-		bgwork_trim_close(s->trim);
-		sync_free(s);
-	}
+	sync_free(s);
 	return rc;
 }
 
@@ -1800,7 +827,7 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 {
 	if (s->closing)
 		return -ECANCELED;
-	struct sync_entry *e = sync_entry_find(s, namespace_id, group, service);
+	struct synctrack_entry *e = synctrack_find(s->track, namespace_id, group, service);
 	if (!e && !(e = sync_entry_add(s, namespace_id, group, service)))
 		return -ENOMEM;
 	e->last_used_ms = sync_now(s);
@@ -1815,196 +842,89 @@ int sync_track(struct sync *s, const char *namespace_id, const char *group, cons
 static int sync_wait_catalog(struct sync *s, sync_fetch_cb cb, void *arg)
 {
 	/* Listed and published since the query read its snapshot: answer again at once. */
-	uint64_t wait = s->published_complete ? 0 : s->cfg.fetch_wait_ms;
+	uint64_t wait = syncpub_complete(s->pub) ? 0 : s->cfg.fetch_wait_ms;
 	if (wait)
 		sync_catalog_miss(s); /* a failed listing is retried now, not at the next round */
-	return sync_waiter_add(s, NULL, wait, false, cb, arg);
+	return sync_catalog_wait(s, NULL, wait, false, cb, arg);
 }
 
 /* ---- names of groups never configured, and of groups that cannot be listed --------------- */
 
 /* A catalog for a group a query named, listed now. NULL: max-groups reached (counted), or no
- * memory. The array never moves: its room is made for max-groups when it is set up. */
-static struct sync_catalog *sync_catalog_add_dynamic(struct sync *s, const char *ns,
-						     const char *group)
+ * memory. */
+static struct synccat_catalog *sync_catalog_add_dynamic(struct sync *s, const char *ns,
+							const char *group)
 {
-	size_t slot = s->n_cats, dynamic = 0, victim = SIZE_MAX;
-	for (size_t i = 0; i < s->n_cats; i++) {
-		const struct sync_catalog *c = &s->cats[i];
-		if (!c->ns && slot == s->n_cats)
-			slot = i;
-		dynamic += c->ns && c->dynamic;
-		if (c->ns && c->dynamic && c->n == 0 && sync_catalog_settled(c) &&
-		    (victim == SIZE_MAX || c->last_used_ms < s->cats[victim].last_used_ms))
-			victim = i;
-	}
-	if (dynamic >= s->cfg.max_groups || slot >= s->cats_cap) {
-		/* The group longest unused of those that turned out empty (a typo, or junk) goes
-		 * at the next tick, so that random names cannot hold every place for the whole
-		 * idle period. Not now: forgetting it may run queries' callbacks. */
-		if (victim != SIZE_MAX)
-			s->cats[victim].last_used_ms = INT64_MIN / 2;
-		if (s->stats.over_groups++ == 0)
-			log_warn("nacos", "not listing group %s of %s: max-groups (%u) reached",
-				 group, ns, s->cfg.max_groups);
+	bool full;
+	struct synccat_catalog *cat =
+		synccat_add(s->cats, ns, group, sync_now(s), s->cfg.max_groups, &full);
+	if (full && s->stats.over_groups++ == 0)
+		log_warn("nacos", "not listing group %s of %s: max-groups (%u) reached", group, ns,
+			 s->cfg.max_groups);
+	if (!cat)
 		return NULL;
-	}
-	struct sync_catalog *cat = &s->cats[slot];
-	*cat = (struct sync_catalog){.ns = strdup(ns),
-				     .group = strdup(group),
-				     .dynamic = true,
-				     .last_used_ms = sync_now(s)};
-	if (!cat->ns || !cat->group) {
-		free(cat->ns);
-		free(cat->group);
-		*cat = (struct sync_catalog){0};
-		return NULL;
-	}
-	if (slot == s->n_cats)
-		s->n_cats++;
 	log_info("nacos", "listing group %s of %s: a query named it", group, ns);
 	sync_catalog_list(s, cat);
 	return cat;
 }
 
-static bool sync_negative_has(struct sync *s, const char *ns, const char *group, const char *name)
+static int64_t sync_miss_now(void *owner)
 {
-	return syncabsent_has(s->negative, sync_hash(ns, group, name), sync_now(s));
+	return sync_now(owner);
 }
 
-static void sync_negative_add(struct sync *s, const char *ns, const char *group, const char *name)
+static void sync_miss_fetch(void *owner, struct synctrack_entry *e)
 {
-	syncabsent_add(s->negative, sync_hash(ns, group, name),
-		       sync_now(s) + (int64_t)s->cfg.negative_ttl * 1000);
+	sync_fetch(owner, e, true);
 }
 
-/* One more fetch of a name not known to exist: within SYNC_DIRECT_RATE, or refused (counted). */
-static bool sync_direct_allowed(struct sync *s)
+static struct snapshot *sync_miss_snap(void *owner, struct synctrack_entry *e)
 {
-	if (syncpolicy_bucket_take(&s->direct, sync_now(s)))
-		return true;
-	if (s->stats.over_direct++ == 0)
-		log_warn("nacos",
-			 "fetching names of unlistable groups faster than %.0f/s: the rest "
-			 "get SERVFAIL",
-			 SYNC_DIRECT_RATE);
-	return false;
+	return sync_entry_snapshot(owner, e);
 }
 
-/* Every fetch of m has ended: answer from the service found (the longest name first), else
- * settle the name as absent when each candidate answered empty, else leave it unsettled. */
-static void sync_miss_conclude(struct sync_miss *m)
+/* With the queries waiting for a listing, so that closing runs it at once. */
+static int sync_miss_later(void *owner, syncwait_cb cb, void *arg)
 {
-	struct sync *s = m->s;
-	struct sync_entry *found = NULL;
-	bool unknown = m->limited;
-	for (size_t i = 0; i < m->n_names && !found; i++) {
-		struct sync_entry *e = sync_entry_find(s, m->ns, m->group, m->names[i]);
-		if (e && e->svc && e->svc->n_instances > 0)
-			found = e;
-		else if (!sync_negative_has(s, m->ns, m->group, m->names[i]) &&
-			 (!e || !e->svc || e->inflight))
-			unknown = true;
-	}
-	struct snapshot *snap = found ? sync_entry_snapshot(s, found) : NULL;
-	bool absent = !found && !unknown && !s->closing;
-	for (size_t i = 0; i < m->n_names; i++) {
-		struct sync_entry *e = sync_entry_find(s, m->ns, m->group, m->names[i]);
-		if (!e || !e->svc || e->inflight || e->svc->n_instances > 0)
-			continue;
-		sync_negative_add(s, m->ns, m->group, m->names[i]);
-		/* Empty: untracked at the next tick, so that it stops being polled. Not now: this
-		 * may run from the walk of e's own waiters. */
-		e->last_used_ms = INT64_MIN / 2;
-	}
-	if (found)
-		sync_publish_urgent(s);
-	m->cb(m->arg, snap, absent);
-	snapshot_free(snap);
-	free(m);
+	return sync_catalog_wait(owner, NULL, 0, false, cb, arg);
 }
 
-static void sync_miss_part_done(void *arg, const struct snapshot *snap, bool absent)
+static void sync_miss_found(void *owner)
 {
-	struct sync_miss *m = arg;
-	if (--m->pending == 0)
-		sync_miss_conclude(m);
+	sync_publish_urgent(owner);
 }
 
-/* The candidates of m, each fetched unless known (held, or absent) already. 0, or -EBUSY when
- * m cannot be waited for (then m is not freed). */
-static int sync_miss_fetch(struct sync *s, struct sync_miss *m)
+static bool sync_miss_closing(void *owner)
 {
-	m->pending = 1; /* held until every fetch is asked for, so none concludes early */
-	for (size_t i = 0; i < m->n_names; i++) {
-		const char *name = m->names[i];
-		struct sync_entry *e = sync_entry_find(s, m->ns, m->group, name);
-		if (sync_negative_has(s, m->ns, m->group, name) || (e && e->svc && !e->inflight))
-			continue;
-		if (!e && !sync_direct_allowed(s)) {
-			m->limited = true;
-			continue;
-		}
-		if (!e && !(e = sync_entry_add(s, m->ns, m->group, name))) {
-			m->limited = true;
-			continue;
-		}
-		e->last_used_ms = sync_now(s);
-		if (!e->inflight)
-			sync_fetch(s, e, true);
-		if (sync_waiter_add(s, e, s->cfg.fetch_wait_ms, false, sync_miss_part_done, m) == 0)
-			m->pending++;
-		else
-			m->limited = true;
-	}
-	/* The last part runs on a timer, so that cb never runs inside sync_wait_miss. */
-	if (sync_waiter_add(s, NULL, 0, false, sync_miss_part_done, m) == 0)
-		return 0;
-	if (m->pending == 1)
-		return -EBUSY;
-	m->pending--; /* the fetches' waiters end it */
-	return 0;
+	return ((struct sync *)owner)->closing;
 }
 
 int sync_wait_miss(struct sync *s, const struct query_miss *q, sync_fetch_cb cb, void *arg)
 {
 	if (s->closing)
 		return -ECANCELED;
-	if (!s->published_complete)
+	if (!syncpub_complete(s->pub))
 		return sync_wait_catalog(s, cb, arg);
-	struct sync_catalog *cat = sync_catalog_find(s, q->namespace_id, q->group);
+	struct synccat_catalog *cat = synccat_find(s->cats, q->namespace_id, q->group);
 	if (!cat && !nacosapi_group_valid(q->group)) /* no Nacos group has that name */
-		return sync_waiter_add(s, NULL, 0, true, cb, arg);
+		return sync_catalog_wait(s, NULL, 0, true, cb, arg);
 	if (!cat && !(cat = sync_catalog_add_dynamic(s, q->namespace_id, q->group)))
 		return -EBUSY;
 	cat->last_used_ms = sync_now(s);
 	if (cat->valid) /* listed since the query read its snapshot: a publish is due */
 		sync_publish_urgent(s);
-	if (!sync_catalog_unlistable(cat)) {
+	if (!synccat_unlistable(cat)) {
 		if (!cat->inflight && !cat->valid)
 			sync_catalog_list(s, cat);
-		int rc = sync_waiter_add(s, NULL, s->cfg.fetch_wait_ms, false, cb, arg);
-		if (rc == 0)
-			s->catalog_waiters->cat = cat;
-		return rc;
+		return sync_catalog_wait(s, cat, s->cfg.fetch_wait_ms, false, cb, arg);
 	}
-	struct sync_miss *m = calloc(1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	*m = (struct sync_miss){.s = s, .n_names = q->n_names, .cb = cb, .arg = arg};
-	snprintf(m->ns, sizeof(m->ns), "%s", q->namespace_id);
-	snprintf(m->group, sizeof(m->group), "%s", q->group);
-	memcpy(m->names, q->names, sizeof(m->names));
-	int rc = sync_miss_fetch(s, m);
-	if (rc < 0)
-		free(m);
-	return rc;
+	return syncmiss_wait(s->miss, q, cb, arg);
 }
 
 void sync_touch(struct sync *s, const char *namespace_id, const char *group, const char *service)
 {
-	struct sync_entry *e = sync_entry_find(s, namespace_id, group, service);
-	struct sync_catalog *cat = sync_catalog_find(s, namespace_id, group);
+	struct synctrack_entry *e = synctrack_find(s->track, namespace_id, group, service);
+	struct synccat_catalog *cat = synccat_find(s->cats, namespace_id, group);
 	if (e)
 		e->last_used_ms = sync_now(s);
 	if (cat)
@@ -2048,16 +968,28 @@ static void sync_stats_add_rooms(const struct sync *s, struct sync_stats *out)
 	out->push_applied += ps.applied;
 	out->push_stale += ps.stale;
 	out->push_rejected += ps.rejected;
+	out->over_waiting += syncwait_refused(s->wait);
+	out->over_direct += syncmiss_refused(s->miss);
+	struct synctrack_stats ts;
+	synctrack_get_stats(s->track, &ts);
+	out->held_back += ts.held_back;
+	out->over_tracked += ts.over_tracked;
+	out->tracked = ts.tracked;
+	out->stale = ts.stale;
+	struct syncpub_stats bs;
+	syncpub_get_stats(s->pub, &bs);
+	out->publishes += bs.publishes;
+	out->build_ms = bs.build_ms;
+	out->build_cpu_ms = bs.build_cpu_ms;
+	struct synccache_stats cs2;
+	synccache_get_stats(s->cache, &cs2);
+	out->cache_writes += cs2.writes;
+	out->cache_write_failures += cs2.failures;
 }
 
 void sync_get_stats(const struct sync *s, struct sync_stats *out)
 {
 	*out = s->stats;
-	out->tracked = s->n_entries;
-	out->stale = 0;
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (const struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			out->stale += e->svc && e->svc->origin.stale;
 	sync_stats_add_rooms(s, out);
 	_Static_assert(SYNC_MAX_SERVERS >= NACOSAPI_MAX_SERVERS, "room for every server");
 	out->n_servers = synccall_count(s->net);
@@ -2071,68 +1003,32 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 
 /* ---- reload ------------------------------------------------------------------------------ */
 
-/* Entries for which pick(e, arg) holds, as an array to walk instead of the table when the work
- * may run waiters, whose callbacks may grow the table. NULL when none (or out of memory). */
-static struct sync_entry **sync_entries_pick(struct sync *s,
-					     bool (*pick)(const struct sync_entry *, const void *),
-					     const void *arg, size_t *n)
-{
-	struct sync_entry **v = NULL;
-	*n = 0;
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			*n += pick(e, arg);
-	if (*n == 0 || !(v = malloc(*n * sizeof(*v)))) {
-		*n = 0;
-		return NULL;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			if (pick(e, arg))
-				v[k++] = e;
-	return v;
-}
-
 struct sync_catalog_swap {
-	struct sync_catalog *old, *fresh;
-	size_t n_old, n_fresh;
+	struct synccat *old, *fresh;
 };
 
 /* e belongs to a catalog the new configuration has no more (a group or namespace gone). */
-static bool sync_entry_dropped(const struct sync_entry *e, const void *arg)
+static bool sync_entry_dropped(const struct synctrack_entry *e, const void *arg)
 {
 	const struct sync_catalog_swap *w = arg;
-	return sync_catalog_in(w->old, w->n_old, e->ns, e->group) &&
-	       !sync_catalog_in(w->fresh, w->n_fresh, e->ns, e->group);
+	return synccat_find(w->old, e->ns, e->group) && !synccat_find(w->fresh, e->ns, e->group);
 }
 
 /* The new catalogs take over the names of the old ones they match; the services of a catalog
  * that goes stop being tracked. */
-static void sync_catalogs_replace(struct sync *s, struct sync_catalog *cats, size_t n)
+static void sync_catalogs_replace(struct sync *s, struct synccat *cats)
 {
-	struct sync_catalog_swap w = {s->cats, cats, s->n_cats, n};
+	struct sync_catalog_swap w = {.old = s->cats, .fresh = cats};
 	size_t n_gone;
-	for (size_t i = 0; i < n; i++) {
-		struct sync_catalog *old = sync_catalog_find(s, cats[i].ns, cats[i].group);
-		if (!old)
-			continue;
-		cats[i].names = old->names;
-		cats[i].n = old->n;
-		cats[i].valid = old->valid;
-		cats[i].failing = old->failing;
-		old->names = NULL;
-		old->n = 0;
-	}
-	struct sync_entry **gone = sync_entries_pick(s, sync_entry_dropped, &w, &n_gone);
-	for (struct sync_waiter *q = s->catalog_waiters; q; q = q->next)
-		q->cat = NULL; /* its catalog goes: the next complete publish runs it */
+	synccat_take_over(cats, s->cats);
+	struct synctrack_entry **gone = synctrack_pick(s->track, sync_entry_dropped, &w, &n_gone);
+	/* Their catalogs go: the next complete publish runs them. */
+	syncwait_forget_conds(&s->catalog_waiters);
 	s->cats = cats;
-	s->n_cats = n;
 	for (size_t i = 0; i < n_gone; i++)
 		sync_entry_remove(s, gone[i]);
 	free(gone);
-	sync_catalogs_free(w.old, w.n_old);
+	synccat_free(w.old);
 }
 
 /* Servers, credentials or catalogs change: closing the HTTP client cancels every call in
@@ -2140,25 +1036,24 @@ static void sync_catalogs_replace(struct sync *s, struct sync_catalog *cats, siz
  * nothing changed. */
 static int sync_network_reset(struct sync *s, const struct config *cfg)
 {
-	struct sync_catalog *cats;
-	size_t n_cats, cap;
+	struct synccat_hooks kh = sync_cat_hooks(s);
+	struct synccat *cats = synccat_new(cfg, &kh);
 	int rc;
-	if ((rc = sync_catalogs_new(cfg, &cats, &n_cats, &cap)) < 0)
-		return rc;
+	if (!cats)
+		return -ENOMEM;
 	if ((rc = synccall_reset(s->net, cfg)) < 0) {
-		sync_catalogs_free(cats, n_cats);
+		synccat_free(cats);
 		return rc;
 	}
 	/* From here on, waiters that run may start calls: they must see the new settings. */
 	s->cfg = *cfg;
-	sync_catalogs_replace(s, cats, n_cats);
-	s->cats_cap = cap;
+	sync_catalogs_replace(s, cats);
 	return 0;
 }
 
-static bool sync_entry_waited_for(const struct sync_entry *e, const void *arg)
+static bool sync_entry_waited_for(const struct synctrack_entry *e, const void *arg)
 {
-	return e->waiters && !e->inflight;
+	return !syncwait_empty(&e->waiters) && !e->inflight;
 }
 
 /* Polls follow the new interval; after a reset every service is due now, and those a query
@@ -2167,16 +1062,16 @@ static void sync_entries_reschedule(struct sync *s, bool reset)
 {
 	int64_t now = sync_now(s), next = now + s->cfg.poll_interval_ms;
 	size_t n;
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext) {
-			if (reset || e->next_poll_ms > next)
-				e->next_poll_ms = reset ? 0 : next;
-			if (reset) /* server indexes name other servers now */
-				e->server = SIZE_MAX;
-		}
+	for (struct synctrack_entry *e = synctrack_first(s->track); e;
+	     e = synctrack_next(s->track, e)) {
+		if (reset || e->next_poll_ms > next)
+			e->next_poll_ms = reset ? 0 : next;
+		if (reset) /* server indexes name other servers now */
+			e->server = SIZE_MAX;
+	}
 	if (!reset)
 		return;
-	struct sync_entry **v = sync_entries_pick(s, sync_entry_waited_for, NULL, &n);
+	struct synctrack_entry **v = synctrack_pick(s->track, sync_entry_waited_for, NULL, &n);
 	for (size_t i = 0; i < n; i++)
 		if (sync_entry_waited_for(v[i], NULL))
 			sync_fetch(s, v[i], true);
@@ -2215,10 +1110,12 @@ int sync_reload(struct sync *s, const struct config *cfg)
 	sync_guard_setup(s, false);
 	sync_timers_restart(s, poll_ms, catalog_ms, reset);
 	sync_entries_reschedule(s, reset);
-	for (size_t i = 0; s->cfg.track_all && i < s->n_cats; i++)
-		if (s->cats[i].valid)
-			sync_catalog_track_all(s, &s->cats[i]);
-	sync_build_start(s);
+	for (size_t i = 0; s->cfg.track_all && i < synccat_slots(s->cats); i++) {
+		struct synccat_catalog *cat = synccat_slot(s->cats, i);
+		if (cat && cat->valid)
+			sync_catalog_track_all(s, cat);
+	}
+	syncpub_now(s->pub);
 	log_info("sync", "reloaded: %s (api %s), %zu servers, groups %s, track %s%s", s->cfg.nacos,
 		 s->cfg.nacos_api[0] ? s->cfg.nacos_api : "auto", synccall_count(s->net),
 		 s->cfg.groups[0] ? s->cfg.groups : "DEFAULT_GROUP",
@@ -2232,20 +1129,18 @@ void sync_close(struct sync *s)
 		return;
 	s->closing = true;
 	synccall_close(s->net); /* cancels every call */
+	synchttp_close(s->http);
 	syncpush_stop(s->push);
-	for (size_t i = 0; i < s->n_buckets; i++)
-		for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext)
-			sync_waiters_run(s, e);
-	sync_waiter_list_run(s, &s->catalog_waiters, NULL);
-	if (s->build)
-		snapjob_cancel(s->build); /* on_build_done runs either way */
+	for (struct synctrack_entry *e = synctrack_first(s->track); e;
+	     e = synctrack_next(s->track, e))
+		sync_waiters_run(s, e);
+	syncwait_run(s->wait, &s->catalog_waiters, NULL);
+	syncwait_close(s->wait);
 	/* A change still waiting for its snapshot is a change the cache file lacks too. */
-	if (s->cfg.cache_file[0] && uv_is_active((uv_handle_t *)&s->publish_timer))
-		s->dirty_cache = true;
-	sync_cache_flush(s);
-	bgwork_trim_close(s->trim);
+	if (syncpub_pending(s->pub))
+		synccache_dirty(s->cache);
+	syncpub_close(s->pub);
+	synccache_close(s->cache);
 	uv_close((uv_handle_t *)&s->tick, sync_on_close);
 	uv_close((uv_handle_t *)&s->catalog_timer, sync_on_close);
-	uv_close((uv_handle_t *)&s->publish_timer, sync_on_close);
-	uv_close((uv_handle_t *)&s->cache_timer, sync_on_close);
 }

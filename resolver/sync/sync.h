@@ -1,4 +1,6 @@
-/* Keeps the registry in step with a Nacos cluster over HTTP, and the cache file. */
+/* Keeps the registry in step with a Nacos cluster over HTTP, and the cache file. Every function
+ * here runs on the loop thread the sync was made on (the daemon's main loop), and so do the
+ * callbacks it makes. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,3 +1,5 @@
+/* Servers, failover, backoff, API detection and login (see synccall.h). Runs on the sync's loop
+ * thread: http.c's callbacks come there too. */
 #include "resolver/sync/synccall.h"
 
 #include <errno.h>
@@ -15,7 +17,7 @@
 struct synccall_call {
 	struct synccall *n;
 	const struct synccall_ops *ops; /* NULL: a login */
-	void *arg;
+	void *owner, *arg;
 	bool listing; /* on the server's list API */
 	size_t own;   /* the server to ask first; SIZE_MAX: none */
 	size_t server;
@@ -31,7 +33,6 @@ struct synccall {
 	const struct config *cfg;
 	const struct syncio *io;
 	void *http; /* io's */
-	void *owner;
 	struct synccall_server servers[NACOSAPI_MAX_SERVERS];
 	size_t n_servers, rr;
 	bool pinned, closing;
@@ -148,7 +149,7 @@ static void synccall_server_learn(struct synccall_server *srv, const struct http
 static void synccall_failed(struct synccall_call *c, const char *why)
 {
 	if (c->ops)
-		c->ops->failed(c->n->owner, c->arg, why, c->refused);
+		c->ops->failed(c->owner, c->arg, why, c->refused);
 	else
 		synccall_login_finish(c->n, c->server, why);
 	free(c);
@@ -191,18 +192,23 @@ static void synccall_retry(struct synccall_call *c, const char *why)
 		return;
 	}
 	if (c->ops->moved)
-		c->ops->moved(c->n->owner, c->arg);
+		c->ops->moved(c->owner, c->arg);
 	synccall_begin(c, why);
 }
 
-int synccall_start(struct synccall *n, const struct synccall_ops *ops, void *arg, bool listing,
-		   size_t own, bool urgent)
+int synccall_start(struct synccall *n, const struct synccall_ops *ops, void *owner, void *arg,
+		   bool listing, size_t own, bool urgent)
 {
 	struct synccall_call *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	*c = (struct synccall_call){
-		.n = n, .ops = ops, .arg = arg, .listing = listing, .own = own, .urgent = urgent};
+	*c = (struct synccall_call){.n = n,
+				    .ops = ops,
+				    .owner = owner,
+				    .arg = arg,
+				    .listing = listing,
+				    .own = own,
+				    .urgent = urgent};
 	synccall_begin(c, "no Nacos server to ask");
 	return 0;
 }
@@ -213,7 +219,7 @@ static char *synccall_url(struct synccall_call *c, struct synccall_server *srv)
 	if (!c->ops)
 		return nacosapi_login_url(srv->url,
 					  srv->api == NACOSAPI_V3 ? NACOSAPI_V3 : NACOSAPI_V1);
-	return c->ops->url(c->n->owner, c->arg, srv, tok);
+	return c->ops->url(c->owner, c->arg, srv, tok);
 }
 
 static bool synccall_needs_login(const struct synccall *n, const struct synccall_call *c,
@@ -258,7 +264,7 @@ static void synccall_cancel(struct synccall_call *c)
 {
 	struct synccall *n = c->n;
 	if (c->ops) {
-		c->ops->cancelled(n->owner, c->arg);
+		c->ops->cancelled(c->owner, c->arg);
 	} else {
 		struct synccall_server *srv = &n->servers[c->server];
 		struct synccall_call *w;
@@ -295,7 +301,7 @@ static void synccall_succeeded(struct synccall_call *c, const char *body, size_t
 		synccall_login_done(n, server, body, len);
 		return;
 	}
-	if (c->ops->answered(n->owner, c->arg, c->server, body, len))
+	if (c->ops->answered(c->owner, c->arg, c->server, body, len))
 		synccall_send(c);
 	else
 		free(c);
@@ -420,14 +426,14 @@ static void synccall_login_done(struct synccall *n, size_t server, const char *b
 
 /* ---- life cycle -------------------------------------------------------------------------- */
 
-int synccall_new(uv_loop_t *loop, const struct config *cfg, const struct syncio *io, void *owner,
+int synccall_new(uv_loop_t *loop, const struct config *cfg, const struct syncio *io,
 		 struct synccall **out)
 {
 	struct synccall *n = calloc(1, sizeof(*n));
 	int rc;
 	if (!n)
 		return -ENOMEM;
-	*n = (struct synccall){.loop = loop, .cfg = cfg, .io = io, .owner = owner};
+	*n = (struct synccall){.loop = loop, .cfg = cfg, .io = io};
 	random_seed(n->rnd);
 	if ((rc = synccall_servers_parse(cfg, n->servers, &n->pinned)) < 0 ||
 	    (n->n_servers = (size_t)rc, rc = io->open(io->ctx, loop, cfg, &n->http)) < 0) {

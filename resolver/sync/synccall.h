@@ -37,7 +37,7 @@ struct synccall_server {
 	uint64_t results[2][NACOSAPI_RESULT_COUNT]; /* v1 (and not yet detected), v3 */
 };
 
-/* What one call asks and does with the answer; owner is synccall_new's, arg the call's. */
+/* What one call asks and does with the answer; owner and arg are the call's (synccall_start). */
 struct synccall_ops {
 	/* The URL to ask srv (token: NULL when none), malloc'ed; NULL on ENOMEM. Runs at every
 	 * send: a failover asks another server, a login brings another token. */
@@ -62,7 +62,7 @@ struct synccall_stats {
 /* The servers of cfg->nacos over io's HTTP layer. cfg is borrowed and read at every call (the
  * owner's copy, changed in place by a reload): credentials, max-response-size. 0, or a negative
  * errno (-EINVAL: no http(s) server in cfg->nacos, logged). */
-int synccall_new(uv_loop_t *loop, const struct config *cfg, const struct syncio *io, void *owner,
+int synccall_new(uv_loop_t *loop, const struct config *cfg, const struct syncio *io,
 		 struct synccall **out);
 /* Cancels every call (their ops' cancelled runs inside this call); no call starts after it. */
 void synccall_close(struct synccall *n);
@@ -70,8 +70,8 @@ void synccall_free(struct synccall *n); /* NULL-safe; closes n first when it is 
 /* Starts a call: listing (a catalog call, on the server's list API) or not; own: the server to
  * ask first unless it backs off (SIZE_MAX: none); urgent: a query waits, so a server that backs
  * off is asked anyway. 0: one of ops runs later or now; -ENOMEM: none will. */
-int synccall_start(struct synccall *n, const struct synccall_ops *ops, void *arg, bool listing,
-		   size_t own, bool urgent);
+int synccall_start(struct synccall *n, const struct synccall_ops *ops, void *owner, void *arg,
+		   bool listing, size_t own, bool urgent);
 /* The servers of cfg (a reload): the new HTTP layer is opened, every call in flight is
  * cancelled, the servers are replaced (one kept by URL keeps the API found, unless the pin
  * changed, and its addresses); tokens go. On error nothing changed. */

@@ -1,5 +1,6 @@
 /* What the sync reaches the network and the clock through. The daemon binds it to http.c and
- * libuv's loop time (sync_new); a test binds it to scripted answers and a clock it moves. */
+ * libuv's loop time (sync_new); a test binds it to scripted answers and a clock it moves. Every
+ * function is called on the sync's loop thread, and every callback must come there. */
 #pragma once
 #include <stdint.h>
 #include <uv.h>

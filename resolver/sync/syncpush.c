@@ -1,3 +1,5 @@
+/* Nacos UDP pushes (see syncpush.h). Runs on the sync's loop thread, where pushsock.c
+ * delivers datagrams. */
 #include "resolver/sync/syncpush.h"
 
 #include <errno.h>

@@ -121,6 +121,32 @@ static void test_classify(void)
 	CHECK(nacosapi_auth_failed(403, "Code: 401, Message: token invalid!."));
 	CHECK(!nacosapi_auth_failed(403, "{\"message\":\"authorization failed!\"}"));
 	CHECK(!nacosapi_auth_failed(500, "token"));
+	/* The per-server counters' classes, in the order the sync acts on them. */
+	CHECK_INT_EQ(nacosapi_classify(-EMSGSIZE, 0, NULL, true), NACOSAPI_RESULT_REJECTED);
+	CHECK_INT_EQ(nacosapi_classify(-ETIMEDOUT, 0, NULL, true), NACOSAPI_RESULT_ERROR);
+	CHECK_INT_EQ(nacosapi_classify(0, 501, "no such api", true), NACOSAPI_RESULT_API_MISSING);
+	CHECK_INT_EQ(nacosapi_classify(0, 503, "busy", true), NACOSAPI_RESULT_ERROR);
+	CHECK_INT_EQ(nacosapi_classify(0, 403, "token expired!", true), NACOSAPI_RESULT_AUTH);
+	CHECK_INT_EQ(nacosapi_classify(0, 403, "token expired!", false), NACOSAPI_RESULT_REJECTED);
+	CHECK_INT_EQ(nacosapi_classify(0, 200, "{}", true), NACOSAPI_RESULT_OK);
+	CHECK_INT_EQ(nacosapi_classify(0, 400, "bad", true), NACOSAPI_RESULT_REJECTED);
+	CHECK_STR_EQ(nacosapi_result_name(NACOSAPI_RESULT_API_MISSING), "api_missing");
+	CHECK_STR_EQ(nacosapi_result_name(NACOSAPI_RESULT_COUNT), "unknown");
+}
+
+/* A run of failures is logged at its start, then at most once a minute with the count. */
+static void test_streak(void)
+{
+	struct syncpolicy_streak k = {0};
+	unsigned n = 99;
+	CHECK(syncpolicy_streak_due(&k, 1000, true, &n));
+	CHECK_INT_EQ(n, 0);
+	CHECK(!syncpolicy_streak_due(&k, 2000, false, &n));
+	CHECK(!syncpolicy_streak_due(&k, 1000 + SYNCPOLICY_STREAK_LOG_MS - 1, false, &n));
+	CHECK(syncpolicy_streak_due(&k, 1000 + SYNCPOLICY_STREAK_LOG_MS, false, &n));
+	CHECK_INT_EQ(n, 2);
+	CHECK(syncpolicy_streak_due(&k, 1000 + SYNCPOLICY_STREAK_LOG_MS + 1, true, &n));
+	CHECK_INT_EQ(n, 0); /* a new run */
 }
 
 static void test_v3_service_list(void)
@@ -287,6 +313,7 @@ int main(void)
 	test_versions();
 	test_urls();
 	test_classify();
+	test_streak();
 	test_v3_service_list();
 	test_backoff_and_timing();
 	test_login_budget();

@@ -862,6 +862,14 @@ void nacos_registry_free(struct nacos_registry *r)
 	free(r);
 }
 
+void nacos_registry_free_lent(struct nacos_registry *r)
+{
+	for (size_t i = 0; r && i < r->n_namespaces; i++)
+		for (size_t k = 0; k < r->namespaces[i].n_services; k++)
+			r->namespaces[i].services[k] = NULL; /* nacos_service_free(NULL): no-op */
+	nacos_registry_free(r);
+}
+
 /* ---- registry file ---- */
 
 /* The cache file's "origin" extra; a field of the wrong type is ignored like an unknown key. */

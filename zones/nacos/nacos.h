@@ -110,6 +110,9 @@ struct nacos_service *nacos_registry_get(struct nacos_registry *r, const char *n
 int nacos_registry_remove(struct nacos_registry *r, const char *namespace_id, const char *group,
 			  const char *name);
 void nacos_registry_free(struct nacos_registry *r); /* NULL-safe */
+/* Frees r but not its services: for a registry whose services were lent to it (put_take of
+ * services someone else still owns). NULL-safe. */
+void nacos_registry_free_lent(struct nacos_registry *r);
 
 struct nacos_service *nacos_service_clone(const struct nacos_service *s); /* NULL on ENOMEM */
 /* true when both hold the same instances with the same attributes (origin ignored). */

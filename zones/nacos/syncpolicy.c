@@ -146,3 +146,15 @@ bool syncpolicy_bucket_take(struct syncpolicy_bucket *b, int64_t now_ms)
 	b->tokens -= 1.0;
 	return true;
 }
+
+bool syncpolicy_streak_due(struct syncpolicy_streak *k, int64_t now_ms, bool first, unsigned *n)
+{
+	if (!first && now_ms - k->logged_ms < SYNCPOLICY_STREAK_LOG_MS) {
+		k->unlogged++;
+		return false;
+	}
+	*n = first ? 0 : k->unlogged;
+	k->unlogged = 0;
+	k->logged_ms = now_ms;
+	return true;
+}

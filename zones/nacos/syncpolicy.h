@@ -90,3 +90,15 @@ struct syncpolicy_bucket {
 void syncpolicy_bucket_init(struct syncpolicy_bucket *b, double rate, double burst, int64_t now_ms);
 /* true when a token was there (then taken). */
 bool syncpolicy_bucket_take(struct syncpolicy_bucket *b, int64_t now_ms);
+
+/* A run of failures: logged when it starts, then at most once per SYNCPOLICY_STREAK_LOG_MS
+ * with how many failed meanwhile and the latest reason, so that a reason that changes (a
+ * catalog that turned invalid) is seen. */
+#define SYNCPOLICY_STREAK_LOG_MS 60000
+struct syncpolicy_streak {
+	int64_t logged_ms;
+	unsigned unlogged;
+};
+/* Whether a failure (the first of a run when first) is to be logged now; then *n is how many
+ * went unlogged before it. */
+bool syncpolicy_streak_due(struct syncpolicy_streak *k, int64_t now_ms, bool first, unsigned *n);
