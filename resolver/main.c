@@ -6,12 +6,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "resolver/bgwork.h"
+#include "resolver/clock.h"
 #include "resolver/config.h"
 #include "resolver/dnstap.h"
 #include "resolver/httpd.h"
@@ -218,7 +218,7 @@ static int registry_start(struct daemon *d)
 	struct snapshot *s;
 
 	config_snapshot(&d->cfg[0], &sc);
-	b = snapshot_builder_new(&sc, (uint32_t)time(NULL), &diag);
+	b = snapshot_builder_new(&sc, (uint32_t)(clock_wall_ms() / 1000), &diag);
 	if (!b || !(s = snapshot_build(b)) || !(d->reg = snapstore_new(s))) {
 		log_err("main", "cannot create the registry: out of memory");
 		return -ENOMEM;
