@@ -108,7 +108,7 @@ struct config {
 	struct addr_cidr allow_transfer_cidr[CONFIG_MAX_LIST];
 	struct sockaddr_storage http_sa;
 	struct sockaddr_storage push_listen_sa; /* port 0: any */
-	char dnstap[CONFIG_PATH_LEN]; /* "unix:PATH", or "" (default): no dnstap output */
+	char dnstap[CONFIG_PATH_LEN];           /* "unix:PATH", or "" (default): no dnstap output */
 };
 
 void config_defaults(struct config *c);

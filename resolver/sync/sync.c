@@ -19,6 +19,7 @@
 #include "resolver/readfile.h"
 #include "resolver/serve/snapstore.h"
 #include "resolver/sync/cachefile.h"
+#include "resolver/sync/grpcsub.h"
 #include "resolver/sync/http.h"
 #include "resolver/sync/pushsock.h"
 #include "resolver/sync/snapjob.h"
@@ -47,6 +48,9 @@
 /* A push's lastRefTime is the pushing node's wall clock (ms): one far ahead of ours is a clock
  * gone wrong or a forgery, and would outrank every answer until the next poll. */
 #define SYNC_PUSH_MAX_AHEAD_MS 60000
+/* Polls of a service subscribed over gRPC come this many poll intervals apart. */
+#define SYNC_GRPC_POLL_FACTOR 10
+#define SYNC_GRPC_PAGE_SIZE   1000 /* names per ServiceListRequest page */
 
 struct sync_waiter {
 	uv_timer_t timer;
@@ -178,6 +182,7 @@ struct sync {
 	size_t total_instances;
 	struct syncpolicy_guard guard;
 	struct pushsock *push; /* NULL: push off */
+	struct grpcsub *grpc;  /* gRPC hook: subscriptions and catalogs; NULL: HTTP only */
 	uv_timer_t tick, catalog_timer, publish_timer, cache_timer;
 	/* Snapshots are built on the thread pool from the services lent to the build. */
 	struct lending *lent;
@@ -204,6 +209,14 @@ static void sync_call_send(struct sync_call *c);
 static void sync_schedule_publish(struct sync *s);
 static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent);
 static void sync_publish_urgent(struct sync *s);
+/* gRPC hooks (--nacos-transport): the glue is in the "gRPC transport" section below. */
+static void sync_grpc_start(struct sync *s);
+static void sync_grpc_stop(struct sync *s);
+static void sync_grpc_track(struct sync *s, const struct sync_entry *e, bool on);
+static bool sync_grpc_covers(const struct sync *s, const struct sync_entry *e);
+static bool sync_grpc_list(struct sync *s, struct sync_catalog *cat);
+static void sync_grpc_token(struct sync *s, size_t server);
+static void sync_grpc_stats(const struct sync *s, struct sync_stats *out);
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
@@ -324,6 +337,7 @@ static void sync_entry_remove(struct sync *s, struct sync_entry *e)
 		p = &(*p)->hnext;
 	*p = e->hnext;
 	s->n_entries--;
+	sync_grpc_track(s, e, false); /* gRPC hook: unsubscribe */
 	if (e->svc)
 		s->total_instances -= e->svc->n_instances;
 	sync_waiters_run(s, e);
@@ -621,6 +635,8 @@ static const char *sync_push_ip(const struct sync *s, const struct sync_server *
  * long) and below the 10 s after which 1.x forgets the subscription (jitter adds 10 %). */
 static int64_t sync_poll_ms(const struct sync *s, const struct sync_entry *e)
 {
+	if (sync_grpc_covers(s, e)) /* gRPC hook: pushed at once; a poll is a safety net */
+		return SYNC_GRPC_POLL_FACTOR * (int64_t)s->cfg.poll_interval_ms;
 	return syncpolicy_poll_ms(s->cfg.poll_interval_ms, e->subscribed && e->push_ok,
 				  e->svc ? e->svc->cache_millis : 0);
 }
@@ -952,6 +968,7 @@ static void sync_login_done(struct sync *s, size_t server, const char *body, siz
 	srv->token_refresh_ms = syncpolicy_token_refresh_at(sync_now(s), ttl);
 	log_debug("nacos", "logged in at %s as %s, token valid %llds", srv->url, s->cfg.username,
 		  (long long)ttl);
+	sync_grpc_token(s, server); /* gRPC hook: the same token in metadata.headers */
 	sync_login_finish(s, server, NULL);
 }
 
@@ -960,6 +977,7 @@ static void sync_login_done(struct sync *s, size_t server, const char *body, siz
 static void sync_fetch(struct sync *s, struct sync_entry *e, bool urgent)
 {
 	struct sync_call *c = sync_call_new(s, SYNC_CALL_INSTANCES);
+	sync_grpc_track(s, e, true); /* gRPC hook: subscribe (a no-op when it is) */
 	e->next_poll_ms = sync_now(s) + syncpolicy_jitter_ms(sync_poll_ms(s, e), sync_rand(s));
 	if (!c)
 		return;
@@ -1427,6 +1445,8 @@ static void sync_push_stop(struct sync *s)
 
 static void sync_catalog_list(struct sync *s, struct sync_catalog *cat)
 {
+	if (sync_grpc_list(s, cat)) /* gRPC hook: ServiceListRequest while connected */
+		return;
 	struct sync_call *c = sync_call_new(s, SYNC_CALL_CATALOG);
 	if (!c)
 		return;
@@ -1625,6 +1645,235 @@ static void sync_call_succeeded(struct sync_call *c, const char *body, size_t le
 		free(c);
 		sync_fetch_done(s, e, server, body, len);
 	}
+}
+
+/* ---- gRPC transport: the glue between grpcsub.c and the entries and catalogs ---------------
+ * Everything the sync does over gRPC (--nacos-transport auto|grpc) goes through these
+ * functions, called from small marked hooks: a tracked service is subscribed, its answers and
+ * pushes are applied as polled answers are (the removal guard, max-instances, lastRefTime), a
+ * catalog is listed with ServiceListRequest while connected, and the HTTP login's token goes
+ * into metadata.headers. */
+
+static void sync_grpc_on_state(void *owner, size_t server, bool up)
+{
+	struct sync *s = owner;
+	int64_t now = sync_now(s);
+	if (!up) { /* nothing is pushed any more: polls stretched for pushes come back in */
+		for (size_t i = 0; i < s->n_buckets; i++)
+			for (struct sync_entry *e = s->buckets[i]; e; e = e->hnext) {
+				int64_t next = now + syncpolicy_jitter_ms(s->cfg.poll_interval_ms,
+									  sync_rand(s));
+				if (e->next_poll_ms > next)
+					e->next_poll_ms = next;
+			}
+		return;
+	}
+	struct sync_server *srv = &s->servers[server];
+	if (s->cfg.username[0] && !srv->token && !srv->login_inflight)
+		sync_login_start(s, server); /* its end hands the token over */
+	else
+		sync_grpc_token(s, server);
+	for (size_t i = 0; i < s->n_cats; i++) /* the catalog over gRPC, for any reader */
+		if (s->cats[i].ns && !s->cats[i].inflight)
+			sync_catalog_list(s, &s->cats[i]);
+}
+
+static void sync_grpc_on_denied(void *owner, size_t server)
+{
+	struct sync *s = owner;
+	struct sync_server *srv = &s->servers[server];
+	if (!s->cfg.username[0] || srv->login_inflight)
+		return;
+	log_info("nacos", "%s denies a gRPC request: logging in again", srv->url);
+	free(srv->token);
+	srv->token = NULL;
+	sync_login_start(s, server);
+}
+
+/* Why a gRPC serviceInfo for e is not applied; NULL: it is. */
+static const char *sync_grpc_refuse(struct sync *s, const struct sync_entry *e,
+				    const struct nacos_service *svc, size_t server, int64_t ref)
+{
+	if (!e)
+		return "not tracked here";
+	if (svc->n_instances > s->cfg.max_instances) {
+		s->stats.over_instances++;
+		return "over max-instances";
+	}
+	if (e->svc && e->server == server && ref && ref < e->ref_ms)
+		return "older than the data held";
+	return NULL;
+}
+
+/* An answer to a subscription or a push (svc taken): applied as a polled answer would be. */
+static bool sync_grpc_on_service(void *owner, size_t server, const char *ns,
+				 struct nacos_service *svc, int64_t ref, bool pushed)
+{
+	struct sync *s = owner;
+	struct sync_entry *e = sync_entry_find(s, ns, svc->group, svc->name);
+	const char *why = sync_grpc_refuse(s, e, svc, server, ref);
+	if (why) {
+		log_debug("grpc", "%s/%s@@%s: %s", ns, svc->group, svc->name, why);
+		nacos_service_free(svc);
+		return false;
+	}
+	log_debug("grpc", "%s/%s/%s: %zu instances %s", ns, e->group, e->name, svc->n_instances,
+		  pushed ? "pushed" : "in the subscription's answer");
+	e->server = server;
+	e->ref_ms = ref > sync_wall_ms() + SYNC_PUSH_MAX_AHEAD_MS ? 0 : ref;
+	e->pushed_ms = sync_now(s);
+	sync_name_set(svc, e);
+	sync_origin_set(svc, &s->servers[server]);
+	free(svc->origin.api);
+	svc->origin.api = strdup("grpc");
+	const struct sync_catalog *cat = sync_catalog_find(s, e->ns, e->group);
+	svc->origin.uncatalogued = cat && sync_catalog_unlistable(cat);
+	if (sync_apply(s, e, svc))
+		sync_schedule_publish(s);
+	int64_t next = sync_now(s) + syncpolicy_jitter_ms(sync_poll_ms(s, e), sync_rand(s));
+	if (!pushed && e->next_poll_ms < next)
+		e->next_poll_ms = next; /* subscribed: the next poll is the safety net's */
+	if (e->waiters) {
+		sync_waiters_run(s, e);
+		sync_publish_urgent(s);
+	}
+	return true;
+}
+
+static void sync_grpc_start(struct sync *s)
+{
+	struct grpcsub_options o = {.n_servers = s->n_servers,
+				    .tenant = s->cfg.n_zones ? s->cfg.zones[0].namespace_id : "",
+				    .required = strcmp(s->cfg.nacos_transport, "grpc") == 0};
+	struct grpcsub_handlers h = {.owner = s,
+				     .on_state = sync_grpc_on_state,
+				     .on_service = sync_grpc_on_service,
+				     .on_denied = sync_grpc_on_denied};
+	char urls[NACOSAPI_MAX_SERVERS][256];
+	if (strcmp(s->cfg.nacos_transport, "http") == 0)
+		return;
+	for (size_t i = 0; i < s->n_servers; i++)
+		memcpy(urls[i], s->servers[i].url, sizeof(urls[i]));
+	o.urls = (const char(*)[256])urls;
+	int rc = grpcsub_new(s->loop, &o, &h, &s->grpc);
+	if (rc < 0) {
+		s->grpc = NULL;
+		log_msg(o.required ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "grpc",
+			"no gRPC transport (%s): HTTP only",
+			rc == -EINVAL ? "https servers: TLS over gRPC is not supported"
+				      : strerror(-rc));
+	}
+}
+
+static void sync_grpc_stop(struct sync *s)
+{
+	grpcsub_close(s->grpc);
+	s->grpc = NULL;
+}
+
+static void sync_grpc_track(struct sync *s, const struct sync_entry *e, bool on)
+{
+	if (!s->grpc)
+		return;
+	if (!on)
+		grpcsub_unsubscribe(s->grpc, e->ns, e->group, e->name);
+	else if (grpcsub_subscribe(s->grpc, e->ns, e->group, e->name) < 0)
+		log_warn("grpc", "%s/%s/%s: not subscribed: out of memory", e->ns, e->group,
+			 e->name);
+}
+
+static bool sync_grpc_covers(const struct sync *s, const struct sync_entry *e)
+{
+	return s->grpc && grpcsub_covers(s->grpc, e->ns, e->group, e->name);
+}
+
+static void sync_grpc_token(struct sync *s, size_t server)
+{
+	if (s->grpc)
+		grpcsub_set_token(s->grpc, server, s->servers[server].token);
+}
+
+/* One listing over gRPC: its pages come from the connection's server. */
+struct sync_grpc_listing {
+	struct sync *s;
+	struct sync_catalog *cat;
+	unsigned page;
+};
+
+static void on_grpc_page(void *arg, int error, char **names, size_t n, size_t total);
+
+static int sync_grpc_page(struct sync_grpc_listing *l)
+{
+	return grpcsub_list(l->s->grpc, l->cat->ns, l->cat->group, l->page, SYNC_GRPC_PAGE_SIZE,
+			    on_grpc_page, l);
+}
+
+static void on_grpc_page(void *arg, int error, char **names, size_t n, size_t total)
+{
+	struct sync_grpc_listing *l = arg;
+	struct sync *s = l->s;
+	struct sync_catalog *cat = l->cat;
+	int rc = error;
+	if (error == -ECANCELED) { /* closing, or the servers change: as sync_call_cancel */
+		cat->inflight = false;
+		sync_catalog_drop_acc(cat);
+		free(l);
+		return;
+	}
+	if (!error) {
+		if (l->page == 1)
+			cat->first_total = total;
+		cat->n_raw += n;
+		rc = synccatalog_append(&cat->acc, &cat->n_acc, names, n, s->cfg.max_services);
+		s->stats.over_services += rc == -E2BIG;
+	}
+	if (!rc && synccatalog_more(n, l->page, SYNC_GRPC_PAGE_SIZE, total, SYNC_MAX_PAGES)) {
+		l->page++;
+		if ((rc = sync_grpc_page(l)) == 0)
+			return;
+	}
+	free(l);
+	if (rc == 0)
+		sync_catalog_finish(s, cat, total);
+	else
+		sync_catalog_failed(s, cat,
+				    rc == -E2BIG    ? "more names than max-services"
+				    : rc == -EACCES ? "gRPC: denied"
+						    : "gRPC: no answer",
+				    rc == -EACCES);
+}
+
+/* Lists cat over gRPC when connected: true when it went out. */
+static bool sync_grpc_list(struct sync *s, struct sync_catalog *cat)
+{
+	size_t server;
+	struct sync_grpc_listing *l;
+	if (!s->grpc || !grpcsub_up(s->grpc, &server) || !(l = malloc(sizeof(*l))))
+		return false;
+	*l = (struct sync_grpc_listing){.s = s, .cat = cat, .page = 1};
+	if (sync_grpc_page(l) < 0) {
+		free(l);
+		return false;
+	}
+	cat->inflight = true;
+	return true;
+}
+
+static void sync_grpc_stats(const struct sync *s, struct sync_stats *out)
+{
+	struct grpcsub_stats g;
+	if (!s->grpc)
+		return;
+	grpcsub_get_stats(s->grpc, &g);
+	out->grpc_notifies = g.notifies;
+	out->grpc_notify_applied = g.notify_applied;
+	out->grpc_notify_stale = g.notify_stale;
+	out->grpc_notify_rejected = g.notify_rejected;
+	out->grpc_reconnects = g.reconnects;
+	out->grpc_resubscriptions = g.resubscriptions;
+	out->grpc_subscribed = g.subscribed;
+	if (g.server < out->n_servers)
+		out->servers[g.server].grpc = g.up ? 2 : 1;
 }
 
 /* ---- snapshots --------------------------------------------------------------------------- */
@@ -2328,6 +2577,7 @@ int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg
 		goto fail;
 	}
 	sync_start_timers(s);
+	sync_grpc_start(s); /* gRPC hook */
 	if (s->cfg.cache_file[0])
 		sync_cache_load(s);
 	if (!s->ready) /* its zones partial: no NXDOMAIN before the catalog is listed */
@@ -2614,6 +2864,7 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 		snprintf(o->url, sizeof(o->url), "%s", srv->url);
 		memcpy(o->results, srv->results, sizeof(o->results));
 	}
+	sync_grpc_stats(s, out); /* gRPC hook */
 }
 
 /* ---- reload ------------------------------------------------------------------------------ */
@@ -2623,6 +2874,7 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 static bool sync_network_changed(const struct config *a, const struct config *b)
 {
 	if (strcmp(a->nacos, b->nacos) != 0 || strcmp(a->nacos_api, b->nacos_api) != 0 ||
+	    strcmp(a->nacos_transport, b->nacos_transport) != 0 || /* gRPC hook */
 	    strcmp(a->nacos_ca, b->nacos_ca) != 0 || strcmp(a->username, b->username) != 0 ||
 	    strcmp(a->password, b->password) != 0 || strcmp(a->groups, b->groups) != 0 ||
 	    a->max_response_size != b->max_response_size || a->n_zones != b->n_zones ||
@@ -2743,12 +2995,14 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 	bool same_pin = strcmp(s->cfg.nacos_api, cfg->nacos_api) == 0;
 	s->network++;
 	s->io->close(s->http);
+	sync_grpc_stop(s); /* gRPC hook: cancels its listings too */
 	s->http = http;
 	/* From here on, waiters that run may start calls: they must see the new settings. */
 	s->cfg = *cfg;
 	sync_servers_replace(s, fresh, (size_t)n, pinned, same_pin);
 	sync_catalogs_replace(s, cats, n_cats);
 	s->cats_cap = cap;
+	sync_grpc_start(s); /* gRPC hook: the new servers */
 	return 0;
 }
 
@@ -2826,6 +3080,7 @@ void sync_close(struct sync *s)
 		return;
 	s->closing = true;
 	s->io->close(s->http); /* cancels every call */
+	sync_grpc_stop(s);     /* gRPC hook */
 	pushsock_close(s->push);
 	s->push = NULL;
 	for (size_t i = 0; i < s->n_buckets; i++)

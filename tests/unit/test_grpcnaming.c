@@ -34,9 +34,9 @@ static void test_service_info(void)
 	CHECK_INT_EQ(ref, 1700000000123LL);
 	nacos_service_free(svc);
 	/* A name with dots and no groupName: DEFAULT_GROUP; a grouped name still splits. */
-	CHECK_INT_EQ(parse("{\"serviceInfo\":{\"name\":\"com.acme.Order\",\"hosts\":[]}}", &svc,
-			   &ref),
-		     0);
+	CHECK_INT_EQ(
+		parse("{\"serviceInfo\":{\"name\":\"com.acme.Order\",\"hosts\":[]}}", &svc, &ref),
+		0);
 	CHECK_STR_EQ(svc->group, "DEFAULT_GROUP");
 	CHECK_STR_EQ(svc->name, "com.acme.Order");
 	CHECK_INT_EQ(ref, 0);
@@ -59,7 +59,8 @@ static void test_service_list(void)
 {
 	char **names;
 	size_t n, total;
-	const char *body = "{\"resultCode\":200,\"count\":3,\"serviceNames\":[\"a\",\"@bad\",\"b\"]}";
+	const char *body =
+		"{\"resultCode\":200,\"count\":3,\"serviceNames\":[\"a\",\"@bad\",\"b\"]}";
 	struct nacos_diag d = {0};
 	CHECK_INT_EQ(nacos_parse_grpc_service_list(body, strlen(body), &d, &names, &n, &total), 0);
 	CHECK_INT_EQ(n, 2);

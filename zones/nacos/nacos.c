@@ -677,8 +677,8 @@ int nacos_parse_grpc_service(const char *body, size_t len, struct nacos_diag *d,
 	return rc;
 }
 
-int nacos_parse_grpc_service_list(const char *body, size_t len, struct nacos_diag *d,
-				  char ***names, size_t *n, size_t *total)
+int nacos_parse_grpc_service_list(const char *body, size_t len, struct nacos_diag *d, char ***names,
+				  size_t *n, size_t *total)
 {
 	json_int_t count = -1;
 	json_t *root, *list = NULL;

@@ -87,8 +87,8 @@ int nacos_parse_service_list(const char *body, size_t len, struct nacos_diag *d,
 int nacos_parse_grpc_service(const char *body, size_t len, struct nacos_diag *d,
 			     struct nacos_service **out, int64_t *ref_ms);
 /* gRPC ServiceListResponse {"count":N,"serviceNames":[...]}: as nacos_parse_service_list. */
-int nacos_parse_grpc_service_list(const char *body, size_t len, struct nacos_diag *d,
-				  char ***names, size_t *n, size_t *total);
+int nacos_parse_grpc_service_list(const char *body, size_t len, struct nacos_diag *d, char ***names,
+				  size_t *n, size_t *total);
 /* A service name from a catalog listing (v1 doms, v3 pageItems) worth fetching: not empty, not
  * starting with '@' (Nacos forbids it; it would read as a group), at most 4096 bytes. */
 bool nacos_listed_name_ok(const char *name);
