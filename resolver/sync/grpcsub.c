@@ -54,6 +54,7 @@ struct grpcsub {
 	size_t n_servers, cur;
 	char *tenant;
 	bool required, closing, up, ever_up;
+	bool told_absent; /* "no gRPC" was logged for this server */
 	int64_t since_ms; /* when the current server was last up or first tried */
 	struct sub **buckets;
 	size_t n_buckets, n_subs;
@@ -396,7 +397,8 @@ static int grpcsub_connect(struct grpcsub *g)
 				 .port = port,
 				 .client_version = "Nacos-DNS:v1.0.1 nacos-dns/" NACOS_DNS_VERSION,
 				 .tenant = g->tenant,
-				 .module = "naming"};
+				 .module = "naming",
+				 .quiet = !g->required};
 	struct grpc_handlers hh = {.owner = g, .on_state = on_state, .on_push = on_push};
 	int rc = grpc_new(g->loop, &o, &hh, &g->conn);
 	if (rc < 0)
@@ -427,6 +429,13 @@ static void grpcsub_rotate(struct grpcsub *g)
 static void on_tick(uv_timer_t *t)
 {
 	struct grpcsub *g = t->data;
+	if (!g->ever_up && !g->told_absent && now_ms(g) - g->since_ms >= GRPCSUB_ROTATE_MS) {
+		g->told_absent = true;
+		log_msg(g->required ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, LOG,
+			"%s: no gRPC on its port + 1000: HTTP polls only, gRPC tried again with "
+			"backoff",
+			g->urls[g->cur]);
+	}
 	if (!g->up && g->n_servers > 1 && now_ms(g) - g->since_ms >= GRPCSUB_ROTATE_MS)
 		grpcsub_rotate(g);
 	if (g->up) {

@@ -1750,7 +1750,7 @@ static void sync_grpc_start(struct sync *s)
 				     .on_service = sync_grpc_on_service,
 				     .on_denied = sync_grpc_on_denied};
 	char urls[NACOSAPI_MAX_SERVERS][256];
-	if (strcmp(s->cfg.nacos_transport, "http") == 0)
+	if (strcmp(s->cfg.nacos_transport, "http") == 0 || !s->io->grpc)
 		return;
 	for (size_t i = 0; i < s->n_servers; i++)
 		memcpy(urls[i], s->servers[i].url, sizeof(urls[i]));
@@ -2510,6 +2510,7 @@ static const struct syncio sync_io_real = {
 	.close = sync_http_close,
 	.now_ms = sync_loop_now,
 	.ctx = NULL,
+	.grpc = true,
 };
 
 static uint64_t sync_tick_ms(const struct sync *s)

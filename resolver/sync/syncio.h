@@ -1,6 +1,7 @@
 /* What the sync reaches the network and the clock through. The daemon binds it to http.c and
  * libuv's loop time (sync_new); a test binds it to scripted answers and a clock it moves. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -20,6 +21,9 @@ struct syncio {
 	/* Monotonic milliseconds: every backoff, poll, hold and token time is measured on it. */
 	int64_t (*now_ms)(void *ctx, uv_loop_t *loop);
 	void *ctx;
+	/* The gRPC transport (--nacos-transport) may be used: it connects on the loop itself, so a
+	 * binding of scripted answers leaves it false. */
+	bool grpc;
 };
 
 /* sync_new with io (borrowed: it must outlive the sync) instead of http.c and the loop's time. */
