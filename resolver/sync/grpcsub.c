@@ -338,7 +338,8 @@ static void on_state(void *owner, bool up, const char *why)
 	g->since_ms = now_ms(g);
 	if (up) {
 		/* After any reconnect the server holds no subscription of ours
-		 * (naming/.../ConnectionBasedClientManager forgets the client with it). */
+		 * (naming/.../client/manager/impl/ConnectionBasedClientManager.java drops the
+		 * client with its connection). */
 		size_t n = requeue(g, true, true, false);
 		if (g->ever_up) {
 			g->st.reconnects++;

@@ -5,6 +5,7 @@ The poll interval is 30 s, so within a few seconds only a gRPC push (or the answ
 subscription) explains a change. Waits are bounded polls, not timing assertions."""
 import copy
 import re
+import time
 import urllib.request
 
 import dns.rcode
@@ -188,3 +189,18 @@ def test_bad_message_keeps_data(fake_nacos, nacos_dns, kind, logged):
     subscribed(nacos)
     nacos.register("web", "10.0.0.2", 80)
     assert wait_until(lambda: addresses(srv) == ["10.0.0.1", "10.0.0.2"], timeout=8)
+
+
+def test_subscribed_service_polls_slow_down(fake_nacos, nacos_dns):
+    nacos = fake_nacos(mode="2.x", grpc_port=0)
+    nacos.register("web", "10.0.0.1", 80)
+    http_port = free_port()
+    srv = nacos_dns("--nacos", nacos.url, "--poll-interval", "1s", "--http",
+                    f"127.0.0.1:{http_port}", "--log-level", "debug")
+    srv.http_port = http_port
+    tracked_over_grpc(nacos, srv, ["10.0.0.1"])
+    time.sleep(1.5)  # a poll planned before the subscription was confirmed
+    nacos.reset_counters()
+    time.sleep(4)
+    polls = nacos.requests()["by_path"].get("/nacos/v1/ns/instance/list", 0)
+    assert polls == 0, polls  # the next one comes 10 poll intervals after the last
