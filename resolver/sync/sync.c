@@ -1765,8 +1765,20 @@ static void sync_grpc_start(struct sync *s)
 	}
 }
 
+/* The counters of the connection that ends stay in s->stats: they are monotonic across
+ * reloads. */
 static void sync_grpc_stop(struct sync *s)
 {
+	struct grpcsub_stats g;
+	if (!s->grpc)
+		return;
+	grpcsub_get_stats(s->grpc, &g);
+	s->stats.grpc_notifies += g.notifies;
+	s->stats.grpc_notify_applied += g.notify_applied;
+	s->stats.grpc_notify_stale += g.notify_stale;
+	s->stats.grpc_notify_rejected += g.notify_rejected;
+	s->stats.grpc_reconnects += g.reconnects;
+	s->stats.grpc_resubscriptions += g.resubscriptions;
 	grpcsub_close(s->grpc);
 	s->grpc = NULL;
 }
@@ -1865,12 +1877,12 @@ static void sync_grpc_stats(const struct sync *s, struct sync_stats *out)
 	if (!s->grpc)
 		return;
 	grpcsub_get_stats(s->grpc, &g);
-	out->grpc_notifies = g.notifies;
-	out->grpc_notify_applied = g.notify_applied;
-	out->grpc_notify_stale = g.notify_stale;
-	out->grpc_notify_rejected = g.notify_rejected;
-	out->grpc_reconnects = g.reconnects;
-	out->grpc_resubscriptions = g.resubscriptions;
+	out->grpc_notifies += g.notifies; /* out holds those of connections ended before */
+	out->grpc_notify_applied += g.notify_applied;
+	out->grpc_notify_stale += g.notify_stale;
+	out->grpc_notify_rejected += g.notify_rejected;
+	out->grpc_reconnects += g.reconnects;
+	out->grpc_resubscriptions += g.resubscriptions;
 	out->grpc_subscribed = g.subscribed;
 	if (g.server < out->n_servers)
 		out->servers[g.server].grpc = g.up ? 2 : 1;
