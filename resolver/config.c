@@ -18,6 +18,7 @@ static const char *const order_names[] = {"weighted", "client", NULL};
 static const char *const truncate_names[] = {"tc", "subset", NULL};
 static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const api_names[] = {"auto", "v1", "v3", NULL};
+static const char *const transport_names[] = {"auto", "grpc", "http", NULL};
 static const char *const track_names[] = {"queried", "all", NULL};
 static const char *const onoff_names[] = {"off", "on", NULL};
 
@@ -107,6 +108,10 @@ const struct config_key config_keys[] = {
 	 "cap on queries waiting for a first fetch or the catalog", CONFIG_RELOAD_NONE},
 	{"nacos-api", CK_ENUM, FIELD(nacos_api), 0, 0, 0, api_names, NULL, "auto|v1|v3",
 	 "Nacos HTTP API to speak", CONFIG_RELOAD_NACOS},
+	{"nacos-transport", CK_ENUM, FIELD(nacos_transport), 0, 0, 0, transport_names, NULL,
+	 "auto|grpc|http",
+	 "Nacos transport: gRPC (port + 1000) with pushes, HTTP polls, or gRPC when it answers",
+	 CONFIG_RELOAD_NACOS},
 	{"nacos-ca", CK_STR, FIELD(nacos_ca), 0, 0, 0, NULL, configval_readable, "FILE",
 	 "CA bundle for https Nacos servers", CONFIG_RELOAD_NACOS},
 	{"username", CK_STR, FIELD(username), 0, 0, 0, NULL, NULL, "NAME", "Nacos user",
@@ -218,6 +223,7 @@ void config_defaults(struct config *c)
 	c->max_groups = 64;
 	c->any_group = true;
 	snprintf(c->nacos_api, sizeof(c->nacos_api), "auto");
+	snprintf(c->nacos_transport, sizeof(c->nacos_transport), "auto");
 	snprintf(c->groups, sizeof(c->groups), "DEFAULT_GROUP");
 	c->catalog_interval_ms = 30000;
 	c->poll_interval_ms = 5000;

@@ -82,6 +82,7 @@ struct config {
 	/* Nacos */
 	char nacos[CONFIG_PATH_LEN]; /* SOURCE[,SOURCE...]: file:PATH or http(s)://host:port */
 	char nacos_api[8];           /* auto | v1 | v3; default auto */
+	char nacos_transport[8];     /* auto | grpc | http; default auto */
 	char nacos_ca[CONFIG_PATH_LEN];
 	char username[CONFIG_STR_LEN];
 	char password[CONFIG_STR_LEN];       /* from password, password-file or NACOS_PASSWORD */

@@ -79,7 +79,7 @@ static int set_enum(struct config *c, const struct config_key *k, const char *v,
 			*(bool *)(void *)field = i != 0;
 		else if (k->size == sizeof(int)) /* enums */
 			memcpy(field, &i, sizeof(i));
-		else /* kept as text: nacos_api */
+		else /* kept as text: nacos_api, nacos_transport */
 			snprintf(field, k->size, "%s", v);
 		return 0;
 	}

@@ -242,8 +242,8 @@ static void metrics_render_queries(struct mbuf *b, const struct metrics *m)
 				    (unsigned long long)m->queries[t][tr]);
 	mbuf_head(b, "responses_total", "counter", "DNS replies sent, by rcode.");
 	for (size_t r = 0; r < 16; r++)
-		mbuf_printf(b, "nacosdns_responses_total{rcode=\"%s\"} %llu\n", dnsnames_rcode((uint8_t)r),
-			    (unsigned long long)m->rcodes[r]);
+		mbuf_printf(b, "nacosdns_responses_total{rcode=\"%s\"} %llu\n",
+			    dnsnames_rcode((uint8_t)r), (unsigned long long)m->rcodes[r]);
 }
 
 /* One histogram of reply times, from per-bucket (not cumulative) counts. */
@@ -383,6 +383,40 @@ static void metrics_render_cache(struct mbuf *b, const struct fwdcache_stats *c,
 		    (double)c->bytes);
 }
 
+/* The gRPC transport: connection state per server, pushes, reconnects, resubscriptions. */
+static void metrics_render_grpc(struct mbuf *b, const struct sync_stats *s)
+{
+	mbuf_head(b, "grpc_connection_state", "gauge",
+		  "gRPC connection to each Nacos server: 0 none, 1 connecting, 2 up.");
+	for (size_t i = 0; i < s->n_servers; i++) {
+		mbuf_printf(b, "nacosdns_grpc_connection_state{server=\"");
+		mbuf_label(b, s->servers[i].url);
+		mbuf_printf(b, "\"} %d\n", s->servers[i].grpc);
+	}
+	mbuf_head(
+		b, "grpc_notifies_total", "counter",
+		"gRPC NotifySubscriberRequests: received, and each as applied, stale or rejected.");
+	const struct {
+		const char *result;
+		uint64_t n;
+	} rows[] = {{"received", s->grpc_notifies},
+		    {"applied", s->grpc_notify_applied},
+		    {"stale", s->grpc_notify_stale},
+		    {"rejected", s->grpc_notify_rejected}};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		mbuf_printf(b, "nacosdns_grpc_notifies_total{result=\"%s\"} %llu\n", rows[i].result,
+			    (unsigned long long)rows[i].n);
+	mbuf_metric(b, "grpc_reconnects_total", "counter",
+		    "gRPC connections registered again after the first.",
+		    (double)s->grpc_reconnects);
+	mbuf_metric(b, "grpc_resubscriptions_total", "counter",
+		    "Subscriptions sent again after a gRPC reconnect.",
+		    (double)s->grpc_resubscriptions);
+	mbuf_metric(b, "grpc_subscribed_services", "gauge",
+		    "Services the gRPC server confirmed a subscription of.",
+		    (double)s->grpc_subscribed);
+}
+
 static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 {
 	mbuf_metric(b, "sync_http_requests_total", "counter",
@@ -438,6 +472,7 @@ static void metrics_render_sync(struct mbuf *b, const struct sync_stats *s)
 		    (unsigned long long)s->push_stale);
 	mbuf_printf(b, "nacosdns_push_packets_total{result=\"rejected\"} %llu\n",
 		    (unsigned long long)s->push_rejected);
+	metrics_render_grpc(b, s);
 }
 
 /* One family for every cap: which one held, and how often. */
@@ -556,10 +591,11 @@ static void metrics_render_process(struct mbuf *b)
 		    "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes "
 		    "%.0f\n",
 		    p.resident_bytes);
-	mbuf_printf(b,
-		    "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
-		    "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %.0f\n",
-		    p.virtual_bytes);
+	mbuf_printf(
+		b,
+		"# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		"# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %.0f\n",
+		p.virtual_bytes);
 	mbuf_printf(b,
 		    "# HELP process_open_fds Number of open file descriptors.\n"
 		    "# TYPE process_open_fds gauge\nprocess_open_fds %.0f\n",

@@ -82,12 +82,19 @@ struct grpc {
 	uint64_t next_try, setup_due, health_due;
 	long backoff_ms;
 	bool started, closing;
+	bool quiet, ever_up; /* failures before the first connection: debug when quiet */
 	char connection_id[128];
 };
 
 static void grpc_arm(struct grpc *g);
 static void grpc_drop(struct grpc *g, const char *why, long retry_ms);
 static void conn_flush(struct conn *c);
+
+/* A server probed for gRPC (quiet) that never answered it is not a problem to warn about. */
+static enum log_level grpc_fail_level(const struct grpc *g)
+{
+	return g->quiet && !g->ever_up ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN;
+}
 
 /* ---- calls ---- */
 
@@ -407,6 +414,7 @@ static void grpc_registered(struct grpc *g, const char *why)
 	if (g->phase != PHASE_SETUP)
 		return;
 	g->phase = PHASE_UP;
+	g->ever_up = true;
 	g->backoff_ms = GRPC_BACKOFF_MIN_MS;
 	g->health_due = uv_now(g->loop) + GRPC_HEALTH_MS;
 	log_info(LOG, "connected to %s:%u as %s", g->host, g->port, g->connection_id);
@@ -582,7 +590,7 @@ static void grpc_drop(struct grpc *g, const char *why, long retry_ms)
 	g->phase = PHASE_IDLE;
 	uv_close((uv_handle_t *)&c->tcp, on_conn_close);
 	if (!was_up)
-		log_warn(LOG, "%s:%u: %s", g->host, g->port, why);
+		log_msg(grpc_fail_level(g), LOG, "%s:%u: %s", g->host, g->port, why);
 	else
 		log_info(LOG, "connection to %s:%u lost: %s", g->host, g->port, why);
 	if (retry_ms >= 0) {
@@ -732,7 +740,7 @@ static void grpc_connect_addr(struct grpc *g)
 /* A failure before there is a connection: the next try after the backoff. */
 static void grpc_retry(struct grpc *g, const char *why)
 {
-	log_warn(LOG, "%s:%u: %s", g->host, g->port, why);
+	log_msg(grpc_fail_level(g), LOG, "%s:%u: %s", g->host, g->port, why);
 	g->phase = PHASE_IDLE;
 	g->next_try = uv_now(g->loop) + (uint64_t)g->backoff_ms;
 	if (g->backoff_ms < GRPC_BACKOFF_MAX_MS)
@@ -899,6 +907,7 @@ int grpc_new(uv_loop_t *loop, const struct grpc_options *o, const struct grpc_ha
 			   .port = o->port,
 			   .phase = PHASE_IDLE,
 			   .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 3000,
+			   .quiet = o->quiet,
 			   .backoff_ms = GRPC_BACKOFF_MIN_MS};
 	if (!o->host || !*o->host || o->port == 0 || !h->on_state || !h->on_push) {
 		log_err(LOG, "%s:%u: no host or port", o->host ? o->host : "(none)", o->port);

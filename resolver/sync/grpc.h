@@ -19,6 +19,7 @@ struct grpc_options {
 	const char *tenant;         /* the namespace id, "" for public; copied */
 	const char *module;         /* labels.module: "naming"; copied */
 	long timeout_ms;            /* connect, server check and health check timeout; 0: 3000 */
+	bool quiet;                 /* failures before the first connection logged at debug */
 };
 
 /* Borrowed for the duration of each call. */

@@ -4,6 +4,7 @@
  * through a hook struct it defines:
  *   synccall   servers, failover, backoff, API detection, login   (over syncio: http.c)
  *   synchttp   the HTTP transport: instance lists and catalog pages, reported through syncsink
+ *   syncgrpc   the gRPC transport beside it: subscriptions, pushes, catalogs (syncsink too)
  *   synctrack  tracked services and their data, the removal guard
  *   synccat    the catalogs and what a listing does to them
  *   syncwait   queries waiting;  syncmiss  names of groups that cannot be listed
@@ -30,6 +31,7 @@
 #include "resolver/sync/synccache.h"
 #include "resolver/sync/synccall.h"
 #include "resolver/sync/synccat.h"
+#include "resolver/sync/syncgrpc.h"
 #include "resolver/sync/synchttp.h"
 #include "resolver/sync/syncio.h"
 #include "resolver/sync/syncmiss.h"
@@ -55,6 +57,7 @@ struct sync {
 	const struct syncio *io;
 	struct synccall *net;    /* the servers, and the calls to them */
 	struct synchttp *http;   /* the HTTP transport */
+	struct syncgrpc *grpc;   /* the gRPC transport: subscriptions and catalogs beside it */
 	struct synctrack *track; /* the tracked services and their data */
 	struct synccat *cats;    /* the catalogs */
 	struct syncmiss *miss;   /* names of groups that cannot be listed */
@@ -100,6 +103,7 @@ static void sync_waiters_run(struct sync *s, struct synctrack_entry *e);
 static void sync_entry_remove(struct sync *s, struct synctrack_entry *e)
 {
 	synctrack_unlink(s->track, e);
+	syncgrpc_track(s->grpc, e, false);
 	sync_waiters_run(s, e);
 	synctrack_release(s->track, e);
 }
@@ -181,6 +185,8 @@ static const char *sync_push_ip(const struct sync *s, const struct synccall_serv
  * long) and below the 10 s after which 1.x forgets the subscription (jitter adds 10 %). */
 static int64_t sync_poll_ms(const struct sync *s, const struct synctrack_entry *e)
 {
+	if (syncgrpc_covers(s->grpc, e)) /* pushed at once over gRPC: a poll is a safety net */
+		return SYNCGRPC_POLL_FACTOR * (int64_t)s->cfg.poll_interval_ms;
 	return syncpolicy_poll_ms(s->cfg.poll_interval_ms, e->subscribed && e->push_ok,
 				  e->svc ? e->svc->cache_millis : 0);
 }
@@ -198,8 +204,10 @@ static void sync_entry_subscribe(struct sync *s, struct synctrack_entry *e, bool
 
 /* ---- instance lists ---------------------------------------------------------------------- */
 
+/* e is polled over HTTP; over gRPC it is subscribed too (a no-op when it is). */
 static void sync_fetch(struct sync *s, struct synctrack_entry *e, bool urgent)
 {
+	syncgrpc_track(s->grpc, e, true);
 	e->next_poll_ms = sync_now(s) + syncpolicy_jitter_ms(sync_poll_ms(s, e), sync_rand(s));
 	synchttp_fetch(s->http, e, urgent);
 }
@@ -220,12 +228,30 @@ static void sync_fetch_failed(struct sync *s, struct synctrack_entry *e, const c
 	sync_waiters_run(s, e);
 }
 
+/* e's fetch ended with an answer: false when e was untracked meanwhile (freed now). */
+static bool sync_fetch_settled(struct sync *s, struct synctrack_entry *e,
+			       const struct syncsink_source *from)
+{
+	if (from->skipped != e->skipped_logged) /* logged when the count changes, not per poll */
+		log_warn("nacos", "%s/%s/%s: %zu instances skipped (%s)", e->ns, e->group, e->name,
+			 from->skipped, from->why[0] ? from->why : "none now");
+	e->skipped_logged = from->skipped;
+	if (!synctrack_settle(e))
+		return false;
+	s->stats.fetch_ok++;
+	if (e->failing)
+		log_info("nacos", "fetching %s/%s/%s works again", e->ns, e->group, e->name);
+	e->failing = false;
+	return true;
+}
+
 /*
- * The entry point for an instance list of e, fetched by any transport: svc (taken) is what
- * Nacos has now, from where `from` says. e's fetch ends here; its first queries are answered.
+ * The entry point for an instance list of e, from any transport: svc (taken) is what Nacos has
+ * now, from where `from` says. e's fetch ends here, unless the data came unasked (a
+ * subscription's); its first queries are answered.
  */
-static void sync_instances_take(void *owner, struct synctrack_entry *e,
-				struct nacos_service *svc, const struct syncsink_source *from)
+static void sync_instances_take(void *owner, struct synctrack_entry *e, struct nacos_service *svc,
+				const struct syncsink_source *from)
 {
 	struct sync *s = owner;
 	if (svc->n_instances > s->cfg.max_instances) {
@@ -234,27 +260,26 @@ static void sync_instances_take(void *owner, struct synctrack_entry *e,
 			 svc->n_instances, s->cfg.max_instances);
 		nacos_service_free(svc);
 		s->stats.over_instances++;
-		sync_fetch_failed(s, e, over);
+		if (!from->unasked)
+			sync_fetch_failed(s, e, over);
 		return;
 	}
-	if (from->skipped != e->skipped_logged) /* logged when the count changes, not per poll */
-		log_warn("nacos", "%s/%s/%s: %zu instances skipped (%s)", e->ns, e->group, e->name,
-			 from->skipped, from->why[0] ? from->why : "none now");
-	e->skipped_logged = from->skipped;
-	if (!synctrack_settle(e)) {
+	if (!from->unasked && !sync_fetch_settled(s, e, from)) {
 		nacos_service_free(svc);
 		return;
 	}
-	s->stats.fetch_ok++;
-	if (e->failing)
-		log_info("nacos", "fetching %s/%s/%s works again", e->ns, e->group, e->name);
-	e->failing = false;
 	synctrack_stamp(e, svc, synccall_server(s->net, from->server)->url, from->api,
 			clock_wall_ms());
 	const struct synccat_catalog *cat = synccat_find(s->cats, e->ns, e->group);
 	svc->origin.uncatalogued = cat && synccat_unlistable(cat);
 	if (synctrack_take(s->track, e, svc, from->server, from->ref_ms, sync_now(s)))
 		sync_schedule_publish(s);
+	if (from->unasked) {
+		int64_t next = sync_now(s) + syncpolicy_jitter_ms(sync_poll_ms(s, e), sync_rand(s));
+		e->pushed_ms = sync_now(s);
+		if (!from->pushed && e->next_poll_ms < next)
+			e->next_poll_ms = next; /* subscribed: the next poll is the safety net's */
+	}
 	if (!syncwait_empty(&e->waiters)) { /* first queries: answered now, the next ones from
 					       the registry */
 		sync_waiters_run(s, e);
@@ -329,13 +354,16 @@ static void sync_push_stop(struct sync *s)
 
 /* ---- catalog ----------------------------------------------------------------------------- */
 
+/* Over gRPC while it is connected, else over HTTP. */
 static void sync_catalog_list(struct sync *s, struct synccat_catalog *cat)
 {
-	synchttp_list(s->http, cat);
+	if (!syncgrpc_list(s->grpc, cat))
+		synchttp_list(s->http, cat);
 }
 
-static void sync_catalog_round(struct sync *s)
+static void sync_catalog_round(void *owner)
 {
+	struct sync *s = owner;
 	for (size_t i = 0; i < synccat_slots(s->cats); i++) {
 		struct synccat_catalog *cat = synccat_slot(s->cats, i);
 		if (cat && !cat->inflight)
@@ -418,8 +446,8 @@ static void sync_catalog_finish(struct sync *s, struct synccat_catalog *cat, siz
  * matched, page_size asked) of the `total` the server counts. true: ask for the next page
  * (cat->page is it); false: the listing is over, applied or failed.
  */
-static bool sync_catalog_page_take(void *owner, struct synccat_catalog *cat, char **names,
-				   size_t n, size_t items, size_t total, size_t page_size)
+static bool sync_catalog_page_take(void *owner, struct synccat_catalog *cat, char **names, size_t n,
+				   size_t items, size_t total, size_t page_size)
 {
 	struct sync *s = owner;
 	int rc = synccat_page(cat, names, n, items, total, page_size, s->cfg.max_services);
@@ -463,16 +491,28 @@ static void sync_http_closed(void *owner)
 	sync_handle_closed(owner);
 }
 
-/* The HTTP transport, reporting to the entry points above. NULL on ENOMEM. */
+/* What every transport reports to: the entry points above. */
+static const struct syncsink sync_sink = {.instances = sync_instances_take,
+					  .instances_failed = sync_sink_instances_failed,
+					  .catalog_page = sync_catalog_page_take,
+					  .catalog_failed = sync_catalog_failed};
+
+/* The HTTP transport. NULL on ENOMEM. */
 static struct synchttp *sync_http_new(struct sync *s)
 {
-	struct syncsink sink = {.owner = s,
-				.instances = sync_instances_take,
-				.instances_failed = sync_sink_instances_failed,
-				.catalog_page = sync_catalog_page_take,
-				.catalog_failed = sync_catalog_failed};
+	struct syncsink sink = sync_sink;
+	sink.owner = s;
 	struct synchttp_hooks h = {.owner = s, .polling = sync_polling, .closed = sync_http_closed};
 	return synchttp_new(s->loop, s->net, &sink, &h);
+}
+
+/* The gRPC transport, beside HTTP. NULL on ENOMEM. */
+static struct syncgrpc *sync_grpc_new(struct sync *s)
+{
+	struct syncsink sink = sync_sink;
+	sink.owner = s;
+	struct syncgrpc_hooks h = {.owner = s, .up = sync_catalog_round};
+	return syncgrpc_new(s->loop, &s->cfg, s->io, s->net, s->track, &sink, &h);
 }
 
 /* ---- publishing: snapshots built on the thread pool --------------------------------------- */
@@ -685,6 +725,7 @@ static void sync_free(struct sync *s)
 	synctrack_free(s->track);
 	synccat_free(s->cats);
 	synchttp_free(s->http);
+	syncgrpc_free(s->grpc);
 	synccall_free(s->net);
 	syncpush_free(s->push);
 	syncmiss_free(s->miss);
@@ -732,6 +773,7 @@ static void sync_start(struct sync *s)
 	uint64_t tick = sync_tick_ms(s);
 	uv_timer_start(&s->tick, on_tick, tick, tick);
 	uv_timer_start(&s->catalog_timer, on_catalog_timer, 0, s->cfg.catalog_interval_ms);
+	syncgrpc_start(s->grpc);
 	syncpub_start(s->pub);
 	synccache_start(s->cache);
 	/* The timers, the waiters, publishing, the cache file and HTTP parses: each is given back
@@ -807,8 +849,8 @@ int sync_new_io(uv_loop_t *loop, const struct config *cfg, struct snapstore *reg
 	struct syncpush_hooks ph = {
 		.owner = s, .server_of = sync_push_server_of, .apply = sync_push_take};
 	rc = -ENOMEM;
-	if (!(s->http = sync_http_new(s)) || !(s->push = syncpush_new(loop, &s->cfg, &ph)) ||
-	    (rc = syncpush_start(s->push)) < 0)
+	if (!(s->http = sync_http_new(s)) || !(s->grpc = sync_grpc_new(s)) ||
+	    !(s->push = syncpush_new(loop, &s->cfg, &ph)) || (rc = syncpush_start(s->push)) < 0)
 		goto fail;
 	sync_start(s);
 	log_info("sync", "syncing from %s (api %s), %zu servers, groups %s, track %s", cfg->nacos,
@@ -999,6 +1041,17 @@ void sync_get_stats(const struct sync *s, struct sync_stats *out)
 		snprintf(o->url, sizeof(o->url), "%s", srv->url);
 		memcpy(o->results, srv->results, sizeof(o->results));
 	}
+	struct syncgrpc_stats g;
+	syncgrpc_get_stats(s->grpc, &g);
+	out->grpc_notifies = g.sub.notifies;
+	out->grpc_notify_applied = g.sub.notify_applied;
+	out->grpc_notify_stale = g.sub.notify_stale;
+	out->grpc_notify_rejected = g.sub.notify_rejected;
+	out->grpc_reconnects = g.sub.reconnects;
+	out->grpc_resubscriptions = g.sub.resubscriptions;
+	out->grpc_subscribed = g.sub.subscribed;
+	if (g.on && g.sub.server < out->n_servers)
+		out->servers[g.sub.server].grpc = g.sub.up ? 2 : 1;
 }
 
 /* ---- reload ------------------------------------------------------------------------------ */
@@ -1045,9 +1098,11 @@ static int sync_network_reset(struct sync *s, const struct config *cfg)
 		synccat_free(cats);
 		return rc;
 	}
+	syncgrpc_stop(s->grpc); /* cancels its listings too */
 	/* From here on, waiters that run may start calls: they must see the new settings. */
 	s->cfg = *cfg;
 	sync_catalogs_replace(s, cats);
+	syncgrpc_start(s->grpc); /* to the new servers */
 	return 0;
 }
 
@@ -1129,6 +1184,7 @@ void sync_close(struct sync *s)
 		return;
 	s->closing = true;
 	synccall_close(s->net); /* cancels every call */
+	syncgrpc_stop(s->grpc);
 	synchttp_close(s->http);
 	syncpush_stop(s->push);
 	for (struct synctrack_entry *e = synctrack_first(s->track); e;

@@ -54,6 +54,7 @@ void sync_catalog_miss(struct sync *s);
 struct sync_server_stats {
 	char url[256];
 	uint64_t results[2][NACOSAPI_RESULT_COUNT];
+	int grpc; /* gRPC connection: 0 none (HTTP only), 1 connecting, 2 up */
 };
 
 struct sync_stats {
@@ -80,6 +81,12 @@ struct sync_stats {
 	 * updated, or confirmed unchanged), stale (no newer than the data held, or for a service
 	 * not tracked) or rejected (not from a Nacos server, malformed, unknown type). */
 	uint64_t push_received, push_applied, push_stale, push_rejected;
+	/* gRPC (--nacos-transport): NotifySubscriberRequests received, and each as applied, stale
+	 * (no newer than the data held, or not tracked) or rejected (malformed); connections up
+	 * again after the first; subscriptions sent again after them; subscriptions confirmed
+	 * (now). */
+	uint64_t grpc_notifies, grpc_notify_applied, grpc_notify_stale, grpc_notify_rejected;
+	uint64_t grpc_reconnects, grpc_resubscriptions, grpc_subscribed;
 	uint64_t tracked; /* now: services tracked */
 	uint64_t stale;   /* now: services served stale */
 	struct sync_server_stats servers[SYNC_MAX_SERVERS];

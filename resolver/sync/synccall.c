@@ -39,6 +39,8 @@ struct synccall {
 	uint64_t generation;
 	uint64_t rnd[2];
 	struct synccall_stats stats;
+	void (*token_cb)(void *arg, size_t server); /* synccall_watch_tokens; NULL: none */
+	void *token_arg;
 };
 
 static void synccall_send(struct synccall_call *c);
@@ -421,7 +423,27 @@ static void synccall_login_done(struct synccall *n, size_t server, const char *b
 	srv->token_refresh_ms = syncpolicy_token_refresh_at(synccall_now(n), ttl);
 	log_debug("nacos", "logged in at %s as %s, token valid %llds", srv->url, n->cfg->username,
 		  (long long)ttl);
+	if (n->token_cb)
+		n->token_cb(n->token_arg, server);
 	synccall_login_finish(n, server, NULL);
+}
+
+void synccall_login(struct synccall *n, size_t server, bool renew)
+{
+	struct synccall_server *srv = &n->servers[server];
+	if (n->closing || !n->cfg->username[0] || srv->login_inflight)
+		return;
+	if (renew) {
+		free(srv->token);
+		srv->token = NULL;
+	}
+	synccall_login_start(n, server);
+}
+
+void synccall_watch_tokens(struct synccall *n, void (*cb)(void *arg, size_t server), void *arg)
+{
+	n->token_cb = cb;
+	n->token_arg = arg;
 }
 
 /* ---- life cycle -------------------------------------------------------------------------- */

@@ -76,6 +76,11 @@ int synccall_start(struct synccall *n, const struct synccall_ops *ops, void *own
  * cancelled, the servers are replaced (one kept by URL keeps the API found, unless the pin
  * changed, and its addresses); tokens go. On error nothing changed. */
 int synccall_reset(struct synccall *n, const struct config *cfg);
+/* Logs in to server now unless a login is out or there are no credentials; renew: its token
+ * is dropped first (a server denied it). */
+void synccall_login(struct synccall *n, size_t server, bool renew);
+/* cb(arg, server) runs each time a login stores server's token (another transport uses it). */
+void synccall_watch_tokens(struct synccall *n, void (*cb)(void *arg, size_t server), void *arg);
 /* Counts resets: an answer parsed across a reset names servers that are gone. */
 uint64_t synccall_generation(const struct synccall *n);
 

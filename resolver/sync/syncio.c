@@ -45,4 +45,5 @@ const struct syncio syncio_http = {
 	.close = syncio_http_close,
 	.now_ms = syncio_loop_now,
 	.ctx = NULL,
+	.grpc = true,
 };

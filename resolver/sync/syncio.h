@@ -2,6 +2,7 @@
  * libuv's loop time (sync_new); a test binds it to scripted answers and a clock it moves. Every
  * function is called on the sync's loop thread, and every callback must come there. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -21,6 +22,9 @@ struct syncio {
 	/* Monotonic milliseconds: every backoff, poll, hold and token time is measured on it. */
 	int64_t (*now_ms)(void *ctx, uv_loop_t *loop);
 	void *ctx;
+	/* The gRPC transport (--nacos-transport) may be used: it connects on the loop itself, so a
+	 * binding of scripted answers leaves it false. */
+	bool grpc;
 };
 
 /* http.c on the loop, and the loop's time: what sync_new binds. */

@@ -1,6 +1,6 @@
 /* What a transport tells the sync: the interface the sync implements and every transport (HTTP
- * now, gRPC beside it) calls, on the sync's loop thread. A transport holds an entry in flight
- * (inflight set) from the fetch it was asked for until it calls instances or instances_failed,
+ * and gRPC) calls, on the sync's loop thread. A transport holds an entry in flight (inflight
+ * set) from the fetch it was asked for until it calls instances or instances_failed,
  * and a catalog from its listing's start until catalog_page returns false or catalog_failed. */
 #pragma once
 #include <stdbool.h>
@@ -18,6 +18,9 @@ struct syncsink_source {
 	int64_t ref_ms;  /* the server's lastRefTime of the data (ms); 0: none */
 	size_t skipped;  /* instances the transport left out... */
 	const char *why; /* ...and the first reason ("" when none) */
+	/* Not the answer to a fetch (e's fetch, if one is out, goes on): data a subscription
+	 * brought (gRPC), its first answer or, pushed, a change. */
+	bool unasked, pushed;
 };
 
 struct syncsink {

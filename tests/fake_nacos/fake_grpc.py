@@ -131,7 +131,8 @@ class GrpcSide:
         self.waiting = {}  # requestId -> (Conn, (ns, group, name)) pushes awaiting an ack
         self.serial = 0
         self.stats = {"pushes": 0, "acks": 0, "retries": 0, "setups": 0, "resets": 0,
-                      "detections": 0, "dropped": 0, "denied": 0, "unregistered": 0}
+                      "detections": 0, "dropped": 0, "denied": 0, "unregistered": 0,
+                      "requests": {}}  # unary requests by type
         self.server = None
         fake.store.listeners.append(self.changed)
 
@@ -165,6 +166,8 @@ class GrpcSide:
         except ValueError as e:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad payload: {e}")
         peer = context.peer()
+        with self.lock:
+            self.stats["requests"][type_] = self.stats["requests"].get(type_, 0) + 1
         reply = self.answer(peer, type_, headers, body)
         reply.setdefault("requestId", body.get("requestId"))
         return encode_payload(reply.pop("_type"), reply)
@@ -350,7 +353,7 @@ class GrpcSide:
     def control(self, method, path, body):
         if (method, path) == ("GET", "/stats"):
             with self.lock:
-                return 200, dict(self.stats, connections=[
+                return 200, dict(self.stats, requests=dict(self.stats["requests"]), connections=[
                     {"id": c.id, "registered": c.out is not None,
                      "subscriptions": [f"{ns}/{g}{SEP}{n}" for ns, g, n in c.subs]}
                     for c in self.conns.values()])

@@ -654,6 +654,64 @@ int nacos_parse_service_list(const char *body, size_t len, struct nacos_diag *d,
 	return rc;
 }
 
+/* ---- gRPC answers (Nacos 2.x and later) ---- */
+
+int nacos_parse_grpc_service(const char *body, size_t len, struct nacos_diag *d,
+			     struct nacos_service **out, int64_t *ref_ms)
+{
+	json_int_t ref = 0;
+	json_t *root, *info;
+	int rc;
+
+	*out = NULL;
+	*ref_ms = 0;
+	if ((rc = nacos_load(body, len, "gRPC answer", d, &root)) != 0)
+		return rc;
+	info = json_object_get(root, "serviceInfo");
+	if (!json_is_object(info)) {
+		nacos_diag_report(d, 0, "gRPC answer: serviceInfo: expected an object");
+		rc = -EBADMSG;
+	} else if ((rc = service_from_json(info, NULL, d, out)) == 0) {
+		json_unpack(info, "{s?I}", "lastRefTime", &ref);
+		*ref_ms = ref > 0 ? (int64_t)ref : 0;
+	}
+	json_decref(root);
+	return rc;
+}
+
+int nacos_parse_grpc_service_list(const char *body, size_t len, struct nacos_diag *d, char ***names,
+				  size_t *n, size_t *total)
+{
+	json_int_t count = -1;
+	json_t *root, *list = NULL;
+	int rc;
+
+	*names = NULL;
+	*n = 0;
+	if ((rc = nacos_load(body, len, "service list", d, &root)) != 0)
+		return rc;
+	json_drop_nulls(root);
+	json_unpack(root, "{s?I, s?o}", "count", &count, "serviceNames", &list);
+	if (!list) { /* a group with no service: Nacos sends no names at all */
+		*names = calloc(1, sizeof(char *));
+		rc = *names ? 0 : -ENOMEM;
+	} else if (!json_is_array(list)) {
+		nacos_diag_report(d, 0, "service list: serviceNames: expected an array");
+		rc = -EBADMSG;
+	} else {
+		rc = doms_copy(list, d, names, n);
+	}
+	if (rc == 0)
+		*total = count >= 0 ? (size_t)count : *n;
+	if (rc < 0) {
+		nacos_strv_free(*names, *n);
+		*names = NULL;
+		*n = 0;
+	}
+	json_decref(root);
+	return rc;
+}
+
 /* The token goes into an HTTP header and every URL: printable ASCII only (a CR or LF would
  * add headers of Nacos's choosing), and short enough that requests still fit. */
 static const char *login_token_problem(const char *tok)

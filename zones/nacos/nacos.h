@@ -83,6 +83,14 @@ int nacos_parse_v3_instances(const char *body, size_t len, const char *group, co
  * (nacos_strv_free); *total: "count", the size before paging. */
 int nacos_parse_service_list(const char *body, size_t len, struct nacos_diag *d, char ***names,
 			     size_t *n, size_t *total);
+/* gRPC (Nacos 2.x and later): the "serviceInfo" of a SubscribeServiceResponse or a
+ * NotifySubscriberRequest, whose "name" is bare with "groupName" beside it (a grouped name is
+ * split as in v1); *ref_ms its lastRefTime (server ms), 0 when absent. */
+int nacos_parse_grpc_service(const char *body, size_t len, struct nacos_diag *d,
+			     struct nacos_service **out, int64_t *ref_ms);
+/* gRPC ServiceListResponse {"count":N,"serviceNames":[...]}: as nacos_parse_service_list. */
+int nacos_parse_grpc_service_list(const char *body, size_t len, struct nacos_diag *d, char ***names,
+				  size_t *n, size_t *total);
 /* A service name from a catalog listing (v1 doms, v3 pageItems) worth fetching: not empty, not
  * starting with '@' (Nacos forbids it; it would read as a group), at most 4096 bytes. */
 bool nacos_listed_name_ok(const char *name);
