@@ -6,29 +6,31 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
+#include "resolver/clock.h"
 #include "resolver/config.h"
 #include "resolver/dnstap.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
 #include "resolver/qlog.h"
+#include "resolver/random.h"
 #include "resolver/serve/forward.h"
 #include "resolver/serve/fwdcache.h"
-#include "zones/dns/query.h"
+#include "resolver/serve/servestats.h"
 #include "resolver/serve/snapstore.h"
 #include "resolver/serve/steer.h"
 #include "resolver/sync/sync.h"
+#include "zones/base/hash.h"
 #include "zones/dns/axfr.h"
 #include "zones/dns/query.h"
 #include "zones/dns/rrl.h"
 #include "zones/dns/wire.h"
 #include "zones/net/acl.h"
+#include "zones/net/addr.h"
 
 #define SERVER_UDP_RBUF       (16 * 65536) /* recvmmsg: up to 16 datagrams per system call */
 #define SERVER_MSG_MAX        65535
@@ -42,12 +44,6 @@
 #define SERVER_BATCH_BYTES    65536
 #define SERVER_HANDOFF_MAX    4096 /* queries and notes waiting for the main loop */
 #define SERVER_TOUCH_SLOTS    1024 /* per worker: services whose use was reported this second */
-
-/* Counters that a worker thread writes and the main loop reads. Each has one writer, so a relaxed
- * load and store is enough: a plain move on x86, no locked instruction per query. */
-#define SERVER_INC(x)                                                                              \
-	__atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED)
-#define SERVER_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* A reply sent in a batch: its metric is taken when the batch is flushed, with one clock read. */
 struct server_obs {
@@ -91,7 +87,7 @@ struct listener {
 	uint64_t t0;                      /* uv_hrtime() when the query being answered arrived */
 	int64_t now_ms;                   /* Unix ms, read once per batch */
 	const struct snapshot *snap;      /* what the query being answered is answered from */
-	struct server_stats stats;
+	struct servestats stats;
 	char name[CONFIG_ADDR_LEN];
 	struct udp_batch batch;
 	uint8_t rbuf[SERVER_UDP_RBUF]; /* UDP receive and TCP read buffer, valid during a callback
@@ -199,8 +195,7 @@ struct server {
 	size_t n_conns;
 	unsigned refs; /* owner + open handles + connections + pending queries */
 	bool closing;
-	uint64_t cap_log_ms;
-	unsigned long long cap_suppressed;
+	struct log_limit cap_log;
 	struct worker **workers; /* --threads N >= 2: N of them */
 	size_t n_workers;
 	/* Work only the main loop can do, queued by the workers. */
@@ -225,49 +220,6 @@ static uint64_t server_rand(uint64_t st[2])
 	x ^= x << 23;
 	st[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
 	return st[1] + y;
-}
-
-static void server_seed(uint64_t st[2])
-{
-	if (getrandom(st, sizeof(uint64_t) * 2, GRND_NONBLOCK) != (ssize_t)(sizeof(uint64_t) * 2)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		st[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
-		st[1] = (uint64_t)ts.tv_sec ^ (uintptr_t)st;
-	}
-	if (st[0] == 0 && st[1] == 0)
-		st[1] = 1;
-}
-
-static int64_t server_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* FNV-1a over the client's address (not its port), so a client keeps its hash across queries. */
-static uint32_t server_addr_hash(const struct sockaddr *sa)
-{
-	const uint8_t *p;
-	size_t n;
-	uint32_t h = 2166136261u;
-
-	if (sa->sa_family == AF_INET6) {
-		p = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-		n = 16;
-	} else {
-		p = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-		n = 4;
-	}
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
-}
-
-static size_t server_sa_len(const struct sockaddr *sa)
-{
-	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
 static void listener_free(struct listener *l);
@@ -298,15 +250,14 @@ static void server_on_handle_close(uv_handle_t *h)
 
 static void server_count_reply(struct listener *l, const uint8_t *wire, size_t len)
 {
-	if (len >= 4)
-		SERVER_INC(l->stats.rcode[wire_rcode(wire)]);
+	servestats_count_reply(&l->stats, wire, len);
 }
 
 static void udp_on_send(uv_udp_send_t *req, int status)
 {
 	struct udp_send *u = req->data;
 	if (status < 0)
-		SERVER_INC(u->l->stats.send_errors);
+		SERVESTATS_INC(u->l->stats.send_errors);
 	free(u);
 }
 
@@ -323,13 +274,13 @@ static bool udp_rate_limit(struct listener *l, const struct sockaddr *peer, cons
 	if (a == RRL_SLIP) {
 		memcpy(tc, *wire, n);
 		if ((n = rrl_slip_reply(tc, n)) > 0) {
-			SERVER_INC(l->stats.rrl_slipped);
+			SERVESTATS_INC(l->stats.rrl_slipped);
 			*wire = tc;
 			*len = n;
 			return true;
 		}
 	}
-	SERVER_INC(l->stats.rrl_dropped);
+	SERVESTATS_INC(l->stats.rrl_dropped);
 	return false;
 }
 
@@ -346,12 +297,12 @@ static void udp_send_now(struct listener *l, const struct sockaddr *peer, const 
 		return;
 	}
 	if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
-		SERVER_INC(l->stats.send_errors);
+		SERVESTATS_INC(l->stats.send_errors);
 		return;
 	}
 	struct udp_send *u = malloc(sizeof(*u) + len);
 	if (!u) {
-		SERVER_INC(l->stats.send_errors);
+		SERVESTATS_INC(l->stats.send_errors);
 		return;
 	}
 	u->req.data = u;
@@ -360,7 +311,7 @@ static void udp_send_now(struct listener *l, const struct sockaddr *peer, const 
 	memcpy(u->wire, wire, len);
 	buf = uv_buf_init((char *)u->wire, (unsigned)len);
 	if (uv_udp_send(&u->req, &l->udp, &buf, 1, peer, udp_on_send) < 0) {
-		SERVER_INC(l->stats.send_errors);
+		SERVESTATS_INC(l->stats.send_errors);
 		free(u);
 		return;
 	}
@@ -386,7 +337,7 @@ static void udp_batch_flush(struct listener *l)
 		} else if (r < 0 && errno == EINTR) {
 			continue;
 		} else if (fd >= 0 && r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			SERVER_INC(l->stats.send_errors);
+			SERVESTATS_INC(l->stats.send_errors);
 			i++;
 		} else {
 			for (; i < b->n; i++)
@@ -403,7 +354,7 @@ static bool udp_batch_add(struct listener *l, const struct sockaddr *peer, const
 			  size_t len)
 {
 	struct udp_batch *b = &l->batch;
-	socklen_t sl = (socklen_t)server_sa_len(peer);
+	socklen_t sl = (socklen_t)addr_len(peer);
 
 	if (len > sizeof(b->buf))
 		return false;
@@ -569,7 +520,13 @@ static void server_query_init(struct listener *l, struct query_info *qi,
 {
 	memset(qi, 0, sizeof(*qi));
 	qi->tcp = tcp;
-	qi->client_hash = server_addr_hash(peer);
+	/* the client's address, not its port, so a client keeps its hash across queries */
+	qi->client_hash =
+		peer->sa_family == AF_INET6
+			? hash_fnv32(HASH_FNV32_INIT,
+				     ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr, 16)
+			: hash_fnv32(HASH_FNV32_INIT, &((const struct sockaddr_in *)peer)->sin_addr,
+				     4);
 	qi->random = server_rand(l->rng);
 	qi->now_ms = l->now_ms;
 }
@@ -585,7 +542,7 @@ static struct server_pending *server_pending_new(struct listener *l, struct tcp_
 	p->l = l;
 	p->c = c;
 	memset(&p->peer, 0, sizeof(p->peer));
-	memcpy(&p->peer, peer, server_sa_len(peer));
+	memcpy(&p->peer, peer, addr_len(peer));
 	p->ra = ra;
 	p->waits = 0;
 	p->tracked = false;
@@ -662,7 +619,7 @@ static void server_handle_outside(struct listener *l, struct tcp_conn *c,
 					: forward_query(s->env.forward, in, len, max_reply,
 							server_on_forward, p);
 		if (rc == 0) {
-			SERVER_INC(l->stats.forwarded);
+			SERVESTATS_INC(l->stats.forwarded);
 			return;
 		}
 		if (p)
@@ -710,7 +667,7 @@ static void server_on_fetched(void *arg, const struct snapshot *snap, bool absen
 	if (server_pending_live(p)) {
 		const struct snapshot *from = snap ? snap : snapstore_get(l->s->env.registry);
 		l->t0 = p->t0;
-		l->now_ms = server_now_ms();
+		l->now_ms = clock_wall_ms();
 		server_query_init(l, &qi, peer, p->c != NULL);
 		qi.settled = absent;
 		int st =
@@ -742,7 +699,7 @@ static void server_handle_fetch(struct listener *l, struct tcp_conn *c, const st
 		struct server_pending *p = server_pending_new(l, c, peer, ra, keep, keep_len);
 		if (p && server_wait(p, qi, l->snap) == 0) {
 			if (qi->service_name)
-				SERVER_INC(l->stats.fetched);
+				SERVESTATS_INC(l->stats.fetched);
 			return;
 		}
 		if (p)
@@ -768,25 +725,25 @@ static void server_handle_axfr(struct listener *l, struct tcp_conn *c, const str
 {
 	const struct server_env *env = l->env;
 	bool allowed = c && acl_match(env->allow_transfer, peer);
-	uint8_t rcode = 5; /* REFUSED */
+	uint8_t rcode = DNS_RCODE_REFUSED;
 	int n, rc;
 
 	metrics_count_axfr(env->metrics, allowed);
 	if (allowed) {
-		rc = axfr_transfer(snapstore_get(env->registry), in, len, server_now_ms(),
+		rc = axfr_transfer(snapstore_get(env->registry), in, len, clock_wall_ms(),
 				   server_on_axfr_msg, c);
 		if (rc == 0) {
 			server_observe(l, true, peer, in, len); /* counted once, as a NOERROR */
 			return;
 		}
-		rcode = rc == -ENOENT ? 9 : 2; /* NOTAUTH, SERVFAIL */
+		rcode = rc == -ENOENT ? DNS_RCODE_NOTAUTH : DNS_RCODE_SERVFAIL;
 		if (rc == -EAGAIN)
 			log_info("server", "zone transfer refused until the catalog is listed");
 		else if (rc != -ENOENT)
 			log_warn("server", "zone transfer failed: %s", strerror(-rc));
 	}
 	if ((n = axfr_error(in, len, rcode, l->out, sizeof(l->out))) < 0) {
-		SERVER_INC(l->stats.dropped);
+		SERVESTATS_INC(l->stats.dropped);
 		return;
 	}
 	server_send(l, c, peer, l->out, (size_t)n);
@@ -826,33 +783,26 @@ static void worker_handoff(struct listener *l, enum server_handoff_kind kind,
 		h->kind = kind;
 		h->listener = l->index;
 		if (peer)
-			memcpy(&h->peer, peer, server_sa_len(peer));
+			memcpy(&h->peer, peer, addr_len(peer));
 		h->t0 = l->t0;
 		h->len = len;
 		if (len)
 			memcpy(h->data, data, len);
 	}
 	if ((!h || !server_handoff_push(l->s, h)) && kind == SERVER_HANDOFF_QUERY)
-		SERVER_INC(l->stats.dropped);
-}
-
-static uint64_t server_hash_str(uint64_t h, const char *str)
-{
-	for (const unsigned char *p = (const unsigned char *)str; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull; /* a separator, so "a"+"bc" differs from "ab"+"c" */
+		SERVESTATS_INC(l->stats.dropped);
 }
 
 /* The sync hears of a service's use at most once a second per worker: it only keeps it tracked. */
 static void worker_touch(struct listener *l, const struct query_info *qi)
 {
-	uint64_t h = 14695981039346656037ull;
+	uint64_t h = HASH_FNV64_INIT;
 	int64_t second = l->now_ms / 1000;
 	char names[3 * 256];
 	int n;
 
-	h = server_hash_str(
-		server_hash_str(server_hash_str(h, qi->service_namespace), qi->service_group),
+	h = hash_fnv64_str(
+		hash_fnv64_str(hash_fnv64_str(h, qi->service_namespace), qi->service_group),
 		qi->service_name);
 	struct worker_touch *t = &l->w->touched[h % SERVER_TOUCH_SLOTS];
 	if (t->hash == h && t->second == second)
@@ -889,7 +839,7 @@ static void server_note_use(struct listener *l, const struct query_info *qi)
 		else
 			sync_touch(sync, qi->service_namespace, qi->service_group,
 				   qi->service_name);
-	} else if (qi->rcode == 3) { /* NXDOMAIN in a zone: the catalog may be behind */
+	} else if (qi->rcode == DNS_RCODE_NXDOMAIN) { /* in a zone: the catalog may be behind */
 		if (l->w)
 			worker_catalog_miss(l);
 		else
@@ -913,9 +863,9 @@ static bool server_answer_cached(struct listener *l, struct tcp_conn *c,
 						 l->out, sizeof(l->out), &out_len, &refresh);
 	if (r == FWDCACHE_MISS)
 		return false; /* counted where it is forwarded */
-	SERVER_INC(l->stats.cache_hits);
+	SERVESTATS_INC(l->stats.cache_hits);
 	if (r == FWDCACHE_STALE)
-		SERVER_INC(l->stats.cache_stale);
+		SERVESTATS_INC(l->stats.cache_stale);
 	if (refresh && l->w)
 		worker_handoff(l, SERVER_HANDOFF_REFRESH, NULL, in, len);
 	else if (refresh && l->s->env.forward)
@@ -954,7 +904,7 @@ static void server_handle_query(struct listener *l, struct tcp_conn *c, const st
 	server_query_init(l, &qi, peer, c != NULL);
 	int st = query_answer(l->snap, &qi, in, len, l->out, sizeof(l->out), &out_len);
 	if (st == QUERY_DROP || out_len < DNS_HDR_LEN || out_len > sizeof(l->out)) {
-		SERVER_INC(l->stats.dropped);
+		SERVESTATS_INC(l->stats.dropped);
 		return;
 	}
 	bool ra = env->forward && acl_match(env->allow_recursion, peer);
@@ -983,7 +933,7 @@ static void server_handle_query(struct listener *l, struct tcp_conn *c, const st
 static void listener_stamp(struct listener *l)
 {
 	l->t0 = uv_hrtime();
-	l->now_ms = server_now_ms();
+	l->now_ms = clock_wall_ms();
 	l->snap = snapstore_get(l->env->registry);
 }
 
@@ -1044,7 +994,7 @@ static void listener_batch_begin(struct listener *l)
 {
 	l->in_batch = true;
 	l->t0 = uv_hrtime();
-	l->now_ms = server_now_ms();
+	l->now_ms = clock_wall_ms();
 	if (l->w) {
 		uv_mutex_lock(&l->w->lock);
 		l->snap = snapstore_reader_enter(l->w->reader);
@@ -1089,9 +1039,9 @@ static void udp_on_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 		return;
 	if (!l->in_batch)
 		listener_batch_begin(l);
-	SERVER_INC(l->stats.udp_queries);
+	SERVESTATS_INC(l->stats.udp_queries);
 	if ((flags & UV_UDP_PARTIAL) || n < DNS_HDR_LEN)
-		SERVER_INC(l->stats.malformed);
+		SERVESTATS_INC(l->stats.malformed);
 	else {
 		dnstap_client(l->env->dnstap, false, peer, l->name, false,
 			      (const uint8_t *)buf->base, (size_t)n);
@@ -1153,7 +1103,7 @@ static void tcp_conn_close(struct tcp_conn *c)
 static void tcp_on_idle(uv_timer_t *t)
 {
 	struct tcp_conn *c = t->data;
-	SERVER_INC(c->l->stats.tcp_idle_closed);
+	SERVESTATS_INC(c->l->stats.tcp_idle_closed);
 	tcp_conn_close(c);
 }
 
@@ -1186,13 +1136,13 @@ static size_t tcp_process(struct tcp_conn *c, const uint8_t *p, size_t n)
 	c->processing = true;
 	while (!c->closing && !tcp_paused(c) && (fs = tcp_frame_size(p + used, n - used)) > 0) {
 		if (fs < 2 + DNS_HDR_LEN) {
-			SERVER_INC(c->l->stats.malformed);
+			SERVESTATS_INC(c->l->stats.malformed);
 			tcp_conn_close(c);
 			break;
 		}
 		if (fs > n - used)
 			break;
-		SERVER_INC(c->l->stats.tcp_queries);
+		SERVESTATS_INC(c->l->stats.tcp_queries);
 		listener_stamp(c->l);
 		dnstap_client(c->l->env->dnstap, false, (const struct sockaddr *)&c->peer,
 			      c->l->name, true, p + used + 2, fs - 2);
@@ -1338,15 +1288,12 @@ static void tcp_conn_list(struct tcp_conn *c)
 
 static void server_log_cap(struct server *s, struct listener *l)
 {
-	uint64_t now = uv_now(s->loop);
+	unsigned long long left_out;
 
-	s->cap_suppressed++;
-	if (s->cap_log_ms != 0 && now - s->cap_log_ms < SERVER_CAP_LOG_MS)
+	if (!log_limit_pass(&s->cap_log, (int64_t)uv_now(s->loop), SERVER_CAP_LOG_MS, &left_out))
 		return;
 	log_debug("server", "tcp connection limit %u reached on %s: closed %llu connection(s)",
-		  s->tcp_max_conns, l->name, s->cap_suppressed);
-	s->cap_log_ms = now ? now : 1;
-	s->cap_suppressed = 0;
+		  s->tcp_max_conns, l->name, left_out + 1);
 }
 
 /* Open connections from peer's /24 or /56. Linear: at most tcp-max-connections, per accept. */
@@ -1374,53 +1321,24 @@ static void tcp_on_connection(uv_stream_t *h, int status)
 		return;
 	}
 	if (s->n_conns >= s->tcp_max_conns) {
-		SERVER_INC(l->stats.tcp_rejected);
+		SERVESTATS_INC(l->stats.tcp_rejected);
 		server_log_cap(s, l);
 		tcp_conn_close(c);
 		return;
 	}
 	if (l->tcp_per_client && tcp_conns_from(s, &c->peer) >= l->tcp_per_client) {
-		SERVER_INC(l->stats.tcp_rejected_client); /* one client cannot hold every slot */
+		SERVESTATS_INC(
+			l->stats.tcp_rejected_client); /* one client cannot hold every slot */
 		tcp_conn_close(c);
 		return;
 	}
-	SERVER_INC(l->stats.tcp_accepted);
+	SERVESTATS_INC(l->stats.tcp_accepted);
 	tcp_conn_list(c);
 	tcp_update_reading(c);
 	tcp_arm_idle(c);
 }
 
 /* ---- setup and teardown ---- */
-
-/* "A.B.C.D:PORT" or "[v6]:PORT". */
-static int server_parse_addr(const char *s, struct sockaddr_storage *ss)
-{
-	char host[CONFIG_ADDR_LEN];
-	const char *colon = strrchr(s, ':');
-	size_t hl;
-	char *end;
-
-	if (!colon || colon == s)
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (s[0] == '[' && (hl < 2 || s[hl - 1] != ']'))
-		return -EINVAL;
-	if (s[0] == '[')
-		s++, hl -= 2;
-	if (hl >= sizeof(host) || colon[1] < '0' || colon[1] > '9')
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (*end || port > 65535)
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0 && !strchr(host, ':'))
-		return 0;
-	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0 && strchr(host, ':'))
-		return 0;
-	return -EINVAL;
-}
 
 /* A bound socket of type (and listening, for TCP). reuseport: one of a SO_REUSEPORT group, where
  * the kernel spreads the datagrams over the sockets by their addresses and ports. fd, or a
@@ -1436,7 +1354,7 @@ static int server_socket(const struct sockaddr *sa, int type, bool reuseport)
 	    (type == SOCK_STREAM &&
 	     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-	    bind(fd, sa, (socklen_t)server_sa_len(sa)) < 0 ||
+	    bind(fd, sa, (socklen_t)addr_len(sa)) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, SERVER_TCP_BACKLOG) < 0)) {
 		int err = -errno;
 		close(fd);
@@ -1446,25 +1364,23 @@ static int server_socket(const struct sockaddr *sa, int type, bool reuseport)
 }
 
 /* A per-listener number from the config: N, or with "auto" dflt off loopback and 0 on it. */
-static int listener_auto(const char *value, const char *addr, unsigned dflt, unsigned *out)
+static int listener_auto(const char *value, const struct sockaddr_storage *ss, unsigned dflt,
+			 unsigned *out)
 {
-	struct sockaddr_storage ss;
-
 	*out = (unsigned)strtoul(value, NULL, 10); /* validated by config */
 	if (strcmp(value, "auto") != 0)
 		return 0;
-	if (server_parse_addr(addr, &ss) < 0)
-		return -EINVAL;
-	*out = rrl_addr_is_loopback((const struct sockaddr *)&ss) ? 0 : dflt;
+	*out = rrl_addr_is_loopback((const struct sockaddr *)ss) ? 0 : dflt;
 	return 0;
 }
 
 /* Rate limit of one listener: rrl-rate, or with "auto" RRL_DEFAULT_RATE off loopback. */
-static int listener_rrl_init(struct listener *l, const struct config *cfg, const char *addr)
+static int listener_rrl_init(struct listener *l, const struct config *cfg,
+			     const struct sockaddr_storage *ss)
 {
 	unsigned rate;
 
-	if (listener_auto(cfg->rrl_rate, addr, RRL_DEFAULT_RATE, &rate) < 0)
+	if (listener_auto(cfg->rrl_rate, ss, RRL_DEFAULT_RATE, &rate) < 0)
 		return -EINVAL;
 	if (rate == 0)
 		return 0;
@@ -1473,12 +1389,13 @@ static int listener_rrl_init(struct listener *l, const struct config *cfg, const
 }
 
 /* Parses and binds one listen address (UDP, and TCP when tcp); nothing touches the loop yet. */
-static int listener_bind(struct listener *l, const char *addr, bool reuseport, bool tcp)
+static int listener_bind(struct listener *l, const char *addr, const struct sockaddr_storage *sa,
+			 bool reuseport, bool tcp)
 {
-	struct sockaddr_storage ss;
+	const struct sockaddr_storage ss = *sa;
 	int fd;
 
-	if (server_parse_addr(addr, &ss) < 0) {
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) {
 		log_err("server", "listen %s: not ADDR:PORT or [ADDR]:PORT", addr);
 		return -EINVAL;
 	}
@@ -1551,7 +1468,7 @@ static struct listener *listener_new(struct server *s, size_t index, const char 
 	l->index = index;
 	l->udp_fd = l->tcp_fd = -1;
 	snprintf(l->name, sizeof(l->name), "%s", addr);
-	server_seed(l->rng);
+	random_seed(l->rng);
 	return l;
 }
 
@@ -1637,8 +1554,8 @@ static int worker_listen(struct worker *w, const struct config *cfg)
 		l->w = w;
 		l->loop = &w->loop;
 		l->env = &w->env;
-		if ((rc = listener_bind(l, cfg->listen[i], true, false)) == 0 &&
-		    (rc = listener_rrl_init(l, cfg, cfg->listen[i])) == 0 &&
+		if ((rc = listener_bind(l, cfg->listen[i], &cfg->listen_sa[i], true, false)) == 0 &&
+		    (rc = listener_rrl_init(l, cfg, &cfg->listen_sa[i])) == 0 &&
 		    (rc = listener_start_udp(l)) < 0)
 			log_err("server", "listen %s in a worker failed: %s", l->name,
 				uv_strerror(rc));
@@ -1832,10 +1749,11 @@ static int server_listen(struct server *s, const struct config *cfg)
 	int rc = 0;
 
 	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
-		rc = listener_bind(s->listeners[i], cfg->listen[i], reuseport, true);
+		rc = listener_bind(s->listeners[i], cfg->listen[i], &cfg->listen_sa[i], reuseport,
+				   true);
 	for (size_t i = 0; i < s->n_listeners && rc == 0; i++)
-		if ((rc = listener_rrl_init(s->listeners[i], cfg, cfg->listen[i])) == 0)
-			rc = listener_auto(cfg->tcp_max_per_client, cfg->listen[i],
+		if ((rc = listener_rrl_init(s->listeners[i], cfg, &cfg->listen_sa[i])) == 0)
+			rc = listener_auto(cfg->tcp_max_per_client, &cfg->listen_sa[i],
 					   SERVER_TCP_PER_CLIENT, &s->listeners[i]->tcp_per_client);
 	for (size_t i = 0; i < s->n_listeners && rc == 0; i++) {
 		if ((rc = listener_start(s, s->listeners[i])) < 0)
@@ -1886,35 +1804,14 @@ void server_close(struct server *s)
 	server_unref(s);
 }
 
-static void server_add_stats(struct server_stats *out, const struct server_stats *st)
-{
-	out->udp_queries += SERVER_GET(st->udp_queries);
-	out->tcp_queries += SERVER_GET(st->tcp_queries);
-	out->dropped += SERVER_GET(st->dropped);
-	out->malformed += SERVER_GET(st->malformed);
-	out->forwarded += SERVER_GET(st->forwarded);
-	out->fetched += SERVER_GET(st->fetched);
-	out->send_errors += SERVER_GET(st->send_errors);
-	out->tcp_accepted += SERVER_GET(st->tcp_accepted);
-	out->tcp_rejected += SERVER_GET(st->tcp_rejected);
-	out->tcp_rejected_client += SERVER_GET(st->tcp_rejected_client);
-	out->tcp_idle_closed += SERVER_GET(st->tcp_idle_closed);
-	out->rrl_dropped += SERVER_GET(st->rrl_dropped);
-	out->rrl_slipped += SERVER_GET(st->rrl_slipped);
-	out->cache_hits += SERVER_GET(st->cache_hits);
-	out->cache_stale += SERVER_GET(st->cache_stale);
-	for (size_t r = 0; r < 16; r++)
-		out->rcode[r] += SERVER_GET(st->rcode[r]);
-}
-
-void server_get_stats(const struct server *s, struct server_stats *out)
+void server_get_stats(const struct server *s, struct servestats *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < s->n_listeners; i++)
-		server_add_stats(out, &s->listeners[i]->stats);
+		servestats_add(out, &s->listeners[i]->stats);
 	out->udp_main = out->udp_queries;
 	for (size_t w = 0; w < s->n_workers; w++)
 		for (size_t i = 0; i < s->workers[w]->n_listeners; i++)
-			server_add_stats(out, &s->workers[w]->listeners[i]->stats);
+			servestats_add(out, &s->workers[w]->listeners[i]->stats);
 	out->tcp_open = s->n_conns;
 }

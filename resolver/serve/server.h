@@ -12,6 +12,7 @@ struct fwdcache;
 struct metrics;
 struct snapstore;
 struct server;
+struct servestats;
 struct sync;
 
 /* Borrowed collaborators; all must outlive the server. */
@@ -38,24 +39,4 @@ void server_set_env(struct server *s, const struct server_env *env);
 void server_close(struct server *s);
 
 /* Counters since start, summed over every listener. */
-struct server_stats {
-	unsigned long long udp_queries;         /* datagrams received */
-	unsigned long long udp_main;            /* of those, by the main loop's sockets */
-	unsigned long long tcp_queries;         /* TCP messages received */
-	unsigned long long dropped;             /* not answered: not a query (QR set, garbage) */
-	unsigned long long malformed;           /* too short for a DNS header, or bad TCP framing */
-	unsigned long long forwarded;           /* handed to the forwarder */
-	unsigned long long fetched;             /* waited for a first fetch of their service */
-	unsigned long long send_errors;         /* replies that could not be sent */
-	unsigned long long tcp_accepted;        /* connections served */
-	unsigned long long tcp_rejected;        /* closed at once: tcp_max_connections reached */
-	unsigned long long tcp_rejected_client; /* closed at once: tcp-max-per-client reached */
-	unsigned long long tcp_idle_closed;     /* closed by the idle timeout */
-	unsigned long long rrl_dropped;         /* UDP replies withheld by the rate limit */
-	unsigned long long rrl_slipped;         /* UDP replies sent truncated by the rate limit */
-	unsigned long long cache_hits;  /* names outside the zones answered from the cache */
-	unsigned long long cache_stale; /* of those, expired answers (upstreams failing) */
-	unsigned long long rcode[16];   /* replies sent, by the rcode in their header */
-	unsigned long long tcp_open;    /* connections open now */
-};
-void server_get_stats(const struct server *s, struct server_stats *out);
+void server_get_stats(const struct server *s, struct servestats *out);
