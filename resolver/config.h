@@ -1,4 +1,9 @@
-/* Configuration: defaults, INI file, environment, command line. No zone or Nacos state. */
+/*
+ * Configuration: defaults, INI file, environment, command line. No zone or Nacos state.
+ * config.c holds the key table (config_internal.h), the defaults and what a reload changes;
+ * configval.c checks values, configset.c sets keys from text and the environment, configfile.c
+ * reads the INI file, configargs.c the command line, configprint.c shows values and --help.
+ */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -107,7 +112,7 @@ struct config {
 	struct addr_cidr allow_transfer_cidr[CONFIG_MAX_LIST];
 	struct sockaddr_storage http_sa;
 	struct sockaddr_storage push_listen_sa; /* port 0: any */
-	char dnstap[CONFIG_PATH_LEN]; /* "unix:PATH", or "" (default): no dnstap output */
+	char dnstap[CONFIG_PATH_LEN];           /* "unix:PATH", or "" (default): no dnstap output */
 };
 
 void config_defaults(struct config *c);
@@ -122,9 +127,16 @@ enum config_reload {
 	CONFIG_RELOAD_RESTART,  /* the running value stays until a restart */
 };
 /* The keys whose change needs `need` and whose values differ between a and b: how many, and
- * their names appended to names (", "-separated; names may be NULL). Secrets are compared too. */
+ * their names appended to names (", "-separated; names may be NULL). Secrets are compared too.
+ * The one place that decides what a SIGHUP changes: the key table's reload column, and for
+ * CONFIG_RELOAD_RESTART also a change of the kind of registry source or of a file: source's
+ * path (a file source is opened once). */
 size_t config_reload_changed(const struct config *a, const struct config *b,
 			     enum config_reload need, char *names, size_t len);
+
+/* Where the registry comes from: nacos = "" (none), file:PATH, or http(s) servers. */
+enum config_source { CONFIG_SOURCE_NONE, CONFIG_SOURCE_FILE, CONFIG_SOURCE_HTTP };
+enum config_source config_source(const struct config *c);
 
 /*
  * Builds the whole configuration: defaults, then the environment (NACOS_SERVER_ADDR,

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
 
 #include <fstrm.h>
 
 #include "build_config.h"
+#include "resolver/clock.h"
 #include "resolver/log.h"
 #include "zones/dns/dnstapmsg.h"
 #include "zones/net/addr.h"
@@ -144,15 +144,15 @@ void dnstap_client(struct dnstap *d, bool response, const struct sockaddr *clien
 			      .identity = d ? d->identity : NULL,
 			      .version = "nacos-dns " NACOS_DNS_VERSION};
 	struct sockaddr_storage ss;
-	struct timespec now;
+	uint64_t now_ns;
 	size_t cap, n;
 	uint8_t *buf;
 
 	if (!d)
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	m.sec = (uint64_t)now.tv_sec;
-	m.nsec = (uint32_t)now.tv_nsec;
+	now_ns = clock_wall_ns();
+	m.sec = now_ns / 1000000000u;
+	m.nsec = (uint32_t)(now_ns % 1000000000u);
 	dnstap_addr(&m.query_addr, client);
 	if (local && addr_parse(local, 53, 0, &ss, NULL, 0) == 0)
 		dnstap_addr(&m.response_addr, (const struct sockaddr *)&ss);

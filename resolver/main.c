@@ -6,12 +6,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "resolver/bgwork.h"
+#include "resolver/clock.h"
 #include "resolver/config.h"
 #include "resolver/dnstap.h"
 #include "resolver/httpd.h"
@@ -79,33 +79,6 @@ static void daemon_stop(struct daemon *d)
 		server_close(d->server);
 	for (int i = 0; i < d->n_signals; i++)
 		uv_close((uv_handle_t *)sigs[i], NULL);
-}
-
-enum source_kind { SOURCE_NONE, SOURCE_FILE, SOURCE_HTTP };
-
-static enum source_kind source_kind(const char *nacos)
-{
-	if (nacos[0] == '\0')
-		return SOURCE_NONE;
-	return strncmp(nacos, "file:", 5) == 0 ? SOURCE_FILE : SOURCE_HTTP;
-}
-
-/* Appends to names (", "-separated) each key whose value differs between boot, the
- * configuration in force, and c but stays until a restart (the configuration table says which).
- * Returns how many. */
-static size_t restart_keys_changed(const struct config *boot, const struct config *c, char *names,
-				   size_t len)
-{
-	enum source_kind kind = source_kind(boot->nacos);
-	size_t n = config_reload_changed(boot, c, CONFIG_RELOAD_RESTART, names, len);
-	size_t o = strlen(names);
-
-	/* A file source is opened once; an http(s) source takes new servers at once. */
-	if ((kind != source_kind(c->nacos) ||
-	     (kind == SOURCE_FILE && strcmp(c->nacos, boot->nacos) != 0)) &&
-	    o < len)
-		o += (size_t)snprintf(names + o, len - o, "%snacos", n++ ? ", " : "");
-	return n;
 }
 
 /* The ACL of a CIDR list, or NULL after logging why. */
@@ -182,7 +155,7 @@ static void daemon_reload(struct daemon *d)
 	}
 	d->cur = next;
 	log_set_level(c->log_level);
-	if (restart_keys_changed(&d->cfg[0], c, names, sizeof(names)) > 0) {
+	if (config_reload_changed(&d->cfg[0], c, CONFIG_RELOAD_RESTART, names, sizeof(names)) > 0) {
 		log_warn("main", "reload: %s changed; the running value stays until a restart",
 			 names);
 		metrics_count_reload(d->metrics, METRICS_RELOAD_RESTART_NEEDED);
@@ -191,7 +164,7 @@ static void daemon_reload(struct daemon *d)
 	}
 	if (d->filesrc)
 		filesrc_reload(d->filesrc, c);
-	if (d->sync && source_kind(c->nacos) == SOURCE_HTTP && sync_reload(d->sync, c) < 0)
+	if (d->sync && config_source(c) == CONFIG_SOURCE_HTTP && sync_reload(d->sync, c) < 0)
 		log_err("main", "reload: the Nacos sync keeps its old settings");
 	log_info("main", "reloaded configuration");
 }
@@ -245,7 +218,7 @@ static int registry_start(struct daemon *d)
 	struct snapshot *s;
 
 	config_snapshot(&d->cfg[0], &sc);
-	b = snapshot_builder_new(&sc, (uint32_t)time(NULL), &diag);
+	b = snapshot_builder_new(&sc, (uint32_t)(clock_wall_ms() / 1000), &diag);
 	if (!b || !(s = snapshot_build(b)) || !(d->reg = snapstore_new(s))) {
 		log_err("main", "cannot create the registry: out of memory");
 		return -ENOMEM;
@@ -258,11 +231,11 @@ static int source_start(struct daemon *d)
 	const struct config *c = &d->cfg[0];
 	int rc;
 
-	if (strncmp(c->nacos, "file:", 5) == 0) {
+	if (config_source(c) == CONFIG_SOURCE_FILE) {
 		d->filesrc = filesrc_new(&d->loop, c->nacos + 5, c, d->reg);
 		return d->filesrc ? 0 : -EINVAL;
 	}
-	if (c->nacos[0] == '\0') {
+	if (config_source(c) == CONFIG_SOURCE_NONE) {
 		log_warn("main", "no --nacos source: the zones stay empty");
 		return 0;
 	}
@@ -430,7 +403,7 @@ out:
 	acl_free(d->acl);
 	acl_free(d->transfer);
 	metrics_free(d->metrics);
-	dnstap_free(d->dnstap); /* the workers that wrote to it are gone */
+	dnstap_free(d->dnstap);  /* the workers that wrote to it are gone */
 	fwdcache_free(d->cache); /* the workers are gone, the forwarder's callbacks have run */
 	snapstore_free(d->reg);
 	config_args_free(d->argc, d->argv);

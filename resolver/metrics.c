@@ -10,6 +10,7 @@
 #include "build_config.h"
 #include "resolver/procstats.h"
 #include "resolver/serve/servestats.h"
+#include "zones/base/array.h"
 #include "zones/dns/dnsnames.h"
 #include "zones/net/addr.h"
 
@@ -193,14 +194,10 @@ static void __attribute__((format(printf, 2, 3))) mbuf_printf(struct mbuf *b, co
 			b->len += (size_t)n;
 			return;
 		}
-		size_t cap = b->cap * 2 + (size_t)n;
-		char *p = realloc(b->p, cap);
-		if (!p) {
+		if (array_grow((void **)&b->p, &b->cap, b->len, (size_t)n + 1, 1) < 0) {
 			b->failed = true;
 			return;
 		}
-		b->p = p;
-		b->cap = cap;
 	}
 }
 

@@ -83,8 +83,8 @@ struct fwd_query {
 	uint8_t query[];
 };
 
-static void query_try_next(struct fwd_query *q);
-static void on_query_timer(uv_timer_t *t);
+static void fwd_query_try_next(struct fwd_query *q);
+static void on_fwd_query_timer(uv_timer_t *t);
 static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *peer,
 			unsigned flags);
 
@@ -126,7 +126,7 @@ static void forward_maybe_free(struct forward *f)
 		free(f);
 }
 
-static void query_unref(struct fwd_query *q)
+static void fwd_query_unref(struct fwd_query *q)
 {
 	if (--q->refs > 0)
 		return;
@@ -136,7 +136,7 @@ static void query_unref(struct fwd_query *q)
 	forward_maybe_free(f);
 }
 
-static void on_attempt_close(uv_handle_t *h)
+static void on_fwd_attempt_close(uv_handle_t *h)
 {
 	struct fwd_attempt *a = h->data;
 
@@ -145,35 +145,35 @@ static void on_attempt_close(uv_handle_t *h)
 	struct fwd_query *q = a->q;
 	free(a->tcp_buf);
 	free(a);
-	query_unref(q);
+	fwd_query_unref(q);
 }
 
-static void attempt_close(struct fwd_attempt *a)
+static void fwd_attempt_close(struct fwd_attempt *a)
 {
 	if (!a || a->closing)
 		return;
 	a->closing = true;
-	uv_close((uv_handle_t *)&a->udp, on_attempt_close);
+	uv_close((uv_handle_t *)&a->udp, on_fwd_attempt_close);
 	if (a->tcp_started)
-		uv_close((uv_handle_t *)&a->tcp, on_attempt_close);
+		uv_close((uv_handle_t *)&a->tcp, on_fwd_attempt_close);
 }
 
 /* Arms the query's timer for one attempt, never past the whole budget. */
-static void query_arm(struct fwd_query *q)
+static void fwd_query_arm(struct fwd_query *q)
 {
 	uint64_t now = uv_now(q->f->loop), left = q->deadline > now ? q->deadline - now : 0;
 
-	uv_timer_start(&q->timer, on_query_timer, left < q->f->attempt_ms ? left : q->f->attempt_ms,
-		       0);
+	uv_timer_start(&q->timer, on_fwd_query_timer,
+		       left < q->f->attempt_ms ? left : q->f->attempt_ms, 0);
 }
 
-static void on_query_close(uv_handle_t *h)
+static void on_fwd_query_close(uv_handle_t *h)
 {
-	query_unref(h->data);
+	fwd_query_unref(h->data);
 }
 
 /* The query is over: unlink it, stop its attempt and timer. */
-static void query_end(struct fwd_query *q)
+static void fwd_query_end(struct fwd_query *q)
 {
 	struct forward *f = q->f;
 
@@ -185,19 +185,19 @@ static void query_end(struct fwd_query *q)
 	if (q->next)
 		q->next->prev = q->prev;
 	f->stats.inflight--;
-	attempt_close(q->cur);
+	fwd_attempt_close(q->cur);
 	q->cur = NULL;
-	uv_close((uv_handle_t *)&q->timer, on_query_close);
+	uv_close((uv_handle_t *)&q->timer, on_fwd_query_close);
 }
 
 /* The query ends before cb runs, so cb may call forward_close() or forward_query(). */
-static void query_reply(struct fwd_query *q, const uint8_t *reply, size_t len)
+static void fwd_query_reply(struct fwd_query *q, const uint8_t *reply, size_t len)
 {
-	query_end(q);
+	fwd_query_end(q);
 	q->cb(q->arg, reply, len);
 }
 
-static void query_servfail(struct fwd_query *q, uint16_t ede, const char *why)
+static void fwd_query_servfail(struct fwd_query *q, uint16_t ede, const char *why)
 {
 	struct forward *f = q->f;
 	size_t n;
@@ -205,27 +205,27 @@ static void query_servfail(struct fwd_query *q, uint16_t ede, const char *why)
 	f->stats.servfail++;
 	if (fwdmsg_servfail(q->query, q->len, f->edns_size, ede, why, f->out, sizeof(f->out), &n) ==
 	    0)
-		query_reply(q, f->out, n);
+		fwd_query_reply(q, f->out, n);
 	else
-		query_reply(q, NULL, 0); /* not reached: forward_query checked the query */
+		fwd_query_reply(q, NULL, 0); /* not reached: forward_query checked the query */
 }
 
-static void query_deliver(struct fwd_query *q, const uint8_t *reply, size_t len)
+static void fwd_query_deliver(struct fwd_query *q, const uint8_t *reply, size_t len)
 {
 	struct forward *f = q->f;
 	size_t n;
 
 	if (fwdmsg_finish(q->query, q->len, reply, len, q->max_reply, f->edns_size, f->out,
 			  sizeof(f->out), &n) < 0) {
-		query_servfail(q, EDE_OTHER, "upstream reply could not be relayed");
+		fwd_query_servfail(q, EDE_OTHER, "upstream reply could not be relayed");
 		return;
 	}
 	f->stats.answered++;
-	query_reply(q, f->out, n);
+	fwd_query_reply(q, f->out, n);
 }
 
 /* The current attempt failed: say why (rate-limited) and go on with the next upstream. */
-static void attempt_fail(struct fwd_attempt *a, const char *what, int err)
+static void fwd_attempt_fail(struct fwd_attempt *a, const char *what, int err)
 {
 	char addr[ADDR_STR_LEN];
 
@@ -234,22 +234,24 @@ static void attempt_fail(struct fwd_attempt *a, const char *what, int err)
 	struct fwd_query *q = a->q;
 	fwd_warn(q->f, "upstream %s: %s%s%s", addr_str(a->to, addr, sizeof(addr)), what,
 		 err ? ": " : "", err ? uv_strerror(err) : "");
-	query_try_next(q);
+	fwd_query_try_next(q);
 }
 
 /* A checked reply: final unless the upstream itself could not answer. */
-static void attempt_handle_reply(struct fwd_attempt *a, const uint8_t *reply, size_t len)
+static void fwd_attempt_handle_reply(struct fwd_attempt *a, const uint8_t *reply, size_t len)
 {
 	int rcode = fwdmsg_rcode(reply, len);
 	bool failed = rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED ||
 		      rcode == DNS_RCODE_NOTIMP;
 
-	upstats_count(&a->q->f->stats.upstreams, a->to, failed ? UPSTATS_FAILURES : UPSTATS_ANSWERS);
+	upstats_count(&a->q->f->stats.upstreams, a->to,
+		      failed ? UPSTATS_FAILURES : UPSTATS_ANSWERS);
 	if (failed) {
-		attempt_fail(a, rcode == DNS_RCODE_REFUSED ? "REFUSED" : "SERVFAIL or NOTIMP", 0);
+		fwd_attempt_fail(a, rcode == DNS_RCODE_REFUSED ? "REFUSED" : "SERVFAIL or NOTIMP",
+				 0);
 		return;
 	}
-	query_deliver(a->q, reply, len);
+	fwd_query_deliver(a->q, reply, len);
 }
 
 static void on_tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -269,7 +271,7 @@ static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (a->closing || n == 0)
 		return;
 	if (n < 0) {
-		attempt_fail(a, "TCP read", n == UV_EOF ? 0 : (int)n);
+		fwd_attempt_fail(a, "TCP read", n == UV_EOF ? 0 : (int)n);
 		return;
 	}
 	a->tcp_have += (size_t)n;
@@ -280,10 +282,10 @@ static void on_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	if (fwdmsg_check_reply(a->wire, a->q->len, a->id, a->tcp_buf + 2, need, NULL) < 0) {
 		a->q->f->stats.dropped++;
-		attempt_fail(a, "TCP reply does not match the query", 0);
+		fwd_attempt_fail(a, "TCP reply does not match the query", 0);
 		return;
 	}
-	attempt_handle_reply(a, a->tcp_buf + 2, need);
+	fwd_attempt_handle_reply(a, a->tcp_buf + 2, need);
 }
 
 static void on_tcp_write(uv_write_t *req, int status)
@@ -291,7 +293,7 @@ static void on_tcp_write(uv_write_t *req, int status)
 	struct fwd_attempt *a = req->data;
 
 	if (status < 0 && !a->closing)
-		attempt_fail(a, "TCP write", status);
+		fwd_attempt_fail(a, "TCP write", status);
 }
 
 static void on_tcp_connect(uv_connect_t *req, int status)
@@ -304,7 +306,7 @@ static void on_tcp_connect(uv_connect_t *req, int status)
 	if (a->closing)
 		return;
 	if (status < 0) {
-		attempt_fail(a, "TCP connect", status);
+		fwd_attempt_fail(a, "TCP connect", status);
 		return;
 	}
 	a->lenbuf[0] = (uint8_t)(a->q->len >> 8);
@@ -314,11 +316,11 @@ static void on_tcp_connect(uv_connect_t *req, int status)
 	if (rc == 0)
 		rc = uv_read_start((uv_stream_t *)&a->tcp, on_tcp_alloc, on_tcp_read);
 	if (rc < 0)
-		attempt_fail(a, "TCP send", rc);
+		fwd_attempt_fail(a, "TCP send", rc);
 }
 
 /* The upstream truncated its UDP reply: ask it again over TCP, with a fresh attempt budget. */
-static void attempt_retry_tcp(struct fwd_attempt *a)
+static void fwd_attempt_retry_tcp(struct fwd_attempt *a)
 {
 	struct forward *f = a->q->f;
 	int rc;
@@ -327,7 +329,7 @@ static void attempt_retry_tcp(struct fwd_attempt *a)
 	uv_udp_recv_stop(&a->udp);
 	rc = uv_tcp_init(f->loop, &a->tcp);
 	if (rc < 0) {
-		attempt_fail(a, "TCP socket", rc);
+		fwd_attempt_fail(a, "TCP socket", rc);
 		return;
 	}
 	a->tcp.data = a;
@@ -336,10 +338,10 @@ static void attempt_retry_tcp(struct fwd_attempt *a)
 	a->connect.data = a;
 	rc = uv_tcp_connect(&a->connect, &a->tcp, a->to, on_tcp_connect);
 	if (rc < 0) {
-		attempt_fail(a, "TCP connect", rc);
+		fwd_attempt_fail(a, "TCP connect", rc);
 		return;
 	}
-	query_arm(a->q);
+	fwd_query_arm(a->q);
 }
 
 static void on_udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -365,9 +367,9 @@ static void on_udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 		return;
 	}
 	if (fwdmsg_truncated(reply, (size_t)n))
-		attempt_retry_tcp(a);
+		fwd_attempt_retry_tcp(a);
 	else
-		attempt_handle_reply(a, reply, (size_t)n);
+		fwd_attempt_handle_reply(a, reply, (size_t)n);
 }
 
 static void on_udp_send(uv_udp_send_t *req, int status)
@@ -375,11 +377,11 @@ static void on_udp_send(uv_udp_send_t *req, int status)
 	struct fwd_attempt *a = req->data;
 
 	if (status < 0 && !a->closing)
-		attempt_fail(a, "UDP send", status);
+		fwd_attempt_fail(a, "UDP send", status);
 }
 
 /* Socket, bind to port 0 (the kernel picks a random port), receive, send. */
-static int attempt_send(struct fwd_attempt *a)
+static int fwd_attempt_send(struct fwd_attempt *a)
 {
 	struct sockaddr_storage any;
 	uv_buf_t buf = uv_buf_init((char *)a->wire, (unsigned)a->q->len);
@@ -396,7 +398,7 @@ static int attempt_send(struct fwd_attempt *a)
 	return rc;
 }
 
-static int attempt_start(struct fwd_query *q, const struct sockaddr *to)
+static int fwd_attempt_start(struct fwd_query *q, const struct sockaddr *to)
 {
 	struct forward *f = q->f;
 	struct fwd_attempt *a = calloc(1, sizeof(*a) + q->len);
@@ -416,52 +418,52 @@ static int attempt_start(struct fwd_query *q, const struct sockaddr *to)
 	a->handles = 1;
 	q->refs++;
 	q->cur = a;
-	rc = attempt_send(a);
+	rc = fwd_attempt_send(a);
 	if (rc == 0)
 		upstats_count(&f->stats.upstreams, to, UPSTATS_QUERIES);
 	if (rc < 0) {
 		q->cur = NULL;
-		attempt_close(a);
+		fwd_attempt_close(a);
 	}
 	return rc;
 }
 
 /* Ends the current attempt and starts one on the next upstream. When none is left (or the budget
  * is spent) the timer fires at once and answers SERVFAIL, so cb never runs in forward_query. */
-static void query_try_next(struct fwd_query *q)
+static void fwd_query_try_next(struct fwd_query *q)
 {
 	struct forward *f = q->f;
 	char addr[ADDR_STR_LEN];
 
-	attempt_close(q->cur);
+	fwd_attempt_close(q->cur);
 	q->cur = NULL;
 	while (q->next_up < f->n_up && uv_now(f->loop) < q->deadline) {
 		const struct sockaddr *to = (const struct sockaddr *)&f->up[q->next_up++];
-		int rc = attempt_start(q, to);
+		int rc = fwd_attempt_start(q, to);
 		if (rc == 0) {
-			query_arm(q);
+			fwd_query_arm(q);
 			return;
 		}
 		fwd_warn(f, "upstream %s: cannot send: %s", addr_str(to, addr, sizeof(addr)),
 			 uv_strerror(rc));
 	}
 	q->exhausted = true;
-	uv_timer_start(&q->timer, on_query_timer, 0, 0);
+	uv_timer_start(&q->timer, on_fwd_query_timer, 0, 0);
 }
 
-static void on_query_timer(uv_timer_t *t)
+static void on_fwd_query_timer(uv_timer_t *t)
 {
 	struct fwd_query *q = t->data;
 
 	if (q->done)
 		return;
 	if (q->exhausted || !q->cur) {
-		query_servfail(q, EDE_NO_REACHABLE, "no upstream resolver answered");
+		fwd_query_servfail(q, EDE_NO_REACHABLE, "no upstream resolver answered");
 		return;
 	}
 	q->f->stats.timeouts++;
 	upstats_count(&q->f->stats.upstreams, q->cur->to, UPSTATS_TIMEOUTS);
-	attempt_fail(q->cur, "timed out", 0);
+	fwd_attempt_fail(q->cur, "timed out", 0);
 }
 
 /* Why forward_query() cannot take this query, or 0. */
@@ -510,7 +512,7 @@ int forward_query(struct forward *f, const uint8_t *query, size_t len, size_t ma
 	f->alive++;
 	f->stats.queries++;
 	f->stats.inflight++;
-	query_try_next(q);
+	fwd_query_try_next(q);
 	return 0;
 }
 
@@ -539,7 +541,7 @@ void forward_close(struct forward *f)
 		return;
 	f->closing = true;
 	while (f->queries)
-		query_reply(f->queries, NULL, 0);
+		fwd_query_reply(f->queries, NULL, 0);
 	forward_maybe_free(f);
 }
 

@@ -13,6 +13,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "resolver/log.h"
+#include "zones/base/array.h"
 #include "zones/nacos/grpcmsg.h"
 
 #define LOG "grpc"
@@ -126,16 +127,8 @@ static int inbuf_add(struct inbuf *b, const uint8_t *data, size_t len)
 {
 	if (len > GRPCMSG_MAX + GRPCMSG_FRAME_HDR - b->len)
 		return -EMSGSIZE;
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + len)
-			cap *= 2;
-		uint8_t *p = realloc(b->p, cap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
+	if (array_grow((void **)&b->p, &b->cap, b->len, len, 1) < 0)
+		return -ENOMEM;
 	memcpy(b->p + b->len, data, len);
 	b->len += len;
 	return 0;

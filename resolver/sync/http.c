@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "resolver/log.h"
+#include "zones/base/array.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 3000
 #define HTTP_LOW_SPEED          1024L /* bytes/s: slower than this for timeout_ms is a stall */
@@ -80,16 +81,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 		r->too_big = true;
 		return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
 	}
-	if (r->len + n + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : 4096;
-		while (cap < r->len + n + 1)
-			cap *= 2;
-		char *b = realloc(r->body, cap);
-		if (!b)
-			return 0;
-		r->body = b;
-		r->cap = cap;
-	}
+	if (array_grow((void **)&r->body, &r->cap, r->len, n + 1, 1) < 0)
+		return 0;
 	memcpy(r->body + r->len, data, n);
 	r->len += n;
 	r->body[r->len] = '\0';

@@ -3,14 +3,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <uv.h>
 
 #include "resolver/bgwork.h"
+#include "resolver/clock.h"
 #include "resolver/log.h"
-#include "zones/nacos/nacos.h"
+#include "zones/base/array.h"
 #include "zones/data/snapshot.h"
+#include "zones/nacos/nacos.h"
 
 #define SNAPJOB_NS_MEMO 16 /* namespaces remembered, so each is stored once */
 
@@ -68,16 +69,8 @@ void snapjob_free(struct snapjob *j)
 static size_t snapjob_str(struct snapjob *j, const char *str)
 {
 	size_t n = strlen(str) + 1;
-	if (j->n_strs + n > j->cap_strs) {
-		size_t cap = j->cap_strs ? j->cap_strs : 4096;
-		while (cap < j->n_strs + n)
-			cap *= 2;
-		char *p = realloc(j->strs, cap);
-		if (!p)
-			return SIZE_MAX;
-		j->strs = p;
-		j->cap_strs = cap;
-	}
+	if (array_grow((void **)&j->strs, &j->cap_strs, j->n_strs, n, 1) < 0)
+		return SIZE_MAX;
 	memcpy(j->strs + j->n_strs, str, n);
 	j->n_strs += n;
 	return j->n_strs - n;
@@ -96,14 +89,8 @@ static size_t snapjob_ns(struct snapjob *j, const char *ns)
 
 static struct snapjob_item *snapjob_item(struct snapjob *j)
 {
-	if (j->n_items == j->cap_items) {
-		size_t cap = j->cap_items ? 2 * j->cap_items : 256;
-		struct snapjob_item *p = realloc(j->items, cap * sizeof(*p));
-		if (!p)
-			return NULL;
-		j->items = p;
-		j->cap_items = cap;
-	}
+	if (array_grow((void **)&j->items, &j->cap_items, j->n_items, 1, sizeof(*j->items)) < 0)
+		return NULL;
 	return &j->items[j->n_items];
 }
 
@@ -141,20 +128,20 @@ int snapjob_add_group(struct snapjob *j, const char *ns, const char *group)
 	return 0;
 }
 
-static double snapjob_ms(const struct timespec *a, const struct timespec *b)
+static double snapjob_ms(uint64_t a_ns, uint64_t b_ns)
 {
-	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+	return (double)(b_ns - a_ns) / 1e6;
 }
 
 /* Touches nothing but the job and the lent services, which nobody changes meanwhile. */
 static void snapjob_build(struct snapjob *j)
 {
 	struct nacos_diag d = {.warn = on_diag};
-	struct timespec t0, t1, c0, c1;
+	uint64_t t0, t1, c0, c1;
 	int rc = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	t0 = clock_mono_ns();
+	c0 = clock_thread_cpu_ns();
 	for (size_t i = 0; i < j->n_items && rc != -ENOMEM; i++) {
 		const struct snapjob_item *it = &j->items[i];
 		const char *ns = j->strs + it->ns;
@@ -172,11 +159,11 @@ static void snapjob_build(struct snapjob *j)
 		snapshot_builder_free(b);
 	else
 		j->res.snap = snapshot_build(b);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	t1 = clock_mono_ns();
+	c1 = clock_thread_cpu_ns();
 	j->res.skipped = d.skipped;
-	j->res.build_ms = snapjob_ms(&t0, &t1);
-	j->res.cpu_ms = snapjob_ms(&c0, &c1);
+	j->res.build_ms = snapjob_ms(t0, t1);
+	j->res.cpu_ms = snapjob_ms(c0, c1);
 }
 
 void snapjob_run(struct snapjob *j, struct snapjob_result *out)

@@ -5,7 +5,7 @@ import dns.rcode
 import dns.reversename
 
 from conftest import serve_services, service_info
-from test_cache import ZONE, CountingUpstream
+from test_forward_cache import ZONE, CountingUpstream
 
 SERVICES = [
     service_info("payment-api", [{"ip": "10.1.0.1"}, {"ip": "2001:db8::7"}]),

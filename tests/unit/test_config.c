@@ -464,6 +464,28 @@ static void test_reload_changed(void)
 	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_RESTART, NULL, 0), 0);
 }
 
+/* A file: source is opened once: another file, or another kind of source, waits for a restart;
+ * other http(s) servers do not. */
+static void test_reload_source(void)
+{
+	static struct config a, b;
+	char names[256] = "";
+
+	CHECK_INT_EQ(RUN(&a, "--nacos", "file:/a.json", "--threads", "2"), 0);
+	CHECK_INT_EQ(config_source(&a), CONFIG_SOURCE_FILE);
+	CHECK_INT_EQ(RUN(&b, "--nacos", "file:/b.json", "--threads", "3"), 0);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_RESTART, names, sizeof(names)), 2);
+	CHECK_STR_EQ(names, "threads, nacos");
+	CHECK_INT_EQ(RUN(&b, "--nacos", "http://127.0.0.1:8848", "--threads", "2"), 0);
+	CHECK_INT_EQ(config_source(&b), CONFIG_SOURCE_HTTP);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_RESTART, NULL, 0), 1);
+	CHECK_INT_EQ(RUN(&a, "--nacos", "http://127.0.0.1:8849", "--threads", "2"), 0);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_RESTART, NULL, 0), 0);
+	CHECK_INT_EQ(config_reload_changed(&a, &b, CONFIG_RELOAD_NACOS, NULL, 0), 1);
+	CHECK_INT_EQ(RUN(&a, "--threads", "2"), 0);
+	CHECK_INT_EQ(config_source(&a), CONFIG_SOURCE_NONE);
+}
+
 int main(void)
 {
 	unsetenv("NACOS_SERVER_ADDR");
@@ -481,6 +503,7 @@ int main(void)
 	test_example();
 	test_snapshot_config();
 	test_reload_changed();
+	test_reload_source();
 	test_files();
 	return 0;
 }

@@ -1,5 +1,4 @@
-/* The catalog rules of the sync: paging, merging pages, names that left; and the policy it
- * picks servers and poll periods by. */
+/* synccatalog, the catalog rules of the sync: paging, merging pages, names that left. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,7 +7,6 @@
 
 #include "check.h"
 #include "zones/nacos/synccatalog.h"
-#include "zones/nacos/syncpolicy.h"
 
 #define PAGE 10000
 
@@ -124,47 +122,11 @@ static void test_gone(void)
 	CHECK_INT_EQ(synccatalog_gone(old, 5, NULL, 0, NULL, NULL), 5);
 }
 
-/* Failover order: round robin over servers ready now, a server backing off skipped while
- * another is ready, the soonest-ready one when all back off, none once all were tried. */
-static void test_pick_server(void)
-{
-	int64_t retry[3] = {0, 0, 0};
-	size_t rr = 0;
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 0, 1000), 0);
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 0, 1000), 1);
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 0, 1000), 2);
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 0, 1000), 0);
-	retry[1] = 1500; /* B backs off */
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 1u << 0, 1000), 2);
-	rr = 1;
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 0, 1000), 2);
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 0, 1500), 0);
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 0, 1500), 1); /* its time came */
-	retry[0] = 3000;
-	retry[2] = 2000;
-	size_t before = rr;
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 1u << 1, 1000), 2);
-	CHECK_INT_EQ(rr, before); /* nobody ready: the turn does not move */
-	CHECK_INT_EQ(syncpolicy_pick_server(retry, 3, &rr, 7, 1000), SIZE_MAX);
-}
-
-static void test_poll_period(void)
-{
-	CHECK_INT_EQ(syncpolicy_poll_ms(5000, false, 1000), 5000);
-	CHECK_INT_EQ(syncpolicy_poll_ms(5000, true, 0), 9000);    /* 10 s, less 10 % */
-	CHECK_INT_EQ(syncpolicy_poll_ms(3000, true, 0), 5400);    /* twice the interval */
-	CHECK_INT_EQ(syncpolicy_poll_ms(3000, true, 4000), 3600); /* cacheMillis */
-	CHECK_INT_EQ(syncpolicy_poll_ms(5000, true, 2000), 5000); /* never below the interval */
-	CHECK_INT_EQ(syncpolicy_poll_ms(20000, true, 0), 20000);
-}
-
 int main(void)
 {
 	test_paging();
 	test_merge();
 	test_cap();
 	test_gone();
-	test_pick_server();
-	test_poll_period();
 	return 0;
 }

@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "zones/base/array.h"
+
 /* Bounds against hostile documents; real Nacos data stays far below them. */
 #define NACOS_MAX_INSTANCES 65536
 #define NACOS_MAX_META      128
@@ -745,20 +747,6 @@ static size_t svc_index(const struct nacos_namespace *ns, const char *group, con
 	return lo;
 }
 
-/* Makes room for one more element; capacity doubles whenever n reaches a power of two. */
-static int array_reserve(void **base, size_t n, size_t elem)
-{
-	void *p;
-
-	if (n & (n - 1))
-		return 0;
-	p = realloc(*base, (n ? 2 * n : 1) * elem);
-	if (!p)
-		return -ENOMEM;
-	*base = p;
-	return 0;
-}
-
 struct nacos_registry *nacos_registry_new(void)
 {
 	return calloc(1, sizeof(struct nacos_registry));
@@ -780,7 +768,8 @@ static struct nacos_namespace *ns_add(struct nacos_registry *r, const char *id)
 
 	if (found)
 		return &r->namespaces[i];
-	if (array_reserve((void **)&r->namespaces, r->n_namespaces, sizeof(*r->namespaces)) < 0)
+	if (array_grow((void **)&r->namespaces, &r->cap_namespaces, r->n_namespaces, 1,
+		       sizeof(*r->namespaces)) < 0)
 		return NULL;
 	if (!(copy = strdup(id)))
 		return NULL;
@@ -806,7 +795,8 @@ int nacos_registry_put_take(struct nacos_registry *r, const char *namespace_id,
 		ns->services[i] = svc;
 		return 0;
 	}
-	if (array_reserve((void **)&ns->services, ns->n_services, sizeof(*ns->services)) < 0)
+	if (array_grow((void **)&ns->services, &ns->cap_services, ns->n_services, 1,
+		       sizeof(*ns->services)) < 0)
 		return -ENOMEM;
 	memmove(&ns->services[i + 1], &ns->services[i],
 		(ns->n_services - i) * sizeof(*ns->services));

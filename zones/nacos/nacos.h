@@ -53,12 +53,14 @@ struct nacos_namespace {
 	char *id;
 	size_t n_services;
 	struct nacos_service **services;
+	size_t cap_services; /* room in services, kept by nacos.c */
 };
 
 /* A whole registry: {"namespaces": {"<id>": [<ServiceInfo>, ...]}}. */
 struct nacos_registry {
 	size_t n_namespaces;
 	struct nacos_namespace *namespaces;
+	size_t cap_namespaces; /* room in namespaces, kept by nacos.c */
 };
 
 /*

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "zones/base/array.h"
 #include "zones/nacos/nacos.h"
 
 int nacosapi_parse_version(const char *s, enum nacosapi_version *out)
@@ -92,15 +93,9 @@ static void nacosapi_buf_add(struct nacosapi_buf *b, const char *s)
 	size_t n = strlen(s);
 	if (b->failed)
 		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *p = realloc(b->s, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->s = p;
-		b->cap = cap;
+	if (array_grow((void **)&b->s, &b->cap, b->len, n + 1, 1) < 0) {
+		b->failed = true;
+		return;
 	}
 	memcpy(b->s + b->len, s, n + 1);
 	b->len += n;
