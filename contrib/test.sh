@@ -57,8 +57,8 @@ setup_and_test "$ASAN_DIR" -Db_sanitize=address,undefined || status=1
 # thread pool from services the sync lends: check publishing, the cache's lock-free readers, the
 # worker threads, the sync and the dnstap writer thread under ThreadSanitizer.
 unset ASAN_OPTIONS
-echo "== ThreadSanitizer: snapstore, snapjob, msgcache, test_threads, test_transport, test_sync, test_nacos_versions, test_forward_cache, test_operating, test_metrics_obs"
-TEST_ARGS=(snapstore snapjob msgcache test_threads test_transport test_sync test_nacos_versions test_forward_cache test_operating test_metrics_obs)
+echo "== ThreadSanitizer: snapstore, snapjob, msgcache, handoff, test_threads, test_transport, test_sync, test_nacos_versions, test_forward_cache, test_operating, test_metrics_obs"
+TEST_ARGS=(snapstore snapjob msgcache handoff test_threads test_transport test_sync test_nacos_versions test_forward_cache test_operating test_metrics_obs)
 setup_and_test "$TSAN_DIR" -Db_sanitize=thread -Db_lundef=false || status=1
 TEST_ARGS=()
 

@@ -17,6 +17,7 @@
 #include "resolver/serve/forward.h"
 #include "resolver/serve/fwdcache.h"
 #include "resolver/serve/server.h"
+#include "resolver/serve/servestats.h"
 #include "resolver/serve/snapstore.h"
 #include "resolver/sync/sync.h"
 #include "zones/data/inspect.h"
@@ -104,14 +105,13 @@ static void httpd_on_service(void *arg, const struct inspect_service *svc)
 static char *httpd_metrics(const struct httpd_env *env, size_t *len)
 {
 	const struct snapshot *snap = snapstore_get(env->registry);
-	struct server_stats ss;
+	struct servestats ss;
 	struct forward_stats fs;
 	struct fwdcache_stats cs;
 	struct sync_stats ys;
 	struct dnstap_stats ds;
 	struct httpd_scan sc = {0};
-	struct metrics_input in = {
-		.ready = httpd_ready(env), .data_age_s = -1, .oldest_age_s = -1};
+	struct metrics_input in = {.ready = httpd_ready(env), .data_age_s = -1, .oldest_age_s = -1};
 
 	if (env->server) {
 		server_get_stats(env->server, &ss);

@@ -93,7 +93,7 @@ static struct acl *daemon_acl(const char *key, const struct addr_cidr *cidrs, si
 
 static void daemon_set_env(struct daemon *d, const struct config *c)
 {
-	struct server_env env = {.registry = d->reg,
+	struct dispatch_env env = {.registry = d->reg,
 				 .forward = d->forward,
 				 .cache = d->cache,
 				 .allow_recursion = d->acl,
@@ -309,7 +309,7 @@ static int operating_start(struct daemon *d)
 
 static int daemon_start(struct daemon *d)
 {
-	struct server_env env;
+	struct dispatch_env env;
 	int rc;
 
 	if ((rc = registry_start(d)) < 0 || (rc = source_start(d)) < 0 ||
@@ -318,7 +318,7 @@ static int daemon_start(struct daemon *d)
 	if (d->cfg[0].dnstap[0] &&
 	    (rc = dnstap_new(d->cfg[0].dnstap, d->cfg[0].hostname, &d->dnstap)) < 0)
 		return rc;
-	env = (struct server_env){.registry = d->reg,
+	env = (struct dispatch_env){.registry = d->reg,
 				  .forward = d->forward,
 				  .cache = d->cache,
 				  .allow_recursion = d->acl,

@@ -9,6 +9,7 @@
 
 #include "build_config.h"
 #include "resolver/procstats.h"
+#include "resolver/serve/servestats.h"
 #include "zones/base/array.h"
 #include "zones/dns/dnsnames.h"
 #include "zones/net/addr.h"
@@ -281,7 +282,7 @@ static void metrics_render_latency(struct mbuf *b, const struct metrics *m)
 }
 
 static void metrics_render_server(struct mbuf *b, const struct metrics *m,
-				  const struct server_stats *s)
+				  const struct servestats *s)
 {
 	mbuf_head(b, "udp_datagrams_total", "counter",
 		  "UDP datagrams received, by the loop whose socket took them (with worker threads "
@@ -362,7 +363,7 @@ static void metrics_render_forward(struct mbuf *b, const struct forward_stats *f
 
 /* Hits and stale answers are counted by the threads that sent them, the rest on the main loop. */
 static void metrics_render_cache(struct mbuf *b, const struct fwdcache_stats *c,
-				 const struct server_stats *s)
+				 const struct servestats *s)
 {
 	mbuf_metric(b, "cache_hits_total", "counter",
 		    "Names outside the zones answered from the cache, stale answers included.",

@@ -7,9 +7,8 @@
 #include "resolver/dnstap.h"
 #include "resolver/serve/forward.h"
 #include "resolver/serve/fwdcache.h"
-#include "resolver/serve/server.h"
-#include "zones/data/snapshot.h"
 #include "resolver/sync/sync.h"
+#include "zones/data/snapshot.h"
 
 /* Upper bounds of the answer latency histogram, in microseconds (+Inf is implicit). */
 #define METRICS_LATENCY_BUCKETS 14
@@ -45,9 +44,11 @@ struct metrics_origin {
 	size_t services;
 };
 
+struct servestats;
+
 /* The other modules' counters and the snapshot's figures, gathered by the caller. */
 struct metrics_input {
-	const struct server_stats *server;   /* NULL: not running */
+	const struct servestats *server;     /* NULL: not running */
 	const struct forward_stats *forward; /* NULL: no forwarder */
 	const struct fwdcache_stats *cache;  /* NULL: no forward cache */
 	const struct sync_stats *sync;       /* NULL: no Nacos sync */

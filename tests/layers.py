@@ -170,9 +170,7 @@ def module_of(f):
 
 # Circles being taken apart elsewhere: reported as a note, not a failure, while they last.
 # Remove an entry once its circle is gone (the note then says so).
-KNOWN_MODULE_CYCLES = [
-    {"resolver/metrics", "resolver/serve/server"},  # metrics.h shows server_stats
-]
+KNOWN_MODULE_CYCLES = []
 
 
 def check(root):

@@ -1,21 +1,17 @@
 #include "resolver/serve/upstats.h"
 
-#include <netinet/in.h>
 #include <string.h>
 
 #include "zones/net/addr.h"
 
 void upstats_add(struct upstats *u, const struct sockaddr *sa)
 {
-	size_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					       : sizeof(struct sockaddr_in);
-
 	for (size_t i = 0; i < u->n; i++)
 		if (addr_equal((const struct sockaddr *)&u->addr[i], sa))
 			return;
 	if (u->n == UPSTATS_MAX)
 		return;
-	memcpy(&u->addr[u->n++], sa, len);
+	memcpy(&u->addr[u->n++], sa, addr_len(sa));
 }
 
 void upstats_count(struct upstats *u, const struct sockaddr *sa, enum upstats_event e)
@@ -31,6 +27,6 @@ void upstats_count(struct upstats *u, const struct sockaddr *sa, enum upstats_ev
 const char *upstats_event_name(enum upstats_event e)
 {
 	static const char *const names[UPSTATS_EVENTS] = {"queries", "answers", "failures",
-							   "timeouts"};
+							  "timeouts"};
 	return names[e];
 }

@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "resolver/metrics.h"
+#include "resolver/serve/servestats.h"
 
 /* The value of the sample line that starts with prefix (name and labels), or -1. */
 static double sample(const char *text, const char *prefix)
@@ -51,7 +52,7 @@ static void test_counts(void)
 static void test_inputs(void)
 {
 	struct metrics *m = metrics_new();
-	struct server_stats ss = {.dropped = 7, .malformed = 3};
+	struct servestats ss = {.dropped = 7, .malformed = 3};
 	struct forward_stats fs = {.queries = 11, .timeouts = 2};
 	struct sync_stats ys = {
 		.requests = 5, .fetch_failed = 1, .push_received = 4, .push_stale = 3};

@@ -40,6 +40,7 @@
 #define DNS_RCODE_NXDOMAIN 3
 #define DNS_RCODE_NOTIMP   4
 #define DNS_RCODE_REFUSED  5
+#define DNS_RCODE_NOTAUTH  9
 #define DNS_RCODE_BADVERS  16
 
 /* Types. */

@@ -189,6 +189,11 @@ void addr_canon(struct sockaddr_storage *ss)
 	memcpy(&v4->sin_addr, v6.sin6_addr.s6_addr + 12, 4);
 }
 
+socklen_t addr_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
 bool addr_equal(const struct sockaddr *a, const struct sockaddr *b)
 {
 	if (a->sa_family != b->sa_family)

@@ -34,6 +34,8 @@ bool addr_cidr_match(const struct addr_cidr *c, const struct sockaddr *sa);
 
 /* An IPv4-mapped IPv6 address (::ffff:a.b.c.d) becomes that IPv4 address, port kept. */
 void addr_canon(struct sockaddr_storage *ss);
+/* The length of sa's family's sockaddr: sockaddr_in6 for AF_INET6, else sockaddr_in. */
+socklen_t addr_len(const struct sockaddr *sa);
 /* Same family, address and port. */
 bool addr_equal(const struct sockaddr *a, const struct sockaddr *b);
 uint16_t addr_port(const struct sockaddr *sa); /* host order; 0 for another family */
