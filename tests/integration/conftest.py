@@ -1,6 +1,7 @@
 """Shared fixtures: start the real nacos-dns binary on a free loopback port and query it."""
 import os
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -21,14 +22,27 @@ SOURCE_ROOT = os.environ.get("NACOS_DNS_SOURCE_ROOT") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+def _port_range():
+    """Ports below the kernel's ephemeral range: a port picked there cannot be taken meanwhile
+    by some process's outgoing connection (binding port 0 would hand out exactly those)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return max(1025, low // 2), max(1026, low - 1)
+
+
 def free_port(kind=socket.SOCK_DGRAM, host="127.0.0.1"):
-    """A port free for both UDP and TCP on host."""
-    for _ in range(100):
-        u = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind((host, 0))
-        port = u.getsockname()[1]
-        t = socket.socket(u.family, socket.SOCK_STREAM)
+    """A port free for both UDP and TCP on host, outside the ephemeral range."""
+    lo, hi = _port_range()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        u = socket.socket(family, socket.SOCK_DGRAM)
+        t = socket.socket(family, socket.SOCK_STREAM)
         try:
+            u.bind((host, port))
             t.bind((host, port))
             return port
         except OSError:
