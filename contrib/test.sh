@@ -13,7 +13,7 @@ ASAN_DIR=${ASAN_DIR:-build-asan}
 TSAN_DIR=${TSAN_DIR:-build-tsan}
 FUZZ_DIR=${FUZZ_DIR:-build-fuzz}
 PACKAGES=(libldns-dev libuv1-dev libcurl4-openssl-dev libjansson-dev libinih-dev
-	libmicrohttpd-dev libnghttp2-dev zlib1g-dev meson ninja-build pkg-config gcc clang dnsutils knot-dnsutils
+	libmicrohttpd-dev libnghttp2-dev libssl-dev openssl zlib1g-dev meson ninja-build pkg-config gcc clang dnsutils knot-dnsutils
 	python3-dnspython python3-pytest python3-seccomp python3-yaml python3-grpcio systemd dpkg-dev debhelper haproxy unbound iproute2 prometheus curl
 	libfstrm-dev fstrm-bin debootstrap)
 

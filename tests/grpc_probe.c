@@ -1,5 +1,5 @@
 /* Drives resolver/sync/grpc.c against a server for tests/integration/test_grpc.py.
- * Usage: grpc_probe HOST PORT. Reads commands on stdin, one a line:
+ * Usage: grpc_probe HOST PORT [CAFILE]: with CAFILE, TLS verified against it. Reads commands on stdin, one a line:
  *   token TOKEN | sub SERVICE | req TYPE JSON | close
  * and prints events on stdout, one a line:
  *   up WHY | down WHY | push TYPE JSON | reply ERRNO TYPE JSON | resubscribed N
@@ -121,8 +121,8 @@ static void on_stdin(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: grpc_probe HOST PORT\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: grpc_probe HOST PORT [CAFILE]\n");
 		return 2;
 	}
 	log_init();
@@ -133,7 +133,9 @@ int main(int argc, char **argv)
 				 .client_version = "Nacos-C-Client:v0.1.0",
 				 .tenant = "",
 				 .module = "naming",
-				 .timeout_ms = 2000};
+				 .timeout_ms = 2000,
+				 .tls = argc == 4,
+				 .ca_file = argc == 4 ? argv[3] : NULL};
 	struct grpc_handlers h = {.owner = NULL, .on_state = on_state, .on_push = on_push};
 	if (grpc_new(loop, &o, &h, &conn) < 0)
 		return 1;

@@ -16,7 +16,7 @@ REGISTRY=$ROOT/contrib/demo/registry.json
 SERVICE=order-service.DEFAULT_GROUP.svc
 NEW_IP=10.0.0.16
 PACKAGES=(libldns-dev libuv1-dev libcurl4-openssl-dev libjansson-dev libinih-dev
-	libmicrohttpd-dev libnghttp2-dev zlib1g-dev libfstrm-dev meson ninja-build pkg-config gcc dnsutils python3 curl)
+	libmicrohttpd-dev libnghttp2-dev libssl-dev zlib1g-dev libfstrm-dev meson ninja-build pkg-config gcc dnsutils python3 curl)
 
 install_missing() {
 	local missing=()

@@ -13,6 +13,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "resolver/log.h"
+#include "resolver/sync/tlspipe.h"
 #include "zones/base/array.h"
 #include "zones/nacos/grpcmsg.h"
 
@@ -43,7 +44,8 @@ struct conn {
 	uv_tcp_t tcp;
 	uv_connect_t connect;
 	struct grpc *g; /* NULL once dropped */
-	nghttp2_session *h2;
+	nghttp2_session *h2; /* NULL until the TLS handshake is done */
+	struct tlspipe *tls; /* NULL for h2c */
 	int32_t bidi_id;
 	struct outmsg *bidi_out, *bidi_tail;
 	struct inbuf bidi_in;
@@ -73,8 +75,9 @@ struct grpc {
 	bool resolving, timer_closed; /* g is freed once both are over */
 	struct grpc_handlers h;
 	struct sockaddr_storage addr;
-	char *host, *client_version, *tenant, *module, *token;
+	char *host, *client_version, *tenant, *module, *token, *ca_file;
 	uint16_t port;
+	bool tls;
 	long timeout_ms;
 	struct conn *conn;
 	struct call *calls;
@@ -196,7 +199,7 @@ static void headers_for(struct grpc *g, const char *path, nghttp2_nv nv[6], char
 		     .valuelen = strlen(v),                                                        \
 		     .flags = NGHTTP2_NV_FLAG_NONE}
 	nv[0] = NV(":method", "POST");
-	nv[1] = NV(":scheme", "http");
+	nv[1] = NV(":scheme", g->tls ? "https" : "http");
 	nv[2] = NV(":path", path);
 	nv[3] = NV(":authority", authority);
 	nv[4] = NV("content-type", "application/grpc");
@@ -532,11 +535,41 @@ static void on_write(uv_write_t *w, int status)
 	free(w);
 }
 
+/* Sends n bytes as they are (ciphertext with TLS). false once the connection is dropped. */
+static bool conn_write(struct conn *c, const uint8_t *data, size_t n)
+{
+	uv_write_t *w = malloc(sizeof *w + n);
+	if (!w) {
+		grpc_drop(c->g, "out of memory", GRPC_BACKOFF_MIN_MS);
+		return false;
+	}
+	memcpy(w + 1, data, n);
+	uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)n);
+	int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+	if (rc < 0) {
+		free(w);
+		log_warn(LOG, "%s:%u: write: %s", c->g->host, c->g->port, uv_strerror(rc));
+		grpc_drop(c->g, "write failed", GRPC_BACKOFF_MIN_MS);
+		return false;
+	}
+	return true;
+}
+
+/* With TLS, the records the session made (handshake or encrypted frames) go out. */
+static void conn_flush_tls(struct conn *c)
+{
+	uint8_t buf[16384];
+	size_t n;
+	while (c->g && (n = tlspipe_take(c->tls, buf, sizeof buf)) > 0)
+		if (!conn_write(c, buf, n))
+			return;
+}
+
 static void conn_flush(struct conn *c)
 {
 	if (!c->g || c->in_recv || !c->tcp_open)
 		return;
-	for (;;) {
+	while (c->h2) {
 		const uint8_t *data;
 		ssize_t n = nghttp2_session_mem_send(c->h2, &data);
 		if (n < 0) {
@@ -546,28 +579,24 @@ static void conn_flush(struct conn *c)
 			return;
 		}
 		if (n == 0)
-			return;
-		uv_write_t *w = malloc(sizeof *w + (size_t)n);
-		if (!w) {
-			grpc_drop(c->g, "out of memory", GRPC_BACKOFF_MIN_MS);
-			return;
-		}
-		memcpy(w + 1, data, (size_t)n);
-		uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)n);
-		int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-		if (rc < 0) {
-			free(w);
-			log_warn(LOG, "%s:%u: write: %s", c->g->host, c->g->port, uv_strerror(rc));
-			grpc_drop(c->g, "write failed", GRPC_BACKOFF_MIN_MS);
+			break;
+		if (c->tls && tlspipe_write(c->tls, data, (size_t)n) < 0) {
+			log_warn(LOG, "%s:%u: %s", c->g->host, c->g->port, tlspipe_error(c->tls));
+			grpc_drop(c->g, "TLS error", GRPC_BACKOFF_MIN_MS);
 			return;
 		}
+		if (!c->tls && !conn_write(c, data, (size_t)n))
+			return;
 	}
+	if (c->tls)
+		conn_flush_tls(c);
 }
 
 static void on_conn_close(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 	nghttp2_session_del(c->h2);
+	tlspipe_free(c->tls);
 	while (c->bidi_out) {
 		struct outmsg *m = c->bidi_out;
 		c->bidi_out = m->next;
@@ -614,6 +643,48 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(buf, sizeof buf);
 }
 
+static bool conn_begin(struct conn *c);
+
+/* Bytes for nghttp2 (plaintext). false once the connection is dropped. */
+static bool conn_recv(struct conn *c, const uint8_t *data, size_t n)
+{
+	c->in_recv = true;
+	ssize_t rc = nghttp2_session_mem_recv(c->h2, data, n);
+	c->in_recv = false;
+	if (!c->g)
+		return false;
+	if (rc < 0) {
+		log_warn(LOG, "%s:%u: %s", c->g->host, c->g->port, nghttp2_strerror((int)rc));
+		grpc_drop(c->g, "HTTP/2 error", GRPC_BACKOFF_MIN_MS);
+		return false;
+	}
+	return true;
+}
+
+/* Ciphertext from the socket: the handshake advances, and once it is done HTTP/2 starts and
+ * reads what the records carry. false once the connection is dropped. */
+static bool conn_recv_tls(struct conn *c, const uint8_t *data, size_t n)
+{
+	static uint8_t plain[65536]; /* one loop thread; consumed before the next read */
+	if (tlspipe_feed(c->tls, data, n) < 0) {
+		grpc_drop(c->g, "out of memory", GRPC_BACKOFF_MIN_MS);
+		return false;
+	}
+	for (;;) {
+		ssize_t got = tlspipe_read(c->tls, plain, sizeof plain);
+		if (got < 0) {
+			char why[300];
+			snprintf(why, sizeof why, "%s", tlspipe_error(c->tls));
+			grpc_drop(c->g, why, GRPC_BACKOFF_MIN_MS);
+			return false;
+		}
+		if (!c->h2 && tlspipe_ready(c->tls) && !conn_begin(c))
+			return false;
+		if (got == 0 || !conn_recv(c, plain, (size_t)got))
+			return got == 0;
+	}
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct conn *c = s->data;
@@ -624,18 +695,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 			  GRPC_BACKOFF_MIN_MS);
 		return;
 	}
-	c->in_recv = true;
-	ssize_t rc = nghttp2_session_mem_recv(c->h2, (const uint8_t *)b->base, (size_t)n);
-	c->in_recv = false;
-	if (!c->g)
+	const uint8_t *data = (const uint8_t *)b->base;
+	if (!(c->tls ? conn_recv_tls(c, data, (size_t)n) : conn_recv(c, data, (size_t)n)))
 		return;
-	if (rc < 0) {
-		log_warn(LOG, "%s:%u: %s", c->g->host, c->g->port, nghttp2_strerror((int)rc));
-		grpc_drop(c->g, "HTTP/2 error", GRPC_BACKOFF_MIN_MS);
-		return;
-	}
 	conn_flush(c);
-	if (c->g && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))
+	if (c->g && c->h2 && !nghttp2_session_want_read(c->h2) &&
+	    !nghttp2_session_want_write(c->h2))
 		grpc_drop(c->g, "the server went away", GRPC_BACKOFF_MIN_MS);
 }
 
@@ -689,6 +754,23 @@ static int conn_start_h2(struct conn *c)
 	return 0;
 }
 
+/* The byte stream is ready (TCP connected, or the TLS handshake done): HTTP/2 starts and the
+ * server check goes out. false once the connection is dropped. */
+static bool conn_begin(struct conn *c)
+{
+	struct grpc *g = c->g;
+	int rc = conn_start_h2(c);
+	g->phase = PHASE_CHECKING;
+	if (rc == 0)
+		rc = submit_call(g, "ServerCheckRequest", "{\"headers\":{}}", g->timeout_ms,
+				 on_server_check, g);
+	if (rc < 0) {
+		grpc_drop(g, "could not start HTTP/2", GRPC_BACKOFF_MIN_MS);
+		return false;
+	}
+	return true;
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
 	struct conn *c = req->data;
@@ -702,15 +784,24 @@ static void on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	c->tcp_open = true;
-	int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-	if (rc == 0)
-		rc = conn_start_h2(c);
-	g->phase = PHASE_CHECKING;
-	if (rc == 0)
-		rc = submit_call(g, "ServerCheckRequest", "{\"headers\":{}}", g->timeout_ms,
-				 on_server_check, g);
-	if (rc < 0)
-		grpc_drop(g, "could not start HTTP/2", GRPC_BACKOFF_MIN_MS);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+		grpc_drop(g, "could not read", GRPC_BACKOFF_MIN_MS);
+		return;
+	}
+	if (!g->tls) {
+		conn_begin(c);
+		return;
+	}
+	/* The handshake runs within the connect deadline; the first read sends the ClientHello. */
+	char why[300];
+	if (tlspipe_new(g->host, g->ca_file, "h2", &c->tls, why, sizeof why) < 0 ||
+	    tlspipe_read(c->tls, NULL, 0) < 0) {
+		if (c->tls)
+			snprintf(why, sizeof why, "%s", tlspipe_error(c->tls));
+		grpc_drop(g, why, GRPC_BACKOFF_MIN_MS);
+		return;
+	}
+	conn_flush(c);
 }
 
 static void grpc_connect_addr(struct grpc *g)
@@ -755,6 +846,7 @@ static void grpc_free(struct grpc *g)
 	free(g->tenant);
 	free(g->module);
 	free(g->token);
+	free(g->ca_file);
 	free(g);
 }
 
@@ -850,7 +942,9 @@ static void grpc_tick(struct grpc *g)
 	if (g->phase == PHASE_IDLE && g->started && now >= g->next_try)
 		grpc_connect(g);
 	else if (g->phase == PHASE_CONNECTING && now >= g->setup_due)
-		grpc_drop(g, "connect: timed out", GRPC_BACKOFF_MIN_MS);
+		grpc_drop(g, g->conn && g->conn->tcp_open ? "TLS handshake: timed out"
+							   : "connect: timed out",
+			  GRPC_BACKOFF_MIN_MS);
 	else if (g->phase == PHASE_SETUP && now >= g->setup_due)
 		grpc_registered(g, "setup sent");
 	else if (g->phase == PHASE_UP && now >= g->health_due) {
@@ -918,12 +1012,11 @@ int grpc_new(uv_loop_t *loop, const struct grpc_options *o, const struct grpc_ha
 	g->client_version = dup_or(o->client_version, "nacos-dns");
 	g->tenant = dup_or(o->tenant, "");
 	g->module = dup_or(o->module, "naming");
-	if (!g->host || !g->client_version || !g->tenant || !g->module) {
-		free(g->host);
-		free(g->client_version);
-		free(g->tenant);
-		free(g->module);
-		free(g);
+	g->tls = o->tls;
+	g->ca_file = o->ca_file && *o->ca_file ? strdup(o->ca_file) : NULL;
+	if (!g->host || !g->client_version || !g->tenant || !g->module ||
+	    (o->ca_file && *o->ca_file && !g->ca_file)) {
+		grpc_free(g);
 		return -ENOMEM;
 	}
 	uv_timer_init(loop, &g->timer);

@@ -1,4 +1,5 @@
-/* A Nacos 2.x gRPC connection on the libuv loop: h2c over one TCP connection, driven by nghttp2.
+/* A Nacos 2.x gRPC connection on the libuv loop: h2c, or h2 over TLS (ALPN "h2") for https
+ * servers, over one TCP connection, driven by nghttp2.
  * Its life follows the Java client (alibaba/nacos common/src/main/java/com/alibaba/nacos/common/
  * remote/client/grpc/GrpcClient.java): ServerCheckRequest, then the bi-directional stream with a
  * ConnectionSetupRequest, then unary requests; server requests arrive on the stream. It knows the
@@ -13,8 +14,10 @@
 struct grpc;
 
 struct grpc_options {
-	const char *host;           /* numeric IPv4 or IPv6 address; copied */
+	const char *host;           /* name or numeric address, as the URL gave it; copied */
 	uint16_t port;              /* Nacos's gRPC port: its HTTP port + 1000 */
+	bool tls;                   /* TLS with ALPN h2; the certificate must match host */
+	const char *ca_file;        /* TLS: the CA bundle, NULL or "": the system's; copied */
 	const char *client_version; /* ConnectionSetupRequest.clientVersion; copied */
 	const char *tenant;         /* the namespace id, "" for public; copied */
 	const char *module;         /* labels.module: "naming"; copied */

@@ -53,6 +53,7 @@ struct grpcsub {
 	unsigned token_gen; /* bumped at each new token: denials of older requests are not news */
 	size_t n_servers, cur;
 	char *tenant;
+	char *ca_file; /* NULL: the system's CA store */
 	bool required, closing, up, ever_up;
 	bool told_absent; /* "no gRPC" was logged for this server */
 	int64_t since_ms; /* when the current server was last up or first tried */
@@ -360,14 +361,20 @@ static void on_state(void *owner, bool up, const char *why)
 	grpcsub_pump(g);
 }
 
-/* "http://host:port/..." -> host and port + 1000; false for https or a port without room. */
-static bool url_grpc(const char *url, char *host, size_t cap, uint16_t *port)
+/* "http(s)://host:port/..." -> host, port + 1000 and whether TLS is spoken (as the server's
+ * HTTP port does); false for a port without room. The Nacos SDK asks TLS of the same port
+ * (common/src/main/java/com/alibaba/nacos/common/remote/client/RpcClientTlsConfig.java), and
+ * a server with TLS on may take plaintext on it as well (core/src/main/java/com/alibaba/nacos/
+ * core/remote/grpc/negotiator/tls/OptionalTlsProtocolNegotiator.java): an https URL says the
+ * operator wants TLS, so nacos-dns never falls back to plaintext for it. */
+static bool url_grpc(const char *url, char *host, size_t cap, uint16_t *port, bool *tls)
 {
 	const char *h;
 	size_t n;
-	if (strncmp(url, "http://", 7) != 0)
+	*tls = strncmp(url, "https://", 8) == 0;
+	if (!*tls && strncmp(url, "http://", 7) != 0)
 		return false;
-	h = url + 7;
+	h = url + (*tls ? 8 : 7);
 	if (*h == '[')
 		n = strcspn(++h, "]");
 	else
@@ -377,7 +384,7 @@ static bool url_grpc(const char *url, char *host, size_t cap, uint16_t *port)
 	memcpy(host, h, n);
 	host[n] = '\0';
 	const char *p = h + n + (h[n] == ']');
-	long v = *p == ':' ? strtol(p + 1, NULL, 10) : 80;
+	long v = *p == ':' ? strtol(p + 1, NULL, 10) : *tls ? 443 : 80;
 	if (v <= 0 || v > 65535 - 1000)
 		return false;
 	*port = (uint16_t)(v + 1000);
@@ -389,13 +396,16 @@ static int grpcsub_connect(struct grpcsub *g)
 {
 	char host[256];
 	uint16_t port = 0;
+	bool tls = false;
 	for (size_t k = 0; k < g->n_servers; k++, g->cur = (g->cur + 1) % g->n_servers)
-		if (url_grpc(g->urls[g->cur], host, sizeof(host), &port))
+		if (url_grpc(g->urls[g->cur], host, sizeof(host), &port, &tls))
 			break;
 	if (!port)
 		return -EINVAL;
 	struct grpc_options o = {.host = host,
 				 .port = port,
+				 .tls = tls,
+				 .ca_file = g->ca_file,
 				 .client_version = "Nacos-DNS:v1.0.1 nacos-dns/" NACOS_DNS_VERSION,
 				 .tenant = g->tenant,
 				 .module = "naming",
@@ -452,9 +462,12 @@ int grpcsub_new(uv_loop_t *loop, const struct grpcsub_options *o, const struct g
 {
 	struct grpcsub *g = calloc(1, sizeof(*g));
 	if (!g || !(g->buckets = calloc(g->n_buckets = 64, sizeof(*g->buckets))) ||
-	    !(g->tenant = strdup(o->tenant ? o->tenant : ""))) {
-		if (g)
+	    !(g->tenant = strdup(o->tenant ? o->tenant : "")) ||
+	    (o->ca_file && *o->ca_file && !(g->ca_file = strdup(o->ca_file)))) {
+		if (g) {
 			free(g->buckets);
+			free(g->tenant);
+		}
 		free(g);
 		return -ENOMEM;
 	}
@@ -468,6 +481,7 @@ int grpcsub_new(uv_loop_t *loop, const struct grpcsub_options *o, const struct g
 	if (rc < 0) {
 		grpc_close(g->conn);
 		free(g->tenant);
+		free(g->ca_file);
 		free(g->buckets);
 		free(g);
 		return rc;
@@ -493,6 +507,7 @@ static void on_timer_close(uv_handle_t *t)
 		free(g->tokens[i]);
 	free(g->buckets);
 	free(g->tenant);
+	free(g->ca_file);
 	free(g);
 }
 

@@ -14,7 +14,8 @@ struct grpcsub;
 struct nacos_service;
 
 struct grpcsub_options {
-	const char (*urls)[256]; /* the Nacos servers, "http://host:port" (https: not used) */
+	const char (*urls)[256]; /* the Nacos servers, "http(s)://host:port": h2c, or TLS */
+	const char *ca_file;     /* TLS: the CA bundle (--nacos-ca), NULL or "": the system's */
 	size_t n_servers;
 	const char *tenant; /* ConnectionSetupRequest.tenant: the first zone's namespace */
 	bool required; /* --nacos-transport grpc: a server without gRPC is logged as a problem */

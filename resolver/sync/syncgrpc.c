@@ -213,6 +213,7 @@ void syncgrpc_start(struct syncgrpc *g)
 {
 	struct grpcsub_options o = {.n_servers = synccall_count(g->net),
 				    .tenant = g->cfg->n_zones ? g->cfg->zones[0].namespace_id : "",
+				    .ca_file = g->cfg->nacos_ca,
 				    .required = strcmp(g->cfg->nacos_transport, "grpc") == 0};
 	struct grpcsub_handlers hh = {.owner = g,
 				      .on_state = syncgrpc_on_state,
@@ -229,8 +230,7 @@ void syncgrpc_start(struct syncgrpc *g)
 		g->sub = NULL;
 		log_msg(o.required ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "grpc",
 			"no gRPC transport (%s): HTTP only",
-			rc == -EINVAL ? "https servers: TLS over gRPC is not supported"
-				      : strerror(-rc));
+			rc == -EINVAL ? "no server URL with a port + 1000" : strerror(-rc));
 	}
 }
 

@@ -136,7 +136,9 @@ class GrpcSide:
         self.server = None
         fake.store.listeners.append(self.changed)
 
-    def start(self, host, port):
+    def start(self, host, port, tls=None):
+        """tls: None for h2c, or (certificate PEM, key PEM) for TLS; grpcio's server asks
+        ALPN h2 and refuses a client that does not offer it, as Netty's does for Nacos."""
         self.server = grpc.server(
             _Pool(), options=[("grpc.max_receive_message_length", 10 * 1024 * 1024),
                               ("grpc.so_reuseport", 0)])
@@ -146,7 +148,11 @@ class GrpcSide:
             "requestBiStream": grpc.stream_stream_rpc_method_handler(self.bi_stream)})
         self.server.add_generic_rpc_handlers((handlers, bidi))
         addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        bound = self.server.add_insecure_port(addr)
+        if tls:
+            bound = self.server.add_secure_port(
+                addr, grpc.ssl_server_credentials([(tls[1], tls[0])]))
+        else:
+            bound = self.server.add_insecure_port(addr)
         if not bound:
             raise OSError(f"cannot listen on {addr}")
         self.server.start()

@@ -1389,7 +1389,18 @@ def main(argv=None):
                     help="seconds before an unacknowledged gRPC push is retried (Nacos: 5)")
     ap.add_argument("--grpc-idle", type=float, default=20.0,
                     help="seconds of silence before a gRPC connection is probed (Nacos: 20)")
+    ap.add_argument("--tls", metavar="CERT,KEY",
+                    help="serve HTTPS and gRPC over TLS with this PEM certificate and key, as "
+                         "Nacos does with server.ssl.* (Spring Boot) and "
+                         "nacos.remote.server.rpc.tls.* (core/src/main/java/com/alibaba/nacos/"
+                         "core/remote/tls/RpcServerTlsConfig.java); gRPC asks ALPN h2")
     args = ap.parse_args(argv)
+    tls = None
+    if args.tls:
+        import ssl
+        cert, key = args.tls.split(",", 1)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
     if ":" in args.host:
         Server.address_family = socket.AF_INET6
     nodes, servers = [], []
@@ -1398,6 +1409,8 @@ def main(argv=None):
         node_args.clock_skew = args.clock_skew if i == max(args.nodes, 1) - 1 else 0.0
         nodes.append(FakeNacos(node_args))
         server = Server((args.host, args.port if i == 0 else 0), Handler)
+        if tls:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         server.fake = nodes[-1]
         servers.append(server)
     for node in nodes:  # every node holds the data, and hands its own changes to the others
@@ -1412,7 +1425,13 @@ def main(argv=None):
         import fake_grpc  # python3-grpcio, needed only here
         side = fake_grpc.GrpcSide(nodes[0], args.grpc_ack_timeout, args.grpc_idle)
         nodes[0].grpc = side
-        grpc_port = side.start(args.host, args.grpc_port or servers[0].server_address[1] + 1000)
+        tls_files = None
+        if args.tls:
+            cert, key = args.tls.split(",", 1)
+            with open(cert, "rb") as c, open(key, "rb") as k:
+                tls_files = (c.read(), k.read())
+        grpc_port = side.start(args.host, args.grpc_port or servers[0].server_address[1] + 1000,
+                               tls_files)
         grpc_note = f" grpc={grpc_port}"
     print(f"fake-nacos ready port={servers[0].server_address[1]} ports={ports}{grpc_note}",
           flush=True)

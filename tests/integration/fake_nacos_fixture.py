@@ -9,6 +9,7 @@
 import json
 import os
 import select
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,8 +33,10 @@ class FakeNacosProcess:
                  push_ack_timeout=None, gzip=False, host="127.0.0.1", port=0, workdir=None,
                  reader=None, admin_open=False, nodes=None, replication_delay=None,
                  clock_skew=None, list_order=None, grpc_port=None, grpc_ack_timeout=None,
-                 grpc_idle=None):
+                 grpc_idle=None, tls=None):
+        """tls: (certificate, key, CA file) paths to serve HTTPS and gRPC over TLS."""
         self.mode, self.host, self.port = mode, host, port
+        self.tls = tls
         self.ports = [port]
         self._tmp = tempfile.TemporaryDirectory(prefix="fake-nacos-", dir=workdir)
         self._saved = None
@@ -58,8 +61,9 @@ class FakeNacosProcess:
         return path
 
     def node_url(self, port):
-        return f"http://[{self.host}]:{port}" if ":" in self.host \
-            else f"http://{self.host}:{port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://[{self.host}]:{port}" if ":" in self.host \
+            else f"{scheme}://{self.host}:{port}"
 
     @property
     def url(self):
@@ -81,6 +85,8 @@ class FakeNacosProcess:
             args.append("--gzip")
         if self.admin_open:
             args.append("--admin-open")
+        if self.tls:
+            args += ["--tls", f"{self.tls[0]},{self.tls[1]}"]
         for flag, value in self.options:
             if value is not None:
                 args += [flag, str(value)]
@@ -149,7 +155,11 @@ class FakeNacosProcess:
         url = self.node_url(self.ports[node]) + "/__fake/" + path
         req = urllib.request.Request(url, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        ctx = None
+        if self.tls:  # the harness trusts its own certificate, whatever names it carries
+            ctx = ssl.create_default_context(cafile=self.tls[2])
+            ctx.check_hostname = False
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
             return json.loads(resp.read())
 
     def fault(self, mode, path=None, count=None, delay=None, message=None, node=0):

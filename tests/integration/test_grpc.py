@@ -15,10 +15,11 @@ pytestmark = pytest.mark.skipif(not PROBE, reason="NACOS_DNS_GRPC_PROBE is not s
 
 
 class Probe:
-    def __init__(self, port, tmp_path, host="127.0.0.1"):
+    def __init__(self, port, tmp_path, host="127.0.0.1", ca_file=None):
         self.stderr_path = tmp_path / f"probe-{host}-{port}.log"
         self.stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen([PROBE, host, str(port)], stdin=subprocess.PIPE,
+        tls = [ca_file] if ca_file else []
+        self.proc = subprocess.Popen([PROBE, host, str(port)] + tls, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -61,8 +62,8 @@ class Probe:
 def probe(tmp_path):
     started = []
 
-    def start(port, host="127.0.0.1"):
-        p = Probe(port, tmp_path, host)
+    def start(port, host="127.0.0.1", ca_file=None):
+        p = Probe(port, tmp_path, host, ca_file)
         started.append(p)
         return p
 
