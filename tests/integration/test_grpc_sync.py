@@ -149,6 +149,36 @@ def test_no_grpc_port_falls_back_to_http(fake_nacos, nacos_dns):
     assert metrics(srv)["state"] == 1  # still tried, with backoff
 
 
+def grpc_states(srv):
+    """{server URL: 0 none, 1 connecting, 2 up}"""
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.http_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'^nacosdns_grpc_connection_state\{server="([^"]*)"\} (\d)$', text, re.M)}
+
+
+def test_grpc_moves_to_the_next_server_of_the_cluster(fake_nacos, nacos_dns):
+    # A two-node cluster whose gRPC side runs on node 0 only; --nacos names node 1 first.
+    # Node 1 answers HTTP but not gRPC: after 10 s without a connection the next server
+    # is tried, and pushes come from there.
+    nacos = fake_nacos(mode="3.2", grpc_port=0, nodes=2)
+    nacos.register("web", "10.0.0.1", 80)
+    first, second = nacos.urls[1], nacos.urls[0]
+    http_port = free_port()
+    srv = nacos_dns("--nacos", f"{first},{second}", "--poll-interval", SLOW_POLL,
+                    "--fetch-wait", "3s", "--http", f"127.0.0.1:{http_port}",
+                    "--log-level", "debug")
+    srv.http_port = http_port
+    assert wait_until(lambda: addresses(srv) == ["10.0.0.1"])
+    assert grpc_states(srv)[second] == 0
+    assert wait_until(lambda: grpc_states(srv)[second] == 2, timeout=30), srv.log_text()
+    assert f"{first}: no gRPC connection for 10s: trying {second}" in srv.log_text()
+    subscribed(nacos)
+    nacos.register("web", "10.0.0.2", 80)
+    assert wait_until(lambda: addresses(srv) == ["10.0.0.1", "10.0.0.2"], timeout=5)
+    assert "api=grpc" in info(srv)
+
+
 def test_http_transport_opens_no_grpc(fake_nacos, nacos_dns):
     nacos = fake_nacos(mode="2.x", grpc_port=0)
     nacos.register("web", "10.0.0.1", 80)
