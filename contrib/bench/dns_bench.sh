@@ -16,6 +16,8 @@
 # ("nacos-dns nsd knot unbound"; a missing server is skipped), THREADS for nacos-dns (1),
 # CHURN=1 adds a churn run to each round (the registry file replaced and SIGHUP every 100 ms,
 # by churn.py, during dnsperf) and then a dnspython pass that checks no answer is wrong or torn.
+# BEFORE=PATH adds another nacos-dns binary as the peer "before" (an earlier build, same flags),
+# so a change's cost is read as a ratio measured in the same run.
 # Needs: dnsperf, taskset, dig, /usr/bin/python3 with dnspython; nsd, knot, unbound to compare.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,6 +30,8 @@ RATE=${RATE:-20000}
 THREADS=${THREADS:-1}
 ROUNDS=${ROUNDS:-3}
 SERVERS=${SERVERS:-nacos-dns nsd knot unbound}
+BEFORE=${BEFORE:-}
+[ -z "$BEFORE" ] || SERVERS="$SERVERS before"
 CHURN=${CHURN:-0}
 PY=/usr/bin/python3
 BENCH=$ROOT/contrib/bench
@@ -48,11 +52,15 @@ CPU_CLIENT=0
 
 # ---- servers ----
 
-start_nacos_dns() { # port
-	taskset -c $CPU_SRV "$BIN" --listen "127.0.0.1:$1" --nacos "file:$TMP/registry.json" \
+start_nacos_dns() { # port [binary]
+	taskset -c $CPU_SRV "${2:-$BIN}" --listen "127.0.0.1:$1" --nacos "file:$TMP/registry.json" \
 		--threads "$THREADS" --log-level warn --upstream "127.0.0.1:$AUTH_PORT" \
-		2>"$TMP/nacos-dns.log" &
+		2>"$TMP/nacos-dns-$1.log" &
 	PID=$!
+}
+
+start_before() { # port
+	start_nacos_dns "$1" "$BEFORE"
 }
 
 # The settings every Unbound here starts with, in $TMP/DIR/unbound.conf.
@@ -269,7 +277,8 @@ verify_churn() { # port pid
 
 start_server() { # name port: starts it and appends "name port pid" to $TMP/servers
 	command -v "$(case $1 in knot) echo knotd ;; *) echo "$1" ;; esac)" >/dev/null ||
-		[ "$1" = nacos-dns ] || { echo "skipping $1: not installed" >&2; return 0; }
+		[ "$1" = nacos-dns ] || [ "$1" = before ] ||
+		{ echo "skipping $1: not installed" >&2; return 0; }
 	"start_$(echo "$1" | tr - _)" "$2"
 	PIDS="$PIDS $PID"
 	if ! wait_ready "$2" "$PID"; then
@@ -283,7 +292,7 @@ start_server() { # name port: starts it and appends "name port pid" to $TMP/serv
 # Fills the caches of the servers that forward: every outside name asked once.
 warm_outside() {
 	while read -r name port pid; do
-		case $name in nacos-dns | unbound) ;; *) continue ;; esac
+		case $name in nacos-dns | before | unbound) ;; *) continue ;; esac
 		dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/q-out.txt" -n 1 -q 200 >/dev/null 2>&1 || true
 	done <"$TMP/servers"
 }
@@ -293,7 +302,7 @@ bench_round() { # round
 	while read -r name port pid; do
 		echo "round $1: $name" >&2
 		mixes="a mix nx"
-		case $name in nacos-dns | unbound) [ "$AUTH_OK" = 1 ] && mixes="$mixes out" ;; esac
+		case $name in nacos-dns | before | unbound) [ "$AUTH_OK" = 1 ] && mixes="$mixes out" ;; esac
 		for mix in $mixes; do
 			echo "$name $mix $1 $(run_load "$port" "$pid" "$TMP/q-$mix.txt")" >>"$TMP/results"
 			# a cached outside name is a NOERROR with its address, never a SERVFAIL
