@@ -55,10 +55,11 @@ setup_and_test "$ASAN_DIR" -Db_sanitize=address,undefined || status=1
 
 # Threads share the snapshot, the forward cache and the counters, and snapshots are built on the
 # thread pool from services the sync lends: check publishing, the cache's lock-free readers, the
-# worker threads, the sync and the dnstap writer thread under ThreadSanitizer.
+# worker threads, the sync (over HTTP and gRPC, whose descriptors the cache writer's thread
+# reuses) and the dnstap writer thread under ThreadSanitizer.
 unset ASAN_OPTIONS
-echo "== ThreadSanitizer: snapstore, snapjob, msgcache, handoff, test_threads, test_transport, test_sync, test_nacos_versions, test_forward_cache, test_operating, test_metrics_obs"
-TEST_ARGS=(snapstore snapjob msgcache handoff test_threads test_transport test_sync test_nacos_versions test_forward_cache test_operating test_metrics_obs)
+echo "== ThreadSanitizer: snapstore, snapjob, msgcache, handoff, test_threads, test_transport, test_sync, test_grpc_sync, test_tls, test_nacos_versions, test_forward_cache, test_operating, test_metrics_obs"
+TEST_ARGS=(snapstore snapjob msgcache handoff test_threads test_transport test_sync test_grpc_sync test_tls test_nacos_versions test_forward_cache test_operating test_metrics_obs)
 setup_and_test "$TSAN_DIR" -Db_sanitize=thread -Db_lundef=false || status=1
 TEST_ARGS=()
 
