@@ -143,8 +143,9 @@ def test_daemonset_starts_binds_answers_and_is_ready(node, tmp_path):
 
         status = open(f"/proc/{dns.pid}/status").read()
         # the daemon itself, below ip netns exec and setpriv
-        kids = subprocess.run(["pgrep", "-P", str(dns.pid)], capture_output=True, text=True)
-        pid = kids.stdout.split()[0] if kids.stdout.split() else str(dns.pid)
+        with open(f"/proc/{dns.pid}/task/{dns.pid}/children") as f:
+            kids = f.read().split()
+        pid = kids[0] if kids else str(dns.pid)
         status = open(f"/proc/{pid}/status").read()
         uid_line = next(l for l in status.splitlines() if l.startswith("Uid:"))
         assert uid_line.split()[1:] == ["65534"] * 4, status
