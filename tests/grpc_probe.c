@@ -1,5 +1,6 @@
 /* Drives resolver/sync/grpc.c against a server for tests/integration/test_grpc.py.
- * Usage: grpc_probe HOST PORT [CAFILE]: with CAFILE, TLS verified against it. Reads commands on stdin, one a line:
+ * Usage: grpc_probe HOST PORT [CAFILE] (with CAFILE: TLS, verified against it).
+ * Reads commands on stdin, one a line:
  *   token TOKEN | sub SERVICE | req TYPE JSON | close
  * and prints events on stdout, one a line:
  *   up WHY | down WHY | push TYPE JSON | reply ERRNO TYPE JSON | resubscribed N

@@ -43,7 +43,7 @@ struct inbuf {
 struct conn {
 	uv_tcp_t tcp;
 	uv_connect_t connect;
-	struct grpc *g; /* NULL once dropped */
+	struct grpc *g;      /* NULL once dropped */
 	nghttp2_session *h2; /* NULL until the TLS handshake is done */
 	struct tlspipe *tls; /* NULL for h2c */
 	int32_t bidi_id;
@@ -942,8 +942,9 @@ static void grpc_tick(struct grpc *g)
 	if (g->phase == PHASE_IDLE && g->started && now >= g->next_try)
 		grpc_connect(g);
 	else if (g->phase == PHASE_CONNECTING && now >= g->setup_due)
-		grpc_drop(g, g->conn && g->conn->tcp_open ? "TLS handshake: timed out"
-							   : "connect: timed out",
+		grpc_drop(g,
+			  g->conn && g->conn->tcp_open ? "TLS handshake: timed out"
+						       : "connect: timed out",
 			  GRPC_BACKOFF_MIN_MS);
 	else if (g->phase == PHASE_SETUP && now >= g->setup_due)
 		grpc_registered(g, "setup sent");

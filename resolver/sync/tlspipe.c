@@ -42,8 +42,9 @@ static int tlspipe_verify_host(struct tlspipe *t, const char *host)
 	if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
 		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host) == 1 ? 0 : -1;
 	/* SNI is for names only (RFC 6066 section 3). */
-	return SSL_set_tlsext_host_name(t->ssl, host) == 1 && SSL_set1_host(t->ssl, host) == 1 ? 0
-												 : -1;
+	if (SSL_set_tlsext_host_name(t->ssl, host) != 1 || SSL_set1_host(t->ssl, host) != 1)
+		return -1;
+	return 0;
 }
 
 static int tlspipe_setup(struct tlspipe *t, const char *host, const char *ca_file, const char *alpn)
